@@ -1,0 +1,3 @@
+export * from './run-tool.js';
+export * from './progress.js';
+export * from './version.js';

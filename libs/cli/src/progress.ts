@@ -1,0 +1,79 @@
+import fs from 'node:fs';
+
+/**
+ * A one-line progress display on stderr, only when stderr is a terminal; otherwise
+ * every call is a no-op, so pipelines and logs stay clean.
+ */
+export class Progress {
+  private readonly enabled: boolean;
+  private timer: NodeJS.Timeout | undefined;
+  private startedAt = Date.now();
+  private files = 0;
+  private bytes = 0;
+  private totalBytes = 0;
+  private shown = false;
+
+  constructor(
+    private readonly label: string,
+    enabled = fs.existsSync('/dev/stderr') && process.stderr.isTTY === true,
+  ) {
+    this.enabled = enabled && !process.env.HOARD_NO_PROGRESS;
+  }
+
+  start(): void {
+    if (!this.enabled || this.timer) return;
+    this.startedAt = Date.now();
+    this.timer = setInterval(() => this.render(), 150);
+    this.timer.unref();
+  }
+
+  /** Count work done; `expectedBytes` grows the total used for the ETA. */
+  add(files: number, bytes: number): void {
+    this.files += files;
+    this.bytes += bytes;
+  }
+
+  expect(bytes: number): void {
+    this.totalBytes += bytes;
+  }
+
+  /** Remove the line before other stderr output (an error line), so they do not interleave. */
+  clear(): void {
+    if (this.shown) {
+      fs.writeSync(2, '\r\x1b[K');
+      this.shown = false;
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.clear();
+  }
+
+  private render(): void {
+    const secs = (Date.now() - this.startedAt) / 1000;
+    const rate = secs > 0 ? this.bytes / secs : 0;
+    let line = `${this.label}: ${this.files.toLocaleString('en-US')} files, ${formatBytes(this.bytes)}`;
+    if (secs >= 0.5) line += `, ${formatBytes(rate)}/s`;
+    if (this.totalBytes > this.bytes && rate > 0) line += `, ETA ${formatDuration((this.totalBytes - this.bytes) / rate)}`;
+    fs.writeSync(2, `\r\x1b[K${line}`);
+    this.shown = true;
+  }
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+export function formatDuration(secs: number): string {
+  const s = Math.max(0, Math.round(secs));
+  const m = Math.floor(s / 60);
+  return `${m}:${String(s % 60).padStart(2, '0')}`;
+}

@@ -1,0 +1,75 @@
+import fs from 'node:fs';
+import { errorCode, errorMessage } from '@hoard/schema';
+import { createHasher, type Algo } from './algorithms.js';
+
+/** What a file looked like when it was hashed (fstat before reading). */
+export interface FileState {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  dev: number;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  atimeMs: number;
+  birthtimeMs: number;
+}
+
+export type HashOutcome =
+  | { ok: true; hash: string; state: FileState; startedAtMs: number }
+  | { ok: false; code: string; message: string };
+
+const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
+
+/**
+ * Hash one regular file in chunks through `buffer` (never the whole file in memory).
+ * The final component is opened without following symlinks. If size, mtime or ctime
+ * differ after reading from before, the file changed under us: report that, never a
+ * hash that matches neither version.
+ */
+export function hashFile(file: string | Buffer, algo: Algo, buffer: Buffer): HashOutcome {
+  const startedAtMs = Date.now();
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | O_NOFOLLOW);
+  } catch (err) {
+    const code = errorCode(err);
+    return { ok: false, code, message: code === 'ELOOP' ? 'is a symlink now, not a file' : errorMessage(err) };
+  }
+  try {
+    const before = fs.fstatSync(fd);
+    if (!before.isFile()) return { ok: false, code: 'not-a-file', message: 'is not a regular file any more' };
+    const hasher = createHasher(algo);
+    let total = 0;
+    for (;;) {
+      const n = fs.readSync(fd, buffer, 0, buffer.length, null);
+      if (n === 0) break;
+      hasher.update(n === buffer.length ? buffer : buffer.subarray(0, n));
+      total += n;
+    }
+    const after = fs.fstatSync(fd);
+    if (total !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ctimeMs !== before.ctimeMs) {
+      return { ok: false, code: 'changed-while-reading', message: 'changed while being read; run again once it is stable' };
+    }
+    const state: FileState = {
+      size: before.size,
+      mtimeMs: before.mtimeMs,
+      ctimeMs: before.ctimeMs,
+      ino: before.ino,
+      dev: before.dev,
+      mode: before.mode,
+      nlink: before.nlink,
+      uid: before.uid,
+      gid: before.gid,
+      atimeMs: before.atimeMs,
+      birthtimeMs: before.birthtimeMs,
+    };
+    return { ok: true, hash: `${algo}:${hasher.digest()}`, state, startedAtMs };
+  } catch (err) {
+    return { ok: false, code: errorCode(err), message: errorMessage(err) };
+  } finally {
+    fs.closeSync(fd);
+  }
+}

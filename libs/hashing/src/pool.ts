@@ -1,0 +1,89 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Algo } from './algorithms.js';
+import type { HashOutcome } from './hash-file.js';
+
+export interface WorkerRequest {
+  id: number;
+  algo: Algo;
+  files: Array<string | Uint8Array>;
+}
+
+export interface WorkerReply {
+  id: number;
+  outcomes: HashOutcome[];
+}
+
+export interface PoolOptions {
+  threads?: number;
+  /** Read buffer per thread. */
+  chunkBytes?: number;
+}
+
+/** Where the compiled worker is: beside this module, or in dist/ when running from source (tests). */
+function workerUrl(): URL {
+  const here = new URL('./worker.js', import.meta.url);
+  return fs.existsSync(here) ? here : new URL('../dist/worker.js', import.meta.url);
+}
+
+/**
+ * Hashing threads, one per core by default. Work goes out in batches (many small files
+ * per message, a big file alone) to the least-loaded thread, so both cores stay busy
+ * whatever the mix of sizes.
+ */
+export class HashPool {
+  private readonly workers: Worker[] = [];
+  private readonly load: number[] = [];
+  private readonly waiting = new Map<number, { resolve: (o: HashOutcome[]) => void; reject: (e: Error) => void; worker: number; bytes: number }>();
+  private nextId = 1;
+  private failed: Error | undefined;
+
+  constructor(options: PoolOptions = {}) {
+    const threads = Math.max(1, options.threads ?? Math.min(os.availableParallelism(), 8));
+    const url = workerUrl();
+    for (let i = 0; i < threads; i++) {
+      const w = new Worker(url, { workerData: { chunkBytes: options.chunkBytes ?? 1 << 20 } });
+      w.on('message', (reply: WorkerReply) => this.settle(reply));
+      w.on('error', (err) => this.fail(err));
+      this.workers.push(w);
+      this.load.push(0);
+    }
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** Hash `files` (one batch) with `algo`; `bytes` is their total size, used to balance threads. */
+  hash(algo: Algo, files: Array<string | Buffer>, bytes: number): Promise<HashOutcome[]> {
+    if (this.failed) return Promise.reject(this.failed);
+    let target = 0;
+    for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[target]!) target = i;
+    const id = this.nextId++;
+    const weight = bytes + files.length * 16384; // opening a file costs about as much as reading 16 KB
+    this.load[target]! += weight;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject, worker: target, bytes: weight });
+      this.workers[target]!.postMessage({ id, algo, files } satisfies WorkerRequest);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  private settle(reply: WorkerReply): void {
+    const job = this.waiting.get(reply.id);
+    if (!job) return;
+    this.waiting.delete(reply.id);
+    this.load[job.worker]! -= job.bytes;
+    job.resolve(reply.outcomes);
+  }
+
+  private fail(err: Error): void {
+    this.failed = err;
+    for (const job of this.waiting.values()) job.reject(err);
+    this.waiting.clear();
+  }
+}

@@ -1,0 +1,2 @@
+export * from './reader.js';
+export * from './writer.js';

@@ -1,0 +1,70 @@
+import { StringDecoder } from 'node:string_decoder';
+import { recordProblem, type AnyRecord } from '@hoard/schema';
+
+/** One input line: the parsed record, or why it is not one. `text` is kept for exact pass-through. */
+export interface InputLine {
+  lineNo: number;
+  text: string;
+  record?: AnyRecord;
+  problem?: string;
+}
+
+/**
+ * Split a byte stream into lines, yielding them in batches (one batch per chunk read)
+ * so that a million records do not cost a million async steps. Memory holds one chunk
+ * plus one partial line. Blank lines are skipped but still counted.
+ */
+export async function* readLineBatches(input: AsyncIterable<Buffer | string>): AsyncGenerator<InputLine[]> {
+  const decoder = new StringDecoder('utf8');
+  let carry = '';
+  let lineNo = 0;
+  for await (const chunk of input) {
+    const text = carry + (typeof chunk === 'string' ? chunk : decoder.write(chunk));
+    const batch: InputLine[] = [];
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+      lineNo++;
+      const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+      if (end > start) batch.push(parseLine(text.slice(start, end), lineNo));
+      start = nl + 1;
+    }
+    carry = text.slice(start);
+    if (batch.length) yield batch;
+  }
+  carry += decoder.end();
+  if (carry.length) {
+    lineNo++;
+    if (carry.trim()) yield [parseLine(carry, lineNo)];
+  }
+}
+
+/** Parse and validate one line; never throws. */
+export function parseLine(text: string, lineNo: number): InputLine {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { lineNo, text, problem: `not JSON (${(err as Error).message}): ${preview(text)}` };
+  }
+  const problem = recordProblem(value);
+  if (problem) return { lineNo, text, problem: `${problem}: ${preview(text)}` };
+  return { lineNo, text, record: value as AnyRecord };
+}
+
+function preview(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** Parse a whole JSONL text (tests, small inputs). Throws on the first bad line. */
+export function parseJsonl(text: string): AnyRecord[] {
+  const out: AnyRecord[] = [];
+  let lineNo = 0;
+  for (const line of text.split('\n')) {
+    lineNo++;
+    if (!line.trim()) continue;
+    const parsed = parseLine(line, lineNo);
+    if (!parsed.record) throw new Error(`line ${lineNo}: ${parsed.problem}`);
+    out.push(parsed.record);
+  }
+  return out;
+}

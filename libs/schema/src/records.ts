@@ -1,0 +1,144 @@
+/**
+ * The JSONL record contract between hoard tools (DESIGN.md). Every record is a plain
+ * object with a `type`; tools pass through records they do not handle, unchanged.
+ * The TypeScript types here and the field specs in `specs.ts` describe the same shapes.
+ */
+
+export type HashAlgo = 'sha256' | 'blake3' | 'xxh3' | 'xxh64';
+/** `<algo>:<hex>`, e.g. `sha256:e3b0...`. */
+export type ContentId = string;
+
+/** One entry seen by `scan`: a regular file or a symlink (never followed). */
+export interface FileRecord {
+  type: 'file';
+  /** Absolute path of the scanned folder. */
+  root: string;
+  /** Relative to root, `/`-separated; readable form when the name is not UTF-8. */
+  path: string;
+  /** Base64 of the exact path bytes, present only when they are not valid UTF-8. */
+  pathBytes?: string;
+  size: number;
+  mtimeMs: number;
+  mode: number;
+  ino: number;
+  dev: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  atimeMs: number;
+  ctimeMs: number;
+  birthtimeMs: number;
+  /** Absent for regular files. */
+  kind?: 'symlink';
+  /** Symlink target, as stored (never resolved). */
+  target?: string;
+  /** Added by `hash`. */
+  hash?: ContentId;
+  [extra: string]: unknown;
+}
+
+/** An item-level failure, written in-band (stdout) and as one line on stderr. */
+export interface ErrorRecord {
+  type: 'error';
+  tool: string;
+  code: string;
+  message: string;
+  path?: string;
+  root?: string;
+  /** Input line number, for bad input. */
+  line?: number;
+  [extra: string]: unknown;
+}
+
+/** Something skipped or worth knowing that is not a failure (e.g. a FIFO that scan skips). */
+export interface NoteRecord {
+  type: 'note';
+  tool: string;
+  code: string;
+  message: string;
+  path?: string;
+  root?: string;
+  [extra: string]: unknown;
+}
+
+/**
+ * Written by `scan` after each root. Its absence (a scan killed mid-way) or
+ * `complete: false` tells later tools not to infer deletions from what is missing.
+ */
+export interface ScanRecord {
+  type: 'scan';
+  root: string;
+  /** Set when only part of the root was scanned. */
+  under?: string;
+  files: number;
+  bytes: number;
+  errors: number;
+  complete: boolean;
+  startedAt: string;
+  finishedAt: string;
+  [extra: string]: unknown;
+}
+
+export type ChangeOp = 'add' | 'modify' | 'delete' | 'move' | 'unchanged';
+
+/** Written by `diff-state`: how a location differs from its recorded state. */
+export interface ChangeRecord {
+  type: 'change';
+  op: ChangeOp;
+  path: string;
+  from?: string;
+  hash?: ContentId;
+  prevHash?: ContentId;
+  location: string;
+  [extra: string]: unknown;
+}
+
+export type ActionOp = 'copy' | 'delete' | 'link' | 'checkout' | 'trash' | 'skip' | 'move';
+
+/** Written by `plan`: one step for stage/transfer/integrate/reconcile. */
+export interface ActionRecord {
+  type: 'action';
+  op: ActionOp;
+  hash?: ContentId;
+  path?: string;
+  from?: string;
+  source?: string;
+  target: string;
+  [extra: string]: unknown;
+}
+
+/** One record per item from stage, transfer, integrate and reconcile. */
+export interface ResultRecord {
+  type: 'result';
+  tool: string;
+  op: string;
+  ok: boolean;
+  path?: string;
+  hash?: ContentId;
+  bytes?: number;
+  [extra: string]: unknown;
+}
+
+/** The last record of a workflow under --json. */
+export interface SummaryRecord {
+  type: 'summary';
+  command: string;
+  errors: number;
+  [extra: string]: unknown;
+}
+
+export type HoardRecord =
+  | FileRecord
+  | ErrorRecord
+  | NoteRecord
+  | ScanRecord
+  | ChangeRecord
+  | ActionRecord
+  | ResultRecord
+  | SummaryRecord;
+
+/** Any record, including types this version does not know (they are passed through). */
+export interface AnyRecord {
+  type: string;
+  [field: string]: unknown;
+}

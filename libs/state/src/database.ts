@@ -1,0 +1,69 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { HoardError, LockedError } from '@hoard/schema';
+
+export type Db = Database.Database;
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export interface OpenOptions {
+  /** How long a writer waits for another writer's lock before failing (ms). */
+  busyTimeoutMs?: number;
+  readonly?: boolean;
+}
+
+/**
+ * Open (creating if needed) an SQLite file in WAL mode and bring its schema up to date.
+ * The folder is created private (0700) and the file private (0600): state names every
+ * file a person owns.
+ */
+export function openDatabase(file: string, migrations: readonly Migration[], options: OpenOptions = {}): Db {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  let db: Db;
+  try {
+    db = new Database(file, { timeout: options.busyTimeoutMs ?? 10_000, readonly: options.readonly ?? false });
+  } catch (err) {
+    throw new HoardError(`cannot open state database ${file}: ${(err as Error).message}`);
+  }
+  try {
+    fs.chmodSync(file, 0o600);
+  } catch {
+    /* read-only or not ours: opening worked, so reading is allowed */
+  }
+  if (!options.readonly) {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    migrate(db, migrations, file);
+  }
+  return db;
+}
+
+/** Apply the migrations not applied yet, each in its own transaction, in version order. */
+export function migrate(db: Db, migrations: readonly Migration[], file = 'database'): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  const newest = migrations.reduce((max, m) => Math.max(max, m.version), 0);
+  if (current > newest) {
+    throw new HoardError(`${file} has schema version ${current}, newer than this hoard understands (${newest}); upgrade hoard`);
+  }
+  const pending = migrations.filter((m) => m.version > current).sort((a, b) => a.version - b.version);
+  for (const m of pending) {
+    try {
+      db.transaction(() => {
+        // Re-check inside the write lock: another process may have migrated meanwhile.
+        const now = db.pragma('user_version', { simple: true }) as number;
+        if (now >= m.version) return;
+        db.exec(m.sql);
+        db.pragma(`user_version = ${m.version}`);
+      }).immediate();
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_BUSY') throw new LockedError(`${file} is locked by another hoard process`);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import type { Db } from './database.js';
+
+/** The stat fields that decide whether a cached hash still describes a file. */
+export interface CacheKey {
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+/**
+ * A cached hash is trusted only when the file's mtime and ctime were at least this far
+ * in the past when it was hashed. Otherwise a later write within the file system's
+ * timestamp granularity (1-2 s on some) could leave size and times unchanged: the
+ * "racy" case git also guards against. Such entries are re-read next time.
+ */
+export const RACY_WINDOW_MS = 2000;
+
+/** Content ids by (dev, ino); lookups are prepared statements, writes batched in transactions. */
+export class HashCache {
+  private readonly getStmt;
+  private readonly putStmt;
+  private pending: Array<[CacheKey, string, number]> = [];
+
+  constructor(
+    private readonly db: Db,
+    private readonly algo: string,
+    private readonly batchSize = 2000,
+  ) {
+    this.getStmt = db
+      .prepare('SELECT size, mtime_ms, ctime_ms, hash, verified_at_ms FROM hash_cache WHERE dev = ? AND ino = ? AND algo = ?')
+      .raw(true);
+    this.putStmt = db.prepare(
+      `INSERT INTO hash_cache (dev, ino, algo, size, mtime_ms, ctime_ms, hash, verified_at_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (dev, ino, algo) DO UPDATE SET size = excluded.size, mtime_ms = excluded.mtime_ms,
+         ctime_ms = excluded.ctime_ms, hash = excluded.hash, verified_at_ms = excluded.verified_at_ms`,
+    );
+  }
+
+  /** The cached content id for this exact file state, or undefined (miss, changed, or racy). */
+  lookup(key: CacheKey): string | undefined {
+    const row = this.getStmt.get(key.dev, key.ino, this.algo) as [number, number, number, string, number] | undefined;
+    if (!row) return undefined;
+    const [size, mtimeMs, ctimeMs, hash, verifiedAtMs] = row;
+    if (size !== key.size || mtimeMs !== key.mtimeMs || ctimeMs !== key.ctimeMs) return undefined;
+    if (isRacy(key, verifiedAtMs)) return undefined;
+    return hash;
+  }
+
+  /** Remember `hash` for this file state, as verified at `verifiedAtMs` (when reading began). */
+  store(key: CacheKey, hash: string, verifiedAtMs: number): void {
+    this.pending.push([key, hash, verifiedAtMs]);
+    if (this.pending.length >= this.batchSize) this.flush();
+  }
+
+  flush(): void {
+    if (!this.pending.length) return;
+    const rows = this.pending;
+    this.pending = [];
+    this.db.transaction(() => {
+      for (const [k, hash, at] of rows) this.putStmt.run(k.dev, k.ino, this.algo, k.size, k.mtimeMs, k.ctimeMs, hash, at);
+    })();
+  }
+}
+
+/** True when the file changed so close to `verifiedAtMs` that equal stat fields prove nothing. */
+export function isRacy(key: Pick<CacheKey, 'mtimeMs' | 'ctimeMs'>, verifiedAtMs: number): boolean {
+  return Math.max(key.mtimeMs, key.ctimeMs) + RACY_WINDOW_MS > verifiedAtMs;
+}

@@ -1,0 +1,4 @@
+export * from './database.js';
+export * from './migrations.js';
+export * from './hash-cache.js';
+export * from './locations.js';

@@ -1,0 +1,148 @@
+import { joinRecordPath, type AnyRecord, type ErrorRecord, type FileRecord } from '@hoard/schema';
+import type { InputLine, OutputItem } from '@hoard/jsonl';
+import type { Algo, FileState, HashOutcome, HashPool } from '@hoard/hashing';
+import type { HashCache } from '@hoard/state';
+
+export interface HashOptions {
+  algo: Algo;
+  pool: HashPool;
+  /** The cache for files under `root`, or undefined to hash everything afresh. */
+  cacheFor?: (root: string) => HashCache;
+  /** Told about each file hashed or found in the cache. */
+  onFile?: (size: number) => void;
+  /** Told about each file's size as it arrives, for an ETA. */
+  onExpect?: (size: number) => void;
+}
+
+const TOOL = 'hash';
+/** Files sent to a thread in one message, and the bytes above which a file travels alone. */
+const FILES_PER_JOB = 64;
+const BYTES_PER_JOB = 4 << 20;
+/** Records waiting for hashes before we stop reading input: bounds memory on endless streams. */
+const MAX_WAITING = 4096;
+
+/** One input line's place in the output: filled now (cache hit, pass-through) or when its job returns. */
+interface Slot {
+  out: OutputItem | OutputItem[] | undefined;
+  done: Promise<void> | undefined;
+}
+
+interface Job {
+  slots: Slot[];
+  lines: InputLine[];
+  paths: Array<string | Buffer>;
+  bytes: number;
+}
+
+/**
+ * Add `hash` to every regular `file` record, in input order. Other records pass through
+ * as they came (exact text), bad lines become `error` records. Cache hits cost a lookup;
+ * misses go to the thread pool in batches while input keeps being read.
+ */
+export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: HashOptions): AsyncGenerator<OutputItem[]> {
+  const { algo, pool, cacheFor, onFile, onExpect } = options;
+  const queue: Slot[] = [];
+  let head = 0;
+  let job: Job = newJob();
+
+  const dispatch = () => {
+    if (!job.slots.length) return;
+    const sent = job;
+    job = newJob();
+    const done = pool.hash(algo, sent.paths, sent.bytes).then((outcomes) => {
+      outcomes.forEach((outcome, i) => {
+        sent.slots[i]!.out = resolveOutcome(sent.lines[i]!, outcome, algo, cacheFor);
+        onFile?.((sent.lines[i]!.record as FileRecord).size);
+      });
+    });
+    for (const slot of sent.slots) slot.done = done;
+  };
+
+  /** Everything ready at the head of the queue, in order. */
+  const drain = (): OutputItem[] => {
+    const out: OutputItem[] = [];
+    while (head < queue.length && queue[head]!.out !== undefined) {
+      const o = queue[head]!.out!;
+      if (Array.isArray(o)) out.push(...o);
+      else out.push(o);
+      queue[head++] = undefined as unknown as Slot;
+    }
+    if (head > 1024 && head * 2 > queue.length) {
+      queue.splice(0, head);
+      head = 0;
+    }
+    return out;
+  };
+
+  for await (const lines of input) {
+    for (const line of lines) {
+      const slot: Slot = { out: undefined, done: undefined };
+      queue.push(slot);
+      const rec = line.record;
+      if (!rec) {
+        slot.out = { type: 'error', tool: TOOL, code: 'bad-input', line: line.lineNo, message: line.problem ?? 'bad input' } satisfies ErrorRecord;
+        continue;
+      }
+      if (!isRegularFile(rec)) {
+        slot.out = line.text;
+        continue;
+      }
+      onExpect?.(rec.size);
+      const cached = cacheFor?.(rec.root).lookup(rec);
+      if (cached !== undefined) {
+        slot.out = withHash(line, rec, cached);
+        onFile?.(rec.size);
+        continue;
+      }
+      job.slots.push(slot);
+      job.lines.push(line);
+      job.paths.push(joinRecordPath(rec.root, rec.path, rec.pathBytes));
+      job.bytes += rec.size;
+      if (job.slots.length >= FILES_PER_JOB || job.bytes >= BYTES_PER_JOB) dispatch();
+    }
+    dispatch();
+    // Bound memory: wait for the oldest pending record while too many are waiting.
+    while (queue.length - head > MAX_WAITING && queue[head]!.out === undefined) await queue[head]!.done;
+    const ready = drain();
+    if (ready.length) yield ready;
+  }
+  dispatch();
+  while (head < queue.length) {
+    if (queue[head]!.out === undefined) await queue[head]!.done;
+    const ready = drain();
+    if (ready.length) yield ready;
+  }
+}
+
+function newJob(): Job {
+  return { slots: [], lines: [], paths: [], bytes: 0 };
+}
+
+function isRegularFile(rec: AnyRecord): rec is FileRecord {
+  return rec.type === 'file' && rec.kind === undefined;
+}
+
+function resolveOutcome(line: InputLine, outcome: HashOutcome, algo: Algo, cacheFor: HashOptions['cacheFor']): OutputItem {
+  const rec = line.record as FileRecord;
+  if (!outcome.ok) {
+    return { type: 'error', tool: TOOL, code: outcome.code, root: rec.root, path: rec.path, message: outcome.message } satisfies ErrorRecord;
+  }
+  const { hash, state, startedAtMs } = outcome;
+  cacheFor?.(rec.root).store(state, hash, startedAtMs);
+  if (sameState(rec, state)) return withHash(line, rec, hash);
+  // The file changed since it was scanned: describe what was actually hashed.
+  return JSON.stringify({ ...rec, ...state, hash });
+}
+
+function sameState(rec: FileRecord, s: FileState): boolean {
+  return rec.size === s.size && rec.mtimeMs === s.mtimeMs && rec.ctimeMs === s.ctimeMs && rec.ino === s.ino && rec.dev === s.dev;
+}
+
+/** The input line with `hash` appended, keeping every other byte as it came. */
+function withHash(line: InputLine, rec: FileRecord, hash: string): string {
+  if (rec.hash !== undefined) return JSON.stringify({ ...rec, hash });
+  const close = line.text.lastIndexOf('}');
+  return `${line.text.slice(0, close)},"hash":"${hash}"}`;
+}
+
+export type { Algo };

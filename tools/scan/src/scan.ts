@@ -1,0 +1,193 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { comparePaths, errorCode, errorMessage, isUtf8, type ErrorRecord, type NoteRecord, type ScanRecord } from '@hoard/schema';
+import type { OutputItem } from '@hoard/jsonl';
+import { IGNORE_FILE, IgnoreRules } from './ignore-rules.js';
+
+export interface ScanOptions {
+  /** gitignore-style patterns applied from the root, like a root `.hoardignore`. */
+  exclude?: readonly string[];
+  /** Report paths relative to this folder (an ancestor of the scanned one) instead. */
+  root?: string;
+  /** Told the size of each file as it is found (progress display). */
+  onFile?: (size: number) => void;
+}
+
+/** Folders never entered: hoard's own metadata. */
+const SKIP_DIRS = new Set(['.hoard']);
+const TOOL = 'scan';
+const BATCH = 512;
+
+/** A folder being walked: its path on disk and relative to the root (plus bytes when not UTF-8). */
+interface Folder {
+  abs: string | Buffer;
+  rel: string;
+  relBytes?: Buffer;
+}
+
+interface Entry {
+  name: string;
+  /** The exact name bytes, only when they are not valid UTF-8. */
+  raw?: Buffer;
+  dirent: fs.Dirent;
+  isDir: boolean;
+}
+
+/**
+ * Walk `dir` depth-first and yield batches of output: one `file` record per regular
+ * file or symlink (pre-serialized: the hot path), `note`s for skipped special files,
+ * `error`s for unreadable folders, and a closing `scan` record. Paths come out sorted
+ * in code-point order (a folder sorts as `name/`, so the stream is in full-path order).
+ * Symlinks are recorded, never followed.
+ */
+export function* scanTree(dir: string, options: ScanOptions = {}): Generator<OutputItem[]> {
+  const startedAt = new Date().toISOString();
+  const absDir = path.resolve(dir);
+  const root = options.root ? path.resolve(options.root) : absDir;
+  const under = path.relative(root, absDir);
+  if (under === '..' || under.startsWith('../') || path.isAbsolute(under)) throw new RangeError(`${absDir} is not inside --root ${root}`);
+  const rootJson = JSON.stringify(root);
+  const onFile = options.onFile;
+  let files = 0;
+  let bytes = 0;
+  let errors = 0;
+  let batch: OutputItem[] = [];
+
+  const push = (item: OutputItem) => {
+    batch.push(item);
+  };
+  const fail = (code: string, rel: string, message: string) => {
+    errors++;
+    push({ type: 'error', tool: TOOL, code, root, path: rel || '.', message } satisfies ErrorRecord);
+  };
+
+  function* walk(folder: Folder, rules: IgnoreRules): Generator<OutputItem[]> {
+    let entries: Entry[];
+    try {
+      entries = listFolder(folder.abs);
+    } catch (err) {
+      fail(errorCode(err), folder.rel, `cannot read folder: ${errorMessage(err)}`);
+      return;
+    }
+    const ignoreFile = entries.find((e) => e.name === IGNORE_FILE && e.dirent.isFile());
+    if (ignoreFile) {
+      try {
+        rules = rules.withFile(folder.rel, fs.readFileSync(childPath(folder.abs, ignoreFile), 'utf8'));
+      } catch (err) {
+        fail(errorCode(err), joinRel(folder.rel, IGNORE_FILE), `cannot read ignore file: ${errorMessage(err)}`);
+      }
+    }
+    for (const e of entries) {
+      const rel = joinRel(folder.rel, e.name);
+      if (!rules.empty && rules.ignores(rel, e.isDir)) continue;
+      if (e.isDir) {
+        if (SKIP_DIRS.has(e.name)) continue;
+        const relBytes = e.raw || folder.relBytes ? joinBytes(folder.relBytes ?? Buffer.from(folder.rel), e.raw ?? Buffer.from(e.name)) : undefined;
+        yield* walk({ abs: childPath(folder.abs, e), rel, relBytes }, rules);
+        continue;
+      }
+      const abs = childPath(folder.abs, e);
+      const d = e.dirent;
+      if (!d.isFile() && !d.isSymbolicLink()) {
+        push({ type: 'note', tool: TOOL, code: 'special-file', root, path: rel, message: `skipped ${specialKind(d)}` } satisfies NoteRecord);
+        continue;
+      }
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.lstatSync(abs, { throwIfNoEntry: false });
+      } catch (err) {
+        fail(errorCode(err), rel, `cannot stat: ${errorMessage(err)}`);
+        continue;
+      }
+      if (!st) continue; // deleted since the folder was listed: it is simply not there
+      let line =
+        `{"type":"file","root":${rootJson},"path":${JSON.stringify(rel)}` +
+        (e.raw || folder.relBytes ? `,"pathBytes":"${joinBytes(folder.relBytes ?? Buffer.from(folder.rel), e.raw ?? Buffer.from(e.name)).toString('base64')}"` : '') +
+        `,"size":${st.size},"mtimeMs":${st.mtimeMs},"mode":${st.mode},"ino":${st.ino},"dev":${st.dev},"nlink":${st.nlink},"uid":${st.uid},"gid":${st.gid},"atimeMs":${st.atimeMs},"ctimeMs":${st.ctimeMs},"birthtimeMs":${st.birthtimeMs}`;
+      if (st.isSymbolicLink()) {
+        try {
+          line += `,"kind":"symlink",${linkTarget(abs)}`;
+        } catch (err) {
+          fail(errorCode(err), rel, `cannot read symlink: ${errorMessage(err)}`);
+          continue;
+        }
+      } else if (!st.isFile()) {
+        continue; // replaced by a folder or special file since listing: the next scan sees it
+      }
+      push(line + '}');
+      files++;
+      bytes += st.size;
+      onFile?.(st.size);
+      if (batch.length >= BATCH) {
+        yield batch;
+        batch = [];
+      }
+    }
+  }
+
+  const rootProblem = checkRoot(absDir);
+  if (rootProblem) fail(rootProblem.code, under, rootProblem.message);
+  else yield* walk({ abs: absDir, rel: under }, IgnoreRules.fromPatterns(options.exclude ?? []));
+  const scan: ScanRecord = { type: 'scan', root, files, bytes, errors, complete: errors === 0, startedAt, finishedAt: new Date().toISOString() };
+  if (under) scan.under = under;
+  push(scan);
+  yield batch;
+}
+
+/** List a folder sorted in path order; names that are not UTF-8 keep their exact bytes. */
+function listFolder(abs: string | Buffer): Entry[] {
+  const dirents = fs.readdirSync(abs, { withFileTypes: true });
+  let entries: Entry[];
+  if (typeof abs === 'string' && !dirents.some((d) => d.name.includes('\uFFFD'))) {
+    entries = dirents.map((dirent) => ({ name: dirent.name, dirent, isDir: dirent.isDirectory() }));
+  } else {
+    // Re-read as bytes: the text listing replaced invalid UTF-8 with U+FFFD.
+    entries = (fs.readdirSync(abs, { withFileTypes: true, encoding: 'buffer' }) as unknown as fs.Dirent<Buffer>[]).map((d) => {
+      const raw = d.name;
+      const dirent = d as unknown as fs.Dirent;
+      const name = raw.toString('utf8');
+      return isUtf8(raw) ? { name, dirent, isDir: d.isDirectory() } : { name, raw, dirent, isDir: d.isDirectory() };
+    });
+  }
+  // A folder sorts as "name/" so that depth-first output is in full-path order.
+  return entries.sort((a, b) => comparePaths(a.isDir ? `${a.name}/` : a.name, b.isDir ? `${b.name}/` : b.name));
+}
+
+function childPath(parent: string | Buffer, e: Entry): string | Buffer {
+  if (typeof parent === 'string' && !e.raw) return `${parent}/${e.name}`;
+  const p = typeof parent === 'string' ? Buffer.from(parent) : parent;
+  return Buffer.concat([p, Buffer.from('/'), e.raw ?? Buffer.from(e.name)]);
+}
+
+function joinRel(dir: string, name: string): string {
+  return dir ? `${dir}/${name}` : name;
+}
+
+function joinBytes(dir: Buffer, name: Buffer): Buffer {
+  return dir.length ? Buffer.concat([dir, Buffer.from('/'), name]) : name;
+}
+
+/** `"target":...` (and `"targetBytes"` when the target is not UTF-8). */
+function linkTarget(abs: string | Buffer): string {
+  const raw = fs.readlinkSync(abs, { encoding: 'buffer' });
+  const text = JSON.stringify(raw.toString('utf8'));
+  return isUtf8(raw) ? `"target":${text}` : `"target":${text},"targetBytes":"${raw.toString('base64')}"`;
+}
+
+function specialKind(d: fs.Dirent): string {
+  if (d.isFIFO()) return 'FIFO';
+  if (d.isSocket()) return 'socket';
+  if (d.isBlockDevice()) return 'block device';
+  if (d.isCharacterDevice()) return 'character device';
+  return 'special file';
+}
+
+function checkRoot(abs: string): { code: string; message: string } | undefined {
+  try {
+    const st = fs.statSync(abs);
+    if (!st.isDirectory()) return { code: 'ENOTDIR', message: `not a folder: ${abs}` };
+  } catch (err) {
+    return { code: errorCode(err), message: `cannot scan ${abs}: ${errorMessage(err)}` };
+  }
+  return undefined;
+}
