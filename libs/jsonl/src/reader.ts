@@ -10,17 +10,19 @@ export interface InputLine {
 }
 
 /**
- * Split a byte stream into lines, yielding them in batches (one batch per chunk read)
- * so that a million records do not cost a million async steps. Memory holds one chunk
- * plus one partial line. Blank lines are skipped but still counted.
+ * Split a byte stream into lines, yielding them in batches of at least `minLines` (or
+ * whatever is left at the end) so that a million records do not cost a million async
+ * steps, and per-batch work (one cache query, one message to a thread) is amortized
+ * even when a pipe hands over a few KB at a time. Memory holds one batch plus one
+ * partial line. Blank lines are skipped but still counted.
  */
-export async function* readLineBatches(input: AsyncIterable<Buffer | string>): AsyncGenerator<InputLine[]> {
+export async function* readLineBatches(input: AsyncIterable<Buffer | string>, minLines = 256): AsyncGenerator<InputLine[]> {
   const decoder = new StringDecoder('utf8');
   let carry = '';
   let lineNo = 0;
+  let batch: InputLine[] = [];
   for await (const chunk of input) {
     const text = carry + (typeof chunk === 'string' ? chunk : decoder.write(chunk));
-    const batch: InputLine[] = [];
     let start = 0;
     for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
       lineNo++;
@@ -29,13 +31,17 @@ export async function* readLineBatches(input: AsyncIterable<Buffer | string>): A
       start = nl + 1;
     }
     carry = text.slice(start);
-    if (batch.length) yield batch;
+    if (batch.length >= minLines) {
+      yield batch;
+      batch = [];
+    }
   }
   carry += decoder.end();
   if (carry.length) {
     lineNo++;
-    if (carry.trim()) yield [parseLine(carry, lineNo)];
+    if (carry.trim()) batch.push(parseLine(carry, lineNo));
   }
+  if (batch.length) yield batch;
 }
 
 /** Parse and validate one line; never throws. */

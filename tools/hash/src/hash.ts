@@ -5,7 +5,8 @@ import type { HashCache } from '@hoard/state';
 
 export interface HashOptions {
   algo: Algo;
-  pool: HashPool;
+  /** Threads to hash with; created on the first cache miss, so a fully cached run starts none. */
+  pool: () => HashPool;
   /** The cache for files under `root`, or undefined to hash everything afresh. */
   cacheFor?: (root: string) => HashCache;
   /** Told about each file hashed or found in the cache. */
@@ -49,7 +50,7 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
     if (!job.slots.length) return;
     const sent = job;
     job = newJob();
-    const done = pool.hash(algo, sent.paths, sent.bytes).then((outcomes) => {
+    const done = pool().hash(algo, sent.paths, sent.bytes).then((outcomes) => {
       outcomes.forEach((outcome, i) => {
         sent.slots[i]!.out = resolveOutcome(sent.lines[i]!, outcome, algo, cacheFor);
         onFile?.((sent.lines[i]!.record as FileRecord).size);
@@ -75,7 +76,9 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
   };
 
   for await (const lines of input) {
-    for (const line of lines) {
+    const cached = cacheFor ? lookupBatch(lines, cacheFor) : undefined;
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
       const slot: Slot = { out: undefined, done: undefined };
       queue.push(slot);
       const rec = line.record;
@@ -88,9 +91,9 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
         continue;
       }
       onExpect?.(rec.size);
-      const cached = cacheFor?.(rec.root).lookup(rec);
-      if (cached !== undefined) {
-        slot.out = withHash(line, rec, cached);
+      const hit = cached?.get(i);
+      if (hit !== undefined) {
+        slot.out = withHash(line, rec, hit);
         onFile?.(rec.size);
         continue;
       }
@@ -112,6 +115,27 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
     const ready = drain();
     if (ready.length) yield ready;
   }
+}
+
+/** Cache hits for the regular files in one input batch, by index in the batch (one query per root). */
+function lookupBatch(lines: InputLine[], cacheFor: (root: string) => HashCache): Map<number, string> {
+  const byRoot = new Map<string, number[]>();
+  lines.forEach((line, i) => {
+    const rec = line.record;
+    if (rec && isRegularFile(rec)) {
+      const list = byRoot.get(rec.root);
+      if (list) list.push(i);
+      else byRoot.set(rec.root, [i]);
+    }
+  });
+  const hits = new Map<number, string>();
+  for (const [root, indexes] of byRoot) {
+    const found = cacheFor(root).lookupMany(indexes.map((i) => lines[i]!.record as FileRecord));
+    found.forEach((hash, k) => {
+      if (hash !== undefined) hits.set(indexes[k]!, hash);
+    });
+  }
+  return hits;
 }
 
 function newJob(): Job {

@@ -28,13 +28,13 @@ export const hashTool: ToolDefinition = {
       import('./cache.js'),
     ]);
     await loadAlgorithms();
-    const pool = new HashPool({ threads });
+    let pool: InstanceType<typeof HashPool> | undefined;
     const caches = ctx.options.cache === false ? undefined : openHashCaches(algo);
     ctx.progress.start();
     try {
       const output = hashRecords(input, {
         algo: algo as 'sha256',
-        pool,
+        pool: () => (pool ??= new HashPool({ threads })),
         cacheFor: caches?.cacheFor,
         onFile: (size) => ctx.progress.add(1, size),
         onExpect: (size) => ctx.progress.expect(size),
@@ -45,7 +45,7 @@ export const hashTool: ToolDefinition = {
       }
     } finally {
       caches?.close();
-      await pool.close();
+      await pool?.close();
     }
   },
 };

@@ -12,6 +12,7 @@ interface Command {
 const commands: Record<string, Command> = {
   scan: { summary: 'list files under folders as JSONL file records', load: () => import('@hoard/tool-scan') },
   hash: { summary: 'add content ids to file records (parallel, cached)', load: () => import('@hoard/tool-hash') },
+  validate: { summary: 'check a record stream against the schema, pass it on', load: () => import('@hoard/tool-validate') },
   schema: { summary: 'print the JSON Schema of a record type', load: () => import('@hoard/tool-schema') },
 };
 

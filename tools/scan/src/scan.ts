@@ -63,8 +63,13 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
 
   function* walk(folder: Folder, rules: IgnoreRules): Generator<OutputItem[]> {
     let entries: Entry[];
+    // lstat by bare name from inside the folder: the kernel resolves one component
+    // instead of the whole path, which is most of the system time on deep trees.
+    const enter = () => typeof folder.abs === 'string' && chdir(folder.abs);
+    let inside: boolean;
     try {
       entries = listFolder(folder.abs);
+      inside = enter();
     } catch (err) {
       fail(errorCode(err), folder.rel, `cannot read folder: ${errorMessage(err)}`);
       return;
@@ -84,9 +89,10 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
         if (SKIP_DIRS.has(e.name)) continue;
         const relBytes = e.raw || folder.relBytes ? joinBytes(folder.relBytes ?? Buffer.from(folder.rel), e.raw ?? Buffer.from(e.name)) : undefined;
         yield* walk({ abs: childPath(folder.abs, e), rel, relBytes }, rules);
+        inside = enter();
         continue;
       }
-      const abs = childPath(folder.abs, e);
+      const abs = inside && !e.raw ? e.name : childPath(folder.abs, e);
       const d = e.dirent;
       if (!d.isFile() && !d.isSymbolicLink()) {
         push({ type: 'note', tool: TOOL, code: 'special-file', root, path: rel, message: `skipped ${specialKind(d)}` } satisfies NoteRecord);
@@ -126,8 +132,13 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
   }
 
   const rootProblem = checkRoot(absDir);
-  if (rootProblem) fail(rootProblem.code, under, rootProblem.message);
-  else yield* walk({ abs: absDir, rel: under }, IgnoreRules.fromPatterns(options.exclude ?? []));
+  const cwd = process.cwd();
+  try {
+    if (rootProblem) fail(rootProblem.code, under, rootProblem.message);
+    else yield* walk({ abs: absDir, rel: under }, IgnoreRules.fromPatterns(options.exclude ?? []));
+  } finally {
+    process.chdir(cwd);
+  }
   const scan: ScanRecord = { type: 'scan', root, files, bytes, errors, complete: errors === 0, startedAt, finishedAt: new Date().toISOString() };
   if (under) scan.under = under;
   push(scan);
@@ -150,7 +161,19 @@ function listFolder(abs: string | Buffer): Entry[] {
     });
   }
   // A folder sorts as "name/" so that depth-first output is in full-path order.
-  return entries.sort((a, b) => comparePaths(a.isDir ? `${a.name}/` : a.name, b.isDir ? `${b.name}/` : b.name));
+  const keyed = entries.map((e) => ({ key: e.isDir ? `${e.name}/` : e.name, e }));
+  keyed.sort((a, b) => comparePaths(a.key, b.key));
+  return keyed.map((k) => k.e);
+}
+
+/** Enter a folder if the process may (worker threads may not); false means use full paths. */
+function chdir(dir: string): boolean {
+  try {
+    process.chdir(dir);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function childPath(parent: string | Buffer, e: Entry): string | Buffer {
