@@ -35,8 +35,10 @@ export interface ToolContext {
   options: Record<string, unknown>;
   /** Input lines from stdin, in batches. */
   input(): AsyncGenerator<InputLine[]>;
-  /** Write one output record or pre-serialized line. */
+  /** Write one output record or pre-serialized line (buffered). */
   emit(item: OutputItem): void;
+  /** Hand buffered output to the reader now; tools call it after each batch. */
+  flush(): void;
   /** Report an item-level failure: in-band record + stderr line; the tool goes on and exits 1. */
   fail(error: ItemReport): void;
   /** Report a malformed input line: in-band record + stderr line; exit 2 at the end. */
@@ -66,6 +68,11 @@ export interface ToolDefinition {
  * unless HOARD_DEBUG is set.
  */
 export async function runTool(def: ToolDefinition, argv: string[], programName = `hoard ${def.name}`): Promise<never> {
+  // Answered before anything else loads: scripts call --version to probe for hoard.
+  if (argv.includes('--version') || argv.includes('-v')) {
+    fs.writeSync(1, `${HOARD_VERSION}\n`);
+    process.exit(ExitCode.ok);
+  }
   const writer = new JsonlWriter(1);
   const progress = new Progress(def.name);
   let failures = 0;
@@ -118,6 +125,9 @@ export async function runTool(def: ToolDefinition, argv: string[], programName =
       }
       writer.write(item);
     },
+    flush() {
+      writer.flush();
+    },
     fail(error) {
       ctx.emit({ type: 'error', tool: def.name, ...error } satisfies ErrorRecord);
     },
@@ -164,13 +174,12 @@ function parseArguments(def: ToolDefinition, argv: string[], programName: string
   }
   for (const example of def.examples ?? []) command.example(example);
   cli.help();
-  cli.version(HOARD_VERSION);
   const parsed = cli.parse(['node', programName, ...argv], { run: false });
-  if (parsed.options.help || parsed.options.version) process.exit(ExitCode.ok);
+  if (parsed.options.help) process.exit(ExitCode.ok);
   if (!cli.matchedCommand && parsed.args.length && !def.args) {
     throw new UsageError(`unexpected argument: ${parsed.args[0]}`);
   }
-  const { '--': _rest, help: _h, version: _v, ...options } = parsed.options;
+  const { '--': _rest, help: _h, ...options } = parsed.options;
   ctx.args = parsed.args.map(String);
   ctx.options = options;
   command.checkUnknownOptions?.();

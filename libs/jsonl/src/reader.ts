@@ -10,13 +10,14 @@ export interface InputLine {
 }
 
 /**
- * Split a byte stream into lines, yielding them in batches of at least `minLines` (or
- * whatever is left at the end) so that a million records do not cost a million async
- * steps, and per-batch work (one cache query, one message to a thread) is amortized
- * even when a pipe hands over a few KB at a time. Memory holds one batch plus one
- * partial line. Blank lines are skipped but still counted.
+ * Split a byte stream into lines, yielding them in batches so that a million records
+ * do not cost a million async steps and per-batch work (one cache query, one message to
+ * a thread) is amortized. A batch is yielded once it holds `minLines`, or as soon as
+ * the stream has nothing more buffered (a slow or interactive producer is never kept
+ * waiting). Memory holds one batch plus one partial line. Blank lines are skipped but
+ * still counted.
  */
-export async function* readLineBatches(input: AsyncIterable<Buffer | string>, minLines = 256): AsyncGenerator<InputLine[]> {
+export async function* readLineBatches(input: AsyncIterable<Buffer | string> & { readableLength?: number }, minLines = 256): AsyncGenerator<InputLine[]> {
   const decoder = new StringDecoder('utf8');
   let carry = '';
   let lineNo = 0;
@@ -31,7 +32,7 @@ export async function* readLineBatches(input: AsyncIterable<Buffer | string>, mi
       start = nl + 1;
     }
     carry = text.slice(start);
-    if (batch.length >= minLines) {
+    if (batch.length >= minLines || (batch.length > 0 && input.readableLength === 0)) {
       yield batch;
       batch = [];
     }

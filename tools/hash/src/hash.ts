@@ -75,7 +75,29 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
     return out;
   };
 
-  for await (const lines of input) {
+  // Read input while hashes complete: whichever comes first is handled first, so a
+  // slow or interactive producer still sees each result as soon as it is ready.
+  const lines$ = input[Symbol.asyncIterator]();
+  let nextLines = lines$.next();
+  for (;;) {
+    const pendingHead = head < queue.length && queue[head]!.out === undefined ? queue[head]!.done : undefined;
+    const waited = pendingHead && queue.length - head <= MAX_WAITING ? await Promise.race([nextLines, pendingHead.then(() => HASHED)]) : undefined;
+    if (waited === HASHED) {
+      const ready = drain();
+      if (ready.length) yield ready;
+      continue;
+    }
+    if (pendingHead && queue.length - head > MAX_WAITING) {
+      // Bound memory: too many records wait for hashes; stop reading until the oldest is done.
+      await pendingHead;
+      const ready = drain();
+      if (ready.length) yield ready;
+      continue;
+    }
+    const next = (waited as IteratorResult<InputLine[]> | undefined) ?? (await nextLines);
+    if (next.done) break;
+    nextLines = lines$.next();
+    const lines = next.value;
     const cached = cacheFor ? lookupBatch(lines, cacheFor) : undefined;
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
@@ -104,8 +126,6 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
       if (job.slots.length >= FILES_PER_JOB || job.bytes >= BYTES_PER_JOB) dispatch();
     }
     dispatch();
-    // Bound memory: wait for the oldest pending record while too many are waiting.
-    while (queue.length - head > MAX_WAITING && queue[head]!.out === undefined) await queue[head]!.done;
     const ready = drain();
     if (ready.length) yield ready;
   }
@@ -116,6 +136,8 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
     if (ready.length) yield ready;
   }
 }
+
+const HASHED = Symbol('hashed');
 
 /** Cache hits for the regular files in one input batch, by index in the batch (one query per root). */
 function lookupBatch(lines: InputLine[], cacheFor: (root: string) => HashCache): Map<number, string> {

@@ -41,6 +41,7 @@ export const hashTool: ToolDefinition = {
       });
       for await (const batch of output) {
         for (const item of batch) ctx.emit(item);
+        ctx.flush();
         if (ctx.interrupted) break;
       }
     } finally {

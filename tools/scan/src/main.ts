@@ -27,7 +27,8 @@ export const scanTool: ToolDefinition = {
         batches = scanTree(dir, { exclude, root, onFile: (size) => ctx.progress.add(1, size) });
         for (const batch of batches) {
           for (const item of batch) ctx.emit(item);
-          if (ctx.interrupted) return;
+          ctx.flush();
+        if (ctx.interrupted) return;
         }
       } catch (err) {
         if (err instanceof RangeError) throw new UsageError(err.message);

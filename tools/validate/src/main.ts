@@ -11,7 +11,8 @@ export const validateTool: ToolDefinition = {
         if (line.record) ctx.emit(line.text);
         else ctx.badInput(line);
       }
-      if (ctx.interrupted) return;
+      ctx.flush();
+        if (ctx.interrupted) return;
     }
   },
 };

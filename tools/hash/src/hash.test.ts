@@ -1,0 +1,107 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { HashPool } from '@hoard/hashing';
+import { HashCache, RACY_WINDOW_MS, cacheMigrations, openDatabase } from '@hoard/state';
+import { parseLine, type InputLine, type OutputItem } from '@hoard/jsonl';
+import type { AnyRecord, FileRecord } from '@hoard/schema';
+import { scanTree } from '../../scan/src/scan.js';
+import { hashRecords } from './hash.js';
+import { tempDir } from '../../../test/support/trees.js';
+
+const pool = new HashPool({ threads: 2 });
+afterAll(() => pool.close());
+
+const sha256 = (data: Buffer | string) => `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
+
+function scanLines(dir: string): string[] {
+  const out: string[] = [];
+  for (const batch of scanTree(dir)) for (const item of batch) out.push(typeof item === 'string' ? item : JSON.stringify(item));
+  return out;
+}
+
+async function run(texts: string[], cache?: HashCache): Promise<OutputItem[]> {
+  async function* input(): AsyncGenerator<InputLine[]> {
+    yield texts.map((t, i) => parseLine(t, i + 1));
+  }
+  const out: OutputItem[] = [];
+  for await (const batch of hashRecords(input(), { algo: 'sha256', pool: () => pool, cacheFor: cache ? () => cache : undefined })) out.push(...batch);
+  return out;
+}
+const parse = (items: OutputItem[]): AnyRecord[] => items.map((i) => (typeof i === 'string' ? JSON.parse(i) : i));
+
+function tempCache(): HashCache {
+  return new HashCache(openDatabase(path.join(tempDir(), 'cache.db'), cacheMigrations), 'sha256');
+}
+
+describe('hashRecords', () => {
+  it('adds sha256 to regular files only and passes everything else through, in order, byte for byte', async () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'a'), 'alpha');
+    fs.writeFileSync(path.join(dir, 'b'), 'beta');
+    fs.symlinkSync('a', path.join(dir, 'link'));
+    const scanned = scanLines(dir);
+    const foreign = '{"type":"future","keep":[1,{"x":"y"}],  "spacing":"kept"}';
+    const texts = [foreign, ...scanned, 'not json'];
+    const out = await run(texts);
+    expect(out[0]).toBe(foreign);
+    const recs = parse(out.slice(1));
+    expect(recs.map((r) => [r.type, r.path, r.hash])).toEqual([
+      ['file', 'a', sha256('alpha')],
+      ['file', 'b', sha256('beta')],
+      ['file', 'link', undefined],
+      ['scan', undefined, undefined],
+      ['error', undefined, undefined],
+    ]);
+    expect(recs.at(-1)).toMatchObject({ type: 'error', tool: 'hash', code: 'bad-input', line: texts.length });
+    // Everything but the added hash is the scanner's text, unchanged.
+    expect(out[1]).toBe(`${scanned[0]!.slice(0, -1)},"hash":"${sha256('alpha')}"}`);
+  });
+
+  it('answers from the cache for an unchanged file without reading it', async () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'f'), 'real content');
+    const [line] = scanLines(dir);
+    const rec = JSON.parse(line!) as FileRecord;
+    const cache = tempCache();
+    // A cached id that differs from the content proves the answer came from the cache.
+    cache.store(rec, 'sha256:' + 'c'.repeat(64), Math.max(rec.mtimeMs, rec.ctimeMs) + RACY_WINDOW_MS + 1);
+    cache.flush();
+    expect(parse(await run([line!], cache))[0]).toMatchObject({ hash: 'sha256:' + 'c'.repeat(64) });
+  });
+
+  it('fills the cache, and re-reads a file rewritten in the same second with the same size', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'f');
+    // Whole-second mtimes, as on a file system with 1 s granularity.
+    const second = Math.floor(Date.now() / 1000);
+    fs.writeFileSync(file, 'version one');
+    fs.utimesSync(file, second, second);
+    const before = fs.statSync(file);
+    const cache = tempCache();
+    expect(parse(await run(scanLines(dir), cache))[0]).toMatchObject({ hash: sha256('version one') });
+    cache.flush();
+    fs.writeFileSync(file, 'version two');
+    fs.utimesSync(file, second, second);
+    expect(fs.statSync(file).mtimeMs).toBe(before.mtimeMs);
+    expect(parse(await run(scanLines(dir), cache))[0]).toMatchObject({ hash: sha256('version two') });
+  });
+
+  it('describes what it actually hashed when the file changed after the scan', async () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'f'), 'short');
+    const [line] = scanLines(dir);
+    fs.writeFileSync(path.join(dir, 'f'), 'much longer now');
+    const [rec] = parse(await run([line!]));
+    expect(rec).toMatchObject({ type: 'file', path: 'f', size: 15, hash: sha256('much longer now') });
+  });
+
+  it('reports a file that vanished after the scan as an error, not a record', async () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'gone'), 'x');
+    const [line] = scanLines(dir);
+    fs.unlinkSync(path.join(dir, 'gone'));
+    expect(parse(await run([line!]))).toEqual([expect.objectContaining({ type: 'error', tool: 'hash', code: 'ENOENT', path: 'gone' })]);
+  });
+});
