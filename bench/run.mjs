@@ -64,7 +64,8 @@ function parseArgs(argv) {
     else if (flag === '--runs') o.runs = Number(next());
     else if (flag === '--only') o.only = String(next() ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     else if (flag === '--help' || flag === '-h') {
-      process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 18).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+      const lines = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1);
+      process.stdout.write(lines.slice(0, lines.findIndex((l) => !l.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
       process.exit(0);
     } else usage(`unknown argument ${argv[i]}`);
   }
@@ -90,7 +91,9 @@ const median = (xs) => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
-const tail = (s, n = 600) => (s.length > n ? '…' + s.slice(-n) : s).trim();
+/** The first non-empty stderr line, shortened: what went wrong, in one line for the table. */
+const firstLine = (s, n = 160) => (String(s).split('\n').find((l) => l.trim()) ?? '').trim().slice(0, n);
+const head = (s, n = 600) => (s.length > n ? s.slice(0, n) + '…' : s).trim();
 function tempDir(prefix) {
   fs.mkdirSync(TMP, { recursive: true });
   return fs.mkdtempSync(path.join(TMP, prefix));
@@ -101,7 +104,7 @@ function tempDir(prefix) {
 /**
  * Run `cmd` through `bash -o pipefail -c` (so a failing `hoard scan` in a pipeline is not
  * hidden by the last command). Wall time covers spawn to close, the same for every side.
- * stdout goes to /dev/null unless captured; stderr is kept (its tail) for diagnostics.
+ * stdout goes to /dev/null unless captured; stderr is kept (its start) for diagnostics.
  */
 function runOnce(cmd, { env = ENV, capture = false, stdinFile, cwd = WORK } = {}) {
   return new Promise((resolve, reject) => {
@@ -112,9 +115,9 @@ function runOnce(cmd, { env = ENV, capture = false, stdinFile, cwd = WORK } = {}
     const out = [];
     let err = '';
     child.stdout?.on('data', (d) => out.push(d));
+    // Keep the start of stderr: the first error says what went wrong; a flood adds nothing.
     child.stderr.on('data', (d) => {
-      err += d;
-      if (err.length > 1 << 16) err = err.slice(-(1 << 15));
+      if (err.length < 1 << 16) err += d;
     });
     child.on('error', reject);
     child.on('close', (code, signal) => {
@@ -136,14 +139,14 @@ async function timeCommands(entries, { runs = opts.runs } = {}) {
   for (const e of entries) {
     log(`  warm-up  ${e.key}: ${e.cmd}`);
     const r = await runOnce(e.cmd, { env: envOf(e) });
-    out[e.key] = { cmd: e.cmd, times: [], warmup: r.seconds, ok: r.code === 0, code: r.code, stderr: tail(r.stderr) };
+    out[e.key] = { cmd: e.cmd, times: [], warmup: r.seconds, ok: r.code === 0, code: r.code, stderr: head(r.stderr) };
   }
   const live = entries.filter((e) => out[e.key].ok);
   for (let round = 1; round <= runs; round++) {
     for (const e of live) {
       const r = await runOnce(e.cmd, { env: envOf(e) });
       const o = out[e.key];
-      if (r.code !== 0) Object.assign(o, { ok: false, code: r.code, stderr: tail(r.stderr) });
+      if (r.code !== 0) Object.assign(o, { ok: false, code: r.code, stderr: head(r.stderr) });
       o.times.push(r.seconds);
     }
     log(`  round ${round}/${runs}: ${live.map((e) => `${e.key} ${out[e.key].times.at(-1).toFixed(3)}s`).join(', ')}`);
@@ -167,10 +170,10 @@ function addComparison({ id, name, hoard, peer, peerName, kind = 'time', target,
   const row = { id, name, kind, hoardCmd: hoard?.cmd, hoardSeconds: hoard?.median ?? null, hoardTimes: hoard?.times ?? [], peerName, peerCmd: peer?.cmd, peerSeconds: peer?.median ?? null, peerTimes: peer?.times ?? [], ratio: null, target: target ?? null, status: 'SKIP', note };
   if (hoard && !hoard.ok) {
     row.status = 'FAIL';
-    row.note = `hoard exited ${hoard.code}: ${hoard.stderr}`.trim();
+    row.note = `hoard exited ${hoard.code}: ${firstLine(hoard.stderr)}`;
   } else if (peer && !peer.ok) {
     row.status = 'ERROR';
-    row.note = `${peerName} exited ${peer.code}: ${peer.stderr}`.trim();
+    row.note = `${peerName} exited ${peer.code}: ${firstLine(peer.stderr)}`;
   } else if (hoard && peer) {
     row.ratio = kind === 'time' ? hoard.median / peer.median : peer.median / hoard.median;
     if (target == null) row.status = 'info';
@@ -212,8 +215,8 @@ async function m1Correctness() {
   const p = await runOnce(`find ${dirArgs} -type f -print0 | xargs -0 sha256sum > ${q(peerOut)}`);
 
   const problems = [];
-  if (h.code !== 0) problems.push(`hoard exited ${h.code}: ${tail(h.stderr, 300)}`);
-  if (p.code !== 0) problems.push(`find|sha256sum exited ${p.code}: ${tail(p.stderr, 300)}`);
+  if (h.code !== 0) problems.push(`hoard exited ${h.code}: ${firstLine(h.stderr)}`);
+  if (p.code !== 0) problems.push(`find|sha256sum exited ${p.code}: ${firstLine(p.stderr)}`);
 
   // hoard side: absolute path = root + '/' + path; symlinks are not regular files (find -type f skips them).
   const hoard = new Map();
@@ -320,9 +323,9 @@ async function m3Media() {
   ]);
   const failed = algos.filter((a) => !t[a].ok);
   const okAlgos = algos.filter((a) => t[a].ok).sort((a, b) => t[a].median - t[b].median);
-  const failNote = failed.map((a) => `--algo ${a} skipped (exit ${t[a].code}: ${tail(t[a].stderr, 120)})`).join('; ');
+  const failNote = failed.map((a) => `--algo ${a} skipped (exit ${t[a].code}: ${firstLine(t[a].stderr, 100)})`).join('; ');
   if (!okAlgos.length) {
-    addCheck({ id: 'M3', name, pass: false, note: `every algo failed; ${failNote}` });
+    addCheck({ id: 'M3', name, pass: false, peerName: 'b3sum', peerSeconds: t.b3sum.median, note: `every algo failed; ${failNote}` });
     return;
   }
   const best = okAlgos[0];
@@ -359,7 +362,7 @@ function ensureWarmCache() {
     fs.mkdirSync(WARM_CACHE, { recursive: true });
     log('  priming the hash cache (hoard scan small | hoard hash)');
     const r = await runOnce(`hoard scan ${q(SMALL)} | hoard hash`, { env: { ...ENV, XDG_CACHE_HOME: WARM_CACHE } });
-    if (r.code !== 0) throw new Error(`priming the cache failed (exit ${r.code}): ${tail(r.stderr)}`);
+    if (r.code !== 0) throw new Error(`priming the cache failed (exit ${r.code}): ${head(r.stderr)}`);
   })();
   return warmCacheReady;
 }
@@ -415,9 +418,9 @@ async function m4cRacy() {
   const want1 = `sha256:${crypto.createHash('sha256').update(before).digest('hex')}`;
   const want2 = `sha256:${crypto.createHash('sha256').update(after).digest('hex')}`;
   const problems = [];
-  if (first.r.code !== 0) problems.push(`first run exited ${first.r.code}: ${tail(first.r.stderr, 200)}`);
+  if (first.r.code !== 0) problems.push(`first run exited ${first.r.code}: ${firstLine(first.r.stderr)}`);
   if (first.hash !== want1) problems.push(`first hash ${first.hash} != ${want1}`);
-  if (second.r.code !== 0) problems.push(`second run exited ${second.r.code}: ${tail(second.r.stderr, 200)}`);
+  if (second.r.code !== 0) problems.push(`second run exited ${second.r.code}: ${firstLine(second.r.stderr)}`);
   if (second.hash === want1) problems.push('second run reported the OLD content hash (stale cache)');
   else if (second.hash !== want2) problems.push(`second hash ${second.hash} != ${want2}`);
   addCheck({
@@ -449,7 +452,7 @@ async function m6BadInput() {
   const scan = await runOnce(`hoard scan ${q(path.join(dir, 'tree'))}`, { capture: true, env });
   const goodLine = scan.stdout.split('\n').find((l) => { try { return JSON.parse(l).type === 'file'; } catch { return false; } });
   if (!goodLine) {
-    addCheck({ id: 'M6', name: 'M6 bad input', pass: false, note: `could not get a file record from hoard scan (exit ${scan.code}: ${tail(scan.stderr, 200)})` });
+    addCheck({ id: 'M6', name: 'M6 bad input', pass: false, note: `could not get a file record from hoard scan (exit ${scan.code}: ${firstLine(scan.stderr)})` });
     return;
   }
   const good = JSON.parse(goodLine);
@@ -465,7 +468,7 @@ async function m6BadInput() {
     const r = await runOnce('hoard hash', { capture: true, stdinFile: input, env });
     const problems = [];
     if (r.code !== 1 && r.code !== 2) problems.push(`exit ${r.code} (want 1 or 2)`);
-    if (!r.stderr.includes('stdin:2')) problems.push(`stderr lacks "stdin:2": ${JSON.stringify(tail(r.stderr, 150))}`);
+    if (!r.stderr.includes('stdin:2')) problems.push(`stderr lacks "stdin:2": ${JSON.stringify(firstLine(r.stderr, 150))}`);
     if (/^\s+at /m.test(r.stderr)) problems.push('stderr has a stack trace');
     let first;
     try { first = JSON.parse(r.stdout.split('\n')[0]); } catch { /* checked below */ }
@@ -473,7 +476,7 @@ async function m6BadInput() {
     addCheck({
       id: 'M6', name: `M6 bad input: ${label}`, pass: problems.length === 0,
       note: problems.length ? problems.join('; ') : `exit ${r.code}; ${r.stderr.split('\n')[0].slice(0, 110)}`,
-      details: { exit: r.code, stderr: tail(r.stderr, 400) },
+      details: { exit: r.code, stderr: head(r.stderr, 400) },
     });
   }
   fs.rmSync(dir, { recursive: true, force: true });
@@ -493,7 +496,7 @@ async function bigRecordFile() {
   const scanOut = path.join(WORK, 'm7-scan.jsonl');
   const once = path.join(WORK, 'm7-files-once.jsonl');
   const r = await runOnce(`hoard scan ${q(SMALL)} > ${q(scanOut)}`);
-  if (r.code !== 0) throw new Error(`hoard scan for M7 failed (exit ${r.code}): ${tail(r.stderr)}`);
+  if (r.code !== 0) throw new Error(`hoard scan for M7 failed (exit ${r.code}): ${head(r.stderr)}`);
   // Keep `type: file` lines only (no scan/note records), as they are.
   const w = fs.createWriteStream(once);
   for await (const line of readline.createInterface({ input: fs.createReadStream(scanOut), crlfDelay: Infinity })) {
@@ -540,7 +543,7 @@ async function m7Memory() {
     const r = await runOnce(`${TIME} -f '%M %e' -o ${q(out)} ${cmd} < ${q(big)} > /dev/null`, { env });
     const [kb, secs] = fs.existsSync(out) ? fs.readFileSync(out, 'utf8').trim().split('\n').at(-1).split(' ').map(Number) : [NaN, NaN];
     const problems = [];
-    if (r.code !== 0) problems.push(`exit ${r.code}: ${tail(r.stderr, 200)}`);
+    if (r.code !== 0) problems.push(`exit ${r.code}: ${firstLine(r.stderr)}`);
     if (!Number.isFinite(kb)) problems.push('no %M figure from /usr/bin/time');
     const mb = (kb * 1024) / 1e6;
     addCheck({

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { errorCode, errorMessage } from '@hoard/schema';
-import { createHasher, type Algo } from './algorithms.js';
+import { createHasher, hashBuffer, type Algo } from './algorithms.js';
 
 /** What a file looked like when it was hashed (fstat before reading). */
 export interface FileState {
@@ -41,13 +41,22 @@ export function hashFile(file: string | Buffer, algo: Algo, buffer: Buffer): Has
   try {
     const before = fs.fstatSync(fd);
     if (!before.isFile()) return { ok: false, code: 'not-a-file', message: 'is not a regular file any more' };
-    const hasher = createHasher(algo);
-    let total = 0;
-    for (;;) {
-      const n = fs.readSync(fd, buffer, 0, buffer.length, null);
-      if (n === 0) break;
-      hasher.update(n === buffer.length ? buffer : buffer.subarray(0, n));
-      total += n;
+    // Most files fit the buffer: one read, one one-shot hash. A short read of a regular
+    // file means its end; growth after that shows up in the second fstat below.
+    let total = fs.readSync(fd, buffer, 0, buffer.length, null);
+    let hex: string;
+    if (total < buffer.length) {
+      hex = hashBuffer(algo, buffer.subarray(0, total));
+    } else {
+      const hasher = createHasher(algo);
+      hasher.update(buffer);
+      for (;;) {
+        const n = fs.readSync(fd, buffer, 0, buffer.length, null);
+        if (n === 0) break;
+        hasher.update(n === buffer.length ? buffer : buffer.subarray(0, n));
+        total += n;
+      }
+      hex = hasher.digest();
     }
     const after = fs.fstatSync(fd);
     if (total !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ctimeMs !== before.ctimeMs) {
@@ -66,7 +75,7 @@ export function hashFile(file: string | Buffer, algo: Algo, buffer: Buffer): Has
       atimeMs: before.atimeMs,
       birthtimeMs: before.birthtimeMs,
     };
-    return { ok: true, hash: `${algo}:${hasher.digest()}`, state, startedAtMs };
+    return { ok: true, hash: `${algo}:${hex}`, state, startedAtMs };
   } catch (err) {
     return { ok: false, code: errorCode(err), message: errorMessage(err) };
   } finally {

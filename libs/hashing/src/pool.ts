@@ -43,7 +43,7 @@ export class HashPool {
     const threads = Math.max(1, options.threads ?? Math.min(os.availableParallelism(), 8));
     const url = workerUrl();
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(url, { workerData: { chunkBytes: options.chunkBytes ?? 1 << 20 } });
+      const w = new Worker(url, { workerData: { chunkBytes: options.chunkBytes ?? 2 << 20 } });
       w.on('message', (reply: WorkerReply) => this.settle(reply));
       w.on('error', (err) => this.fail(err));
       this.workers.push(w);

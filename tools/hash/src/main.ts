@@ -1,5 +1,6 @@
 import { runTool, type ToolDefinition } from '@hoard/cli';
 import { UsageError } from '@hoard/schema';
+import type { Algo } from '@hoard/hashing';
 
 const ALGOS = ['sha256', 'blake3', 'xxh3', 'xxh64'];
 
@@ -22,18 +23,17 @@ export const hashTool: ToolDefinition = {
     const threads = ctx.options.threads === undefined ? undefined : Number(ctx.options.threads);
     if (threads !== undefined && !(Number.isInteger(threads) && threads > 0)) throw new UsageError('--threads takes a whole number above 0');
     const input = ctx.input();
-    const [{ hashRecords }, { HashPool, loadAlgorithms }, { openHashCaches }] = await Promise.all([
+    const [{ hashRecords }, { HashPool }, { openHashCaches }] = await Promise.all([
       import('./hash.js'),
       import('@hoard/hashing'),
       import('./cache.js'),
     ]);
-    await loadAlgorithms();
     let pool: InstanceType<typeof HashPool> | undefined;
     const caches = ctx.options.cache === false ? undefined : openHashCaches(algo);
     ctx.progress.start();
     try {
       const output = hashRecords(input, {
-        algo: algo as 'sha256',
+        algo: algo as Algo,
         pool: () => (pool ??= new HashPool({ threads })),
         cacheFor: caches?.cacheFor,
         onFile: (size) => ctx.progress.add(1, size),
