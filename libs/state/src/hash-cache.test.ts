@@ -19,9 +19,9 @@ describe('HashCache', () => {
   it('returns a stored hash only for the exact same file state', () => {
     const { db } = tempDb();
     const cache = new HashCache(db, 'sha256');
-    cache.store(key, 'sha256:aa', later);
+    cache.store(key, 'sha256:aa00', later);
     cache.flush();
-    expect(cache.lookupMany([key])).toEqual(['sha256:aa']);
+    expect(cache.lookupMany([key])).toEqual(['sha256:aa00']);
     expect(cache.lookupMany([{ ...key, size: 101 }, { ...key, mtimeMs: key.mtimeMs + 0.001 }, { ...key, ctimeMs: key.ctimeMs + 1 }, { ...key, ino: 43 }, { ...key, dev: 8 }])).toEqual([
       undefined,
       undefined,
@@ -35,7 +35,7 @@ describe('HashCache', () => {
   it('does not trust an entry hashed within the racy window of its mtime or ctime', () => {
     const { db } = tempDb();
     const cache = new HashCache(db, 'sha256');
-    cache.store(key, 'sha256:bb', key.ctimeMs + 10);
+    cache.store(key, 'sha256:bb00', key.ctimeMs + 10);
     cache.flush();
     expect(cache.lookupMany([key])).toEqual([undefined]);
     expect(isRacy(key, key.ctimeMs + RACY_WINDOW_MS - 1)).toBe(true);
@@ -46,9 +46,9 @@ describe('HashCache', () => {
     const { db } = tempDb();
     const cache = new HashCache(db, 'sha256', 3);
     const keys = Array.from({ length: 10 }, (_, i) => ({ ...key, dev: i % 2, ino: i }));
-    keys.forEach((k, i) => cache.store(k, `sha256:${i}`, later));
+    keys.forEach((k, i) => cache.store(k, `sha256:0${i}`, later));
     cache.flush();
-    expect(cache.lookupMany([...keys].reverse())).toEqual(keys.map((_, i) => `sha256:${i}`).reverse());
+    expect(cache.lookupMany([...keys].reverse())).toEqual(keys.map((_, i) => `sha256:0${i}`).reverse());
   });
 
   it('keeps the database private to its owner', () => {

@@ -3,7 +3,8 @@ import type { Migration } from './database.js';
 /**
  * Hash cache: a file's content id, keyed by where it lives on disk (dev, ino) and
  * trusted only while size, mtime and ctime are unchanged (see hash-cache.ts for the
- * racy-timestamp rule).
+ * racy-timestamp rule). The digest is stored as raw bytes: half the size of hex text,
+ * which makes the 100k-row writes of a first run markedly cheaper.
  */
 const hashCache: Migration = {
   version: 1,
@@ -16,7 +17,7 @@ const hashCache: Migration = {
       size INTEGER NOT NULL,
       mtime_ms REAL NOT NULL,
       ctime_ms REAL NOT NULL,
-      hash TEXT NOT NULL,
+      digest BLOB NOT NULL,
       verified_at_ms REAL NOT NULL,
       PRIMARY KEY (dev, ino, algo)
     ) WITHOUT ROWID;
