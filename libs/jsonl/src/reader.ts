@@ -12,17 +12,40 @@ export interface InputLine {
 /**
  * Split a byte stream into lines, yielding them in batches so that a million records
  * do not cost a million async steps and per-batch work (one cache query, one message to
- * a thread) is amortized. A batch is yielded once it holds `minLines`, or as soon as
- * the stream has nothing more buffered (a slow or interactive producer is never kept
- * waiting). Memory holds one batch plus one partial line. Blank lines are skipped but
- * still counted.
+ * a thread) is amortized. A batch is yielded once it holds `minLines`; short of that,
+ * when the stream has nothing more buffered we wait up to `lingerMs` for more (a pipe
+ * hands over a few KB at a time while its writer is busy), then yield what we have, so
+ * a slow or interactive producer is never kept waiting long. Memory holds one batch plus
+ * one partial line. Blank lines are skipped but still counted.
  */
-export async function* readLineBatches(input: AsyncIterable<Buffer | string> & { readableLength?: number }, minLines = 256): AsyncGenerator<InputLine[]> {
+export async function* readLineBatches(
+  input: AsyncIterable<Buffer | string> & { readableLength?: number },
+  minLines = 256,
+  lingerMs = 2,
+): AsyncGenerator<InputLine[]> {
   const decoder = new StringDecoder('utf8');
+  const chunks = input[Symbol.asyncIterator]();
   let carry = '';
   let lineNo = 0;
   let batch: InputLine[] = [];
-  for await (const chunk of input) {
+  let pending = chunks.next();
+  for (;;) {
+    let next: IteratorResult<Buffer | string> | typeof LINGERED;
+    if (batch.length > 0 && !input.readableLength) {
+      let timer: NodeJS.Timeout | undefined;
+      next = await Promise.race([pending, new Promise<typeof LINGERED>((r) => (timer = setTimeout(r, lingerMs, LINGERED)))]);
+      clearTimeout(timer);
+      if (next === LINGERED) {
+        yield batch;
+        batch = [];
+        continue;
+      }
+    } else {
+      next = await pending;
+    }
+    if (next.done) break;
+    pending = chunks.next();
+    const chunk = next.value;
     const text = carry + (typeof chunk === 'string' ? chunk : decoder.write(chunk));
     let start = 0;
     for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
@@ -32,7 +55,7 @@ export async function* readLineBatches(input: AsyncIterable<Buffer | string> & {
       start = nl + 1;
     }
     carry = text.slice(start);
-    if (batch.length >= minLines || (batch.length > 0 && input.readableLength === 0)) {
+    if (batch.length >= minLines) {
       yield batch;
       batch = [];
     }
@@ -44,6 +67,8 @@ export async function* readLineBatches(input: AsyncIterable<Buffer | string> & {
   }
   if (batch.length) yield batch;
 }
+
+const LINGERED = Symbol('lingered');
 
 /** Parse and validate one line; never throws. */
 export function parseLine(text: string, lineNo: number): InputLine {

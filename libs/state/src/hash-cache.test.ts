@@ -14,41 +14,46 @@ function tempDb() {
 
 const key = { dev: 7, ino: 42, size: 100, mtimeMs: 1_000_000.25, ctimeMs: 1_000_000.5 };
 const later = 1_000_000.5 + RACY_WINDOW_MS + 1;
+const id = (c: string) => `sha256:${c.repeat(64)}`;
 
 describe('HashCache', () => {
-  it('returns a stored hash only for the exact same file state', () => {
-    const { db } = tempDb();
+  it('returns a stored hash only for the exact same file state, from a fresh process too', () => {
+    const { db, file } = tempDb();
     const cache = new HashCache(db, 'sha256');
-    cache.store(key, 'sha256:aa00', later);
+    cache.store('/d', key, id('a'), later);
+    expect(cache.lookupMany([{ dir: '/d', key }])).toEqual([id('a')]); // before it is written
     cache.flush();
-    expect(cache.lookupMany([key])).toEqual(['sha256:aa00']);
-    expect(cache.lookupMany([{ ...key, size: 101 }, { ...key, mtimeMs: key.mtimeMs + 0.001 }, { ...key, ctimeMs: key.ctimeMs + 1 }, { ...key, ino: 43 }, { ...key, dev: 8 }])).toEqual([
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-    ]);
-    expect(new HashCache(db, 'xxh3').lookupMany([key])).toEqual([undefined]);
+    db.close();
+    const reopened = new HashCache(openDatabase(file, cacheMigrations), 'sha256');
+    expect(reopened.lookupMany([{ dir: '/d', key }])).toEqual([id('a')]);
+    const changed = [{ ...key, size: 101 }, { ...key, mtimeMs: key.mtimeMs + 0.001 }, { ...key, ctimeMs: key.ctimeMs + 1 }, { ...key, ino: 43 }, { ...key, dev: 8 }];
+    expect(reopened.lookupMany(changed.map((k) => ({ dir: '/d', key: k })))).toEqual(changed.map(() => undefined));
+    expect(reopened.lookupMany([{ dir: '/elsewhere', key }])).toEqual([undefined]);
+    expect(new HashCache(openDatabase(file, cacheMigrations), 'blake3').lookupMany([{ dir: '/d', key }])).toEqual([undefined]);
   });
 
   it('does not trust an entry hashed within the racy window of its mtime or ctime', () => {
     const { db } = tempDb();
     const cache = new HashCache(db, 'sha256');
-    cache.store(key, 'sha256:bb00', key.ctimeMs + 10);
+    cache.store('/d', key, id('b'), key.ctimeMs + 10);
     cache.flush();
-    expect(cache.lookupMany([key])).toEqual([undefined]);
+    expect(cache.lookupMany([{ dir: '/d', key }])).toEqual([undefined]);
     expect(isRacy(key, key.ctimeMs + RACY_WINDOW_MS - 1)).toBe(true);
     expect(isRacy(key, later)).toBe(false);
   });
 
-  it('looks up many keys at once, across devices, in order', () => {
-    const { db } = tempDb();
-    const cache = new HashCache(db, 'sha256', 3);
-    const keys = Array.from({ length: 10 }, (_, i) => ({ ...key, dev: i % 2, ino: i }));
-    keys.forEach((k, i) => cache.store(k, `sha256:0${i}`, later));
+  it('merges new entries into a folder, across batches and a small memory bound, in order', () => {
+    const { db, file } = tempDb();
+    const cache = new HashCache(db, 'xxh3', 3, 4);
+    const items = Array.from({ length: 20 }, (_, i) => ({ dir: `/d${i % 3}`, key: { ...key, dev: i % 2, ino: i } }));
+    items.forEach((item, i) => cache.store(item.dir, item.key, `xxh3:${String(i).padStart(16, '0')}`, later));
     cache.flush();
-    expect(cache.lookupMany([...keys].reverse())).toEqual(keys.map((_, i) => `sha256:0${i}`).reverse());
+    const fresh = new HashCache(openDatabase(file, cacheMigrations), 'xxh3', 3, 4);
+    expect(fresh.lookupMany([...items].reverse())).toEqual(items.map((_, i) => `xxh3:${String(i).padStart(16, '0')}`).reverse());
+    // A rewritten file replaces its entry; its neighbours stay.
+    fresh.store('/d0', { ...items[0]!.key, size: 5 }, `xxh3:${'f'.repeat(16)}`, later);
+    fresh.flush();
+    expect(fresh.lookupMany([{ dir: '/d0', key: { ...items[0]!.key, size: 5 } }, items[3]!])).toEqual([`xxh3:${'f'.repeat(16)}`, `xxh3:${'3'.padStart(16, '0')}`]);
   });
 
   it('keeps the database private to its owner', () => {

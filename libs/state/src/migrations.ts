@@ -1,25 +1,19 @@
 import type { Migration } from './database.js';
 
 /**
- * Hash cache: a file's content id, keyed by where it lives on disk (dev, ino) and
- * trusted only while size, mtime and ctime are unchanged (see hash-cache.ts for the
- * racy-timestamp rule). The digest is stored as raw bytes: half the size of hex text,
- * which makes the 100k-row writes of a first run markedly cheaper.
+ * Hash cache: content ids of files, keyed by (dev, ino) and trusted while size, mtime
+ * and ctime are unchanged (see hash-cache.ts for the racy-timestamp rule). One row per
+ * folder and algorithm holds that folder's entries packed in a blob.
  */
 const hashCache: Migration = {
   version: 1,
   name: 'hash cache',
   sql: `
     CREATE TABLE hash_cache (
-      dev INTEGER NOT NULL,
-      ino INTEGER NOT NULL,
       algo TEXT NOT NULL,
-      size INTEGER NOT NULL,
-      mtime_ms REAL NOT NULL,
-      ctime_ms REAL NOT NULL,
-      digest BLOB NOT NULL,
-      verified_at_ms REAL NOT NULL,
-      PRIMARY KEY (dev, ino, algo)
+      dir TEXT NOT NULL,
+      entries BLOB NOT NULL,
+      PRIMARY KEY (algo, dir)
     ) WITHOUT ROWID;
   `,
 };

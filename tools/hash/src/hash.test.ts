@@ -66,7 +66,7 @@ describe('hashRecords', () => {
     const rec = JSON.parse(line!) as FileRecord;
     const cache = tempCache();
     // A cached id that differs from the content proves the answer came from the cache.
-    cache.store(rec, 'sha256:' + 'c'.repeat(64), Math.max(rec.mtimeMs, rec.ctimeMs) + RACY_WINDOW_MS + 1);
+    cache.store(dir, rec, 'sha256:' + 'c'.repeat(64), Math.max(rec.mtimeMs, rec.ctimeMs) + RACY_WINDOW_MS + 1);
     cache.flush();
     expect(parse(await run([line!], cache))[0]).toMatchObject({ hash: 'sha256:' + 'c'.repeat(64) });
   });

@@ -1,7 +1,7 @@
 import { joinRecordPath, type AnyRecord, type ErrorRecord, type FileRecord } from '@hoard/schema';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import type { Algo, FileState, HashOutcome, HashPool } from '@hoard/hashing';
-import type { HashCache } from '@hoard/state';
+import type { CacheItem, HashCache } from '@hoard/state';
 
 export interface HashOptions {
   algo: Algo;
@@ -152,12 +152,18 @@ function lookupBatch(lines: InputLine[], cacheFor: (root: string) => HashCache):
   });
   const hits = new Map<number, string>();
   for (const [root, indexes] of byRoot) {
-    const found = cacheFor(root).lookupMany(indexes.map((i) => lines[i]!.record as FileRecord));
+    const found = cacheFor(root).lookupMany(indexes.map((i) => cacheItem(lines[i]!.record as FileRecord)));
     found.forEach((hash, k) => {
       if (hash !== undefined) hits.set(indexes[k]!, hash);
     });
   }
   return hits;
+}
+
+/** Where the cache files a record: its folder's absolute path, and its stat fields. */
+function cacheItem(rec: FileRecord): CacheItem {
+  const slash = rec.path.lastIndexOf('/');
+  return { dir: slash === -1 ? rec.root : `${rec.root}/${rec.path.slice(0, slash)}`, key: rec };
 }
 
 function newJob(): Job {
@@ -174,7 +180,7 @@ function resolveOutcome(line: InputLine, outcome: HashOutcome, algo: Algo, cache
     return { type: 'error', tool: TOOL, code: outcome.code, root: rec.root, path: rec.path, message: outcome.message } satisfies ErrorRecord;
   }
   const { hash, state, startedAtMs } = outcome;
-  cacheFor?.(rec.root).store(state, hash, startedAtMs);
+  cacheFor?.(rec.root).store(cacheItem(rec).dir, state, hash, startedAtMs);
   if (sameState(rec, state)) return withHash(line, rec, hash);
   // The file changed since it was scanned: describe what was actually hashed.
   return JSON.stringify({ ...rec, ...state, hash });
