@@ -100,3 +100,14 @@ export function parseJsonl(text: string): AnyRecord[] {
   }
   return out;
 }
+
+/**
+ * Feed one tool's output to another in the same process: pre-serialized lines are
+ * parsed and validated like stdin would be, records are taken as they are.
+ */
+export async function* asInputLines(batches: AsyncIterable<Array<AnyRecord | string>> | Iterable<Array<AnyRecord | string>>): AsyncGenerator<InputLine[]> {
+  let lineNo = 0;
+  for await (const batch of batches) {
+    yield batch.map((item) => (typeof item === 'string' ? parseLine(item, ++lineNo) : { lineNo: ++lineNo, text: JSON.stringify(item), record: item }));
+  }
+}

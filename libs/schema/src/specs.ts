@@ -91,6 +91,22 @@ export const recordSpecs: Record<string, RecordSpec> = {
       location: req('string', 'Location name.'),
     },
   },
+  event: {
+    description: 'One entry of a repository\'s append-only event log (hoard events).',
+    fields: {
+      seq: req('integer', 'Position in the log, increasing.'),
+      time: req('string', 'ISO time it was recorded.'),
+      location: req('string', 'Location name.'),
+      op: req('string', 'What happened.', { enum: ['add', 'modify', 'delete', 'move'] }),
+      path: req('relpath', 'Path relative to the location root.'),
+      pathBytes: opt('base64', 'Exact path bytes when not UTF-8.'),
+      from: opt('relpath', 'Previous path, for move.'),
+      hash: opt('contentId', 'Content id after.'),
+      prevHash: opt('contentId', 'Content id before.'),
+      origin: req('string', 'Who changed the file: a person (user) or hoard itself (sync).', { enum: ['user', 'sync'] }),
+      scan: opt('integer', 'The scan that observed it.'),
+    },
+  },
   action: {
     description: 'Written by plan: one step for stage, transfer, integrate or reconcile.',
     fields: {

@@ -2,3 +2,4 @@ export * from './database.js';
 export * from './migrations.js';
 export * from './hash-cache.js';
 export * from './locations.js';
+export * from './repository.js';

@@ -21,5 +21,94 @@ const hashCache: Migration = {
 /** The schema of a standalone hash-cache database (used when there is no repository). */
 export const cacheMigrations: readonly Migration[] = [hashCache];
 
+/**
+ * Repository state. `events` is the append-only history (triggers refuse UPDATE and
+ * DELETE); `entries` is the current state of each location, a cache of the log that
+ * `hoard state rebuild` recomputes. A path that is not UTF-8 is keyed by its readable
+ * form plus NUL plus its bytes in base64 (NUL never occurs in a name), so keys stay
+ * unique and sort next to the readable form.
+ */
+const repositoryState: Migration = {
+  version: 2,
+  name: 'repository state',
+  sql: `
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE locations (
+      id INTEGER PRIMARY KEY,
+      name TEXT NOT NULL UNIQUE,
+      kind TEXT NOT NULL,
+      url TEXT NOT NULL,
+      layout TEXT NOT NULL DEFAULT 'tree',
+      roles TEXT NOT NULL DEFAULT '{}',
+      created_at TEXT NOT NULL
+    );
+    CREATE TABLE entries (
+      location_id INTEGER NOT NULL REFERENCES locations(id),
+      key TEXT NOT NULL,
+      hash TEXT NOT NULL,
+      size INTEGER NOT NULL,
+      mode INTEGER NOT NULL,
+      mtime_ms REAL NOT NULL,
+      ino INTEGER NOT NULL,
+      seq INTEGER NOT NULL,
+      PRIMARY KEY (location_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX entries_hash ON entries (hash);
+    CREATE TABLE scans (
+      id INTEGER PRIMARY KEY,
+      location_id INTEGER NOT NULL REFERENCES locations(id),
+      under TEXT NOT NULL DEFAULT '',
+      started_at TEXT NOT NULL,
+      finished_at TEXT,
+      complete INTEGER NOT NULL DEFAULT 0,
+      files INTEGER NOT NULL DEFAULT 0,
+      errors INTEGER NOT NULL DEFAULT 0,
+      recorded_at TEXT
+    );
+    CREATE TABLE events (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      time TEXT NOT NULL,
+      location_id INTEGER NOT NULL REFERENCES locations(id),
+      op TEXT NOT NULL CHECK (op IN ('add', 'modify', 'delete', 'move')),
+      key TEXT NOT NULL,
+      from_key TEXT,
+      hash TEXT,
+      prev_hash TEXT,
+      size INTEGER,
+      mode INTEGER,
+      mtime_ms REAL,
+      ino INTEGER,
+      origin TEXT NOT NULL CHECK (origin IN ('user', 'sync')),
+      scan_id INTEGER REFERENCES scans(id)
+    );
+    CREATE INDEX events_key ON events (location_id, key);
+    CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+    CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+    CREATE TABLE blobs (hash TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE copies (
+      hash TEXT NOT NULL,
+      location_id INTEGER NOT NULL REFERENCES locations(id),
+      verified_at TEXT NOT NULL,
+      PRIMARY KEY (hash, location_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE snapshots (
+      id INTEGER PRIMARY KEY,
+      location_id INTEGER NOT NULL REFERENCES locations(id),
+      key TEXT NOT NULL,
+      hash TEXT NOT NULL,
+      size INTEGER NOT NULL,
+      mode INTEGER NOT NULL,
+      uid INTEGER NOT NULL,
+      gid INTEGER NOT NULL,
+      atime_ms REAL NOT NULL,
+      mtime_ms REAL NOT NULL,
+      ctime_ms REAL NOT NULL,
+      birthtime_ms REAL NOT NULL,
+      created_at TEXT NOT NULL
+    );
+    CREATE INDEX snapshots_key ON snapshots (location_id, key);
+  `,
+};
+
 /** The schema of a repository's state database. */
-export const stateMigrations: readonly Migration[] = [hashCache];
+export const stateMigrations: readonly Migration[] = [hashCache, repositoryState];

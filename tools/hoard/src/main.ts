@@ -8,11 +8,20 @@ interface Command {
   load: () => Promise<{ main: (argv: string[]) => Promise<never> }>;
 }
 
-/** Plumbing tools, each also installed as `hoard-<name>`. */
+/** Every command, each also installed as `hoard-<name>`. */
 const commands: Record<string, Command> = {
-  scan: { summary: 'list files under folders as JSONL file records', load: () => import('@hoard/tool-scan') },
-  hash: { summary: 'add content ids to file records (parallel, cached)', load: () => import('@hoard/tool-hash') },
-  validate: { summary: 'check a record stream against the schema, pass it on', load: () => import('@hoard/tool-validate') },
+  init: { summary: 'make a folder a hoard repository', load: () => import('@hoard/tool-init') },
+  add: { summary: 'record the current state of the repository (scan, hash, diff-state, record)', load: () => import('@hoard/tool-add') },
+  status: { summary: 'what changed since the last record', load: () => import('@hoard/tool-status') },
+  missing: { summary: 'recorded files whose content is present nowhere hoard can see', load: () => import('@hoard/tool-missing') },
+  events: { summary: 'the append-only event log', load: () => import('@hoard/tool-events') },
+  state: { summary: 'state rebuild: recompute current state from the event log', load: () => import('@hoard/tool-state') },
+  fsck: { summary: 'check the repository (--state)', load: () => import('@hoard/tool-fsck') },
+  scan: { summary: 'plumbing: list files under folders as JSONL file records', load: () => import('@hoard/tool-scan') },
+  hash: { summary: 'plumbing: add content ids to file records (parallel, cached)', load: () => import('@hoard/tool-hash') },
+  'diff-state': { summary: "plumbing: compare file records with a location's recorded state", load: () => import('@hoard/tool-diff-state') },
+  record: { summary: 'plumbing: commit change records to the event log and state', load: () => import('@hoard/tool-record') },
+  validate: { summary: 'plumbing: check a record stream against the schema, pass it on', load: () => import('@hoard/tool-validate') },
   schema: { summary: 'print the JSON Schema of a record type', load: () => import('@hoard/tool-schema') },
 };
 

@@ -1,0 +1,421 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { HoardError, LockedError, NoRepositoryError, UsageError } from '@hoard/schema';
+import { openDatabase, type Db } from './database.js';
+import { findRepository, HOARD_DIR, STATE_FILE } from './locations.js';
+import { stateMigrations } from './migrations.js';
+
+/** One location's last known file: what `entries` holds and events rebuild. */
+export interface Entry {
+  key: string;
+  hash: string;
+  size: number;
+  mode: number;
+  mtimeMs: number;
+  ino: number;
+}
+
+export interface Location {
+  id: number;
+  name: string;
+  kind: string;
+  url: string;
+  layout: string;
+}
+
+/** A change to apply: what diff-state emits (and sync, later). */
+export interface StateChange {
+  op: 'add' | 'modify' | 'delete' | 'move' | 'unchanged';
+  key: string;
+  fromKey?: string;
+  hash?: string;
+  size?: number;
+  mode?: number;
+  mtimeMs?: number;
+  ino?: number;
+}
+
+/** A write transaction applying changes to one location (see Repository.beginChanges). */
+export interface ChangeSession {
+  apply(changes: Iterable<StateChange>): void;
+  /** Commit; with `scan`, also mark the scan that produced the changes as recorded. Returns events appended. */
+  commit(scan?: { complete: boolean; files: number; errors: number; finishedAt?: string }): number;
+  abort(): void;
+}
+
+export interface EventRow {
+  seq: number;
+  time: string;
+  location: string;
+  op: 'add' | 'modify' | 'delete' | 'move';
+  key: string;
+  fromKey: string | null;
+  hash: string | null;
+  prevHash: string | null;
+  size: number | null;
+  mode: number | null;
+  mtimeMs: number | null;
+  ino: number | null;
+  origin: 'user' | 'sync';
+  scanId: number | null;
+}
+
+/** The name of a repository's own tree as a location. */
+export const LOCAL = 'local';
+
+/** The entries key of a record path: the path, or for a non-UTF-8 name the path, NUL and its bytes. */
+export function entryKey(path: string, pathBytes?: string): string {
+  return pathBytes === undefined ? path : `${path}\0${pathBytes}`;
+}
+
+/** The record path (and bytes) of an entries key. */
+export function keyPath(key: string): { path: string; pathBytes?: string } {
+  const nul = key.indexOf('\0');
+  return nul === -1 ? { path: key } : { path: key.slice(0, nul), pathBytes: key.slice(nul + 1) };
+}
+
+/** SQL bounds selecting the keys under a folder: `under/` up to `under0` ('0' follows '/'). */
+function underBounds(under: string): [string, string] {
+  return under ? [`${under}/`, `${under}0`] : ['', '\u{10FFFF}'];
+}
+
+/**
+ * A hoard repository: a folder with `.hoard/` holding the state database. All SQL that
+ * tools need lives here, behind named methods.
+ */
+export class Repository {
+  private constructor(
+    readonly root: string,
+    readonly db: Db,
+  ) {}
+
+  get hoardDir(): string {
+    return path.join(this.root, HOARD_DIR);
+  }
+
+  /** Create a repository in `dir`. Refuses one inside another unless `nested`. */
+  static init(dir: string, options: { nested?: boolean } = {}): Repository {
+    const root = path.resolve(dir);
+    if (fs.existsSync(path.join(root, HOARD_DIR, STATE_FILE))) throw new UsageError(`${root} is already a hoard repository`);
+    const outer = findRepository(path.dirname(root));
+    if (outer && !options.nested) throw new UsageError(`${root} is inside the hoard repository ${outer}; use --nested to make one inside it anyway`);
+    fs.mkdirSync(path.join(root, HOARD_DIR), { recursive: true, mode: 0o700 });
+    fs.chmodSync(path.join(root, HOARD_DIR), 0o700);
+    const repo = new Repository(root, openDatabase(path.join(root, HOARD_DIR, STATE_FILE), stateMigrations));
+    repo.db.transaction(() => {
+      const now = new Date().toISOString();
+      const setMeta = repo.db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)');
+      setMeta.run('id', crypto.randomUUID());
+      setMeta.run('host', crypto.randomUUID());
+      setMeta.run('algo', 'sha256');
+      setMeta.run('created', now);
+      repo.db.prepare("INSERT OR IGNORE INTO locations (name, kind, url, layout, created_at) VALUES (?, 'local', ?, 'tree', ?)").run(LOCAL, root, now);
+    })();
+    return repo;
+  }
+
+  /** Open the repository containing `from` (walking up). */
+  static open(from = process.cwd()): Repository {
+    const root = findRepository(from);
+    if (!root) throw new NoRepositoryError(path.resolve(from));
+    return new Repository(root, openDatabase(path.join(root, HOARD_DIR, STATE_FILE), stateMigrations));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  meta(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(key) as string | undefined) ?? undefined;
+  }
+
+  location(name: string): Location {
+    const row = this.db.prepare('SELECT id, name, kind, url, layout FROM locations WHERE name = ?').get(name) as Location | undefined;
+    if (!row) throw new UsageError(`no location named "${name}"`);
+    return row;
+  }
+
+  /** Path of a file inside the repository, relative to its root, or throws. */
+  relative(p: string): string {
+    const rel = path.relative(this.root, path.resolve(p));
+    if (rel === '..' || rel.startsWith('../') || path.isAbsolute(rel)) throw new UsageError(`${p} is outside the repository ${this.root}`);
+    return rel;
+  }
+
+  /**
+   * Take the repository's write lock; waits up to `waitMs`, then fails with who holds it.
+   * A lock left by a process that no longer exists (killed) is taken over.
+   */
+  lock(command: string, waitMs = 30_000): () => void {
+    const file = path.join(this.hoardDir, 'lock');
+    const deadline = Date.now() + waitMs;
+    const sleeper = new Int32Array(new SharedArrayBuffer(4));
+    for (;;) {
+      try {
+        const fd = fs.openSync(file, 'wx', 0o600);
+        fs.writeSync(fd, JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString(), command }));
+        fs.closeSync(fd);
+        let released = false;
+        return () => {
+          if (released) return;
+          released = true;
+          fs.rmSync(file, { force: true });
+        };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const holder = readLock(file);
+      if (holder && holder.host === os.hostname() && !processAlive(holder.pid)) {
+        fs.rmSync(file, { force: true }); // its owner died (kill -9): the lock is stale
+        continue;
+      }
+      if (Date.now() >= deadline) {
+        const who = holder ? `pid ${holder.pid} (${holder.command}) on ${holder.host} since ${holder.since}` : 'another process';
+        throw new LockedError(`repository ${this.root} is locked by ${who}`);
+      }
+      Atomics.wait(sleeper, 0, 0, 50);
+    }
+  }
+
+  /** A location's entries in key order (= path order), streamed. */
+  *entries(locationId: number, under = ''): IterableIterator<Entry> {
+    const [lo, hi] = underBounds(under);
+    const stmt = this.db.prepare(
+      'SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE location_id = ? AND key >= ? AND key < ? ORDER BY key',
+    );
+    yield* stmt.iterate(locationId, lo, hi) as IterableIterator<Entry>;
+  }
+
+  entryCount(locationId: number): number {
+    return this.db.prepare('SELECT count(*) FROM entries WHERE location_id = ?').pluck().get(locationId) as number;
+  }
+
+  /** Other places the content is known to be: entries elsewhere, or verified copies. */
+  copiesOf(hash: string, exceptLocation: number, exceptKey: string): number {
+    const entries = this.db.prepare('SELECT count(*) FROM entries WHERE hash = ? AND NOT (location_id = ? AND key = ?)').pluck().get(hash, exceptLocation, exceptKey) as number;
+    const copies = this.db.prepare('SELECT count(*) FROM copies WHERE hash = ?').pluck().get(hash) as number;
+    return entries + copies;
+  }
+
+  beginScan(locationId: number, under: string, startedAt = new Date().toISOString()): number {
+    return Number(this.db.prepare('INSERT INTO scans (location_id, under, started_at) VALUES (?, ?, ?)').run(locationId, under, startedAt).lastInsertRowid);
+  }
+
+  /**
+   * Collect changes for a location, then apply them all in one write transaction.
+   * `apply` only stages changes in a temporary table (flat memory, and no write lock on
+   * the repository while upstream tools are still running: they may need to write the
+   * hash cache); `commit` takes the write lock (BEGIN IMMEDIATE), updates entries,
+   * appends one event per real change and records the scan. A change already reflected
+   * in the state appends nothing, so applying the same changes twice is harmless. A
+   * crash before COMMIT leaves the state as it was.
+   */
+  beginChanges(locationId: number, options: { origin?: 'user' | 'sync'; scan?: { under: string; startedAt?: string } } = {}): ChangeSession {
+    const db = this.db;
+    const origin = options.origin ?? 'user';
+    const startedAt = options.scan?.startedAt ?? new Date().toISOString();
+    db.exec('DROP TABLE IF EXISTS temp.staged_changes');
+    db.exec(`CREATE TEMP TABLE staged_changes (n INTEGER PRIMARY KEY, op TEXT NOT NULL, key TEXT NOT NULL, from_key TEXT,
+      hash TEXT, size INTEGER, mode INTEGER, mtime_ms REAL, ino INTEGER)`);
+    const stage = db.prepare('INSERT INTO temp.staged_changes (op, key, from_key, hash, size, mode, mtime_ms, ino) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    const stageAll = db.transaction((changes: Iterable<StateChange>) => {
+      for (const c of changes) {
+        if (c.op === 'unchanged') continue;
+        stage.run(c.op, c.key, c.fromKey ?? null, c.hash ?? null, c.size ?? null, c.mode ?? null, c.mtimeMs ?? null, c.ino ?? null);
+      }
+    });
+    const staged = db.prepare('SELECT op, key, from_key AS fromKey, hash, size, mode, mtime_ms AS mtimeMs, ino FROM temp.staged_changes WHERE n > ? ORDER BY n LIMIT 5000');
+    const get = db.prepare('SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE location_id = ? AND key = ?');
+    const put = db.prepare('INSERT OR REPLACE INTO entries (location_id, key, hash, size, mode, mtime_ms, ino, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    const del = db.prepare('DELETE FROM entries WHERE location_id = ? AND key = ?');
+    const blob = db.prepare('INSERT OR IGNORE INTO blobs (hash, size) VALUES (?, ?)');
+    const event = db.prepare(
+      `INSERT INTO events (time, location_id, op, key, from_key, hash, prev_hash, size, mode, mtime_ms, ino, origin, scan_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const finishScan = db.prepare('UPDATE scans SET finished_at = ?, complete = ?, files = ?, errors = ?, recorded_at = ? WHERE id = ?');
+    let done = false;
+
+    const commit = (scan?: { complete: boolean; files: number; errors: number; finishedAt?: string }): number => {
+      const time = new Date().toISOString();
+      let appended = 0;
+      let scanId: number | null = null;
+      const append = (op: string, key: string, fromKey: string | null, now: Entry | undefined, prevHash: string | null): number => {
+        appended++;
+        return Number(event.run(time, locationId, op, key, fromKey, now?.hash ?? null, prevHash, now?.size ?? null, now?.mode ?? null, now?.mtimeMs ?? null, now?.ino ?? null, origin, scanId).lastInsertRowid);
+      };
+      const store = (e: Entry, seq: number) => {
+        put.run(locationId, e.key, e.hash, e.size, e.mode, e.mtimeMs, e.ino, seq);
+        blob.run(e.hash, e.size);
+      };
+      const applyOne = (c: StateChange) => {
+        const current = get.get(locationId, c.key) as Entry | undefined;
+        if (c.op === 'delete') {
+          if (!current) return;
+          del.run(locationId, c.key);
+          append('delete', c.key, null, undefined, current.hash);
+          return;
+        }
+        const next = toEntry(c);
+        if (c.op === 'move' && c.fromKey) {
+          const source = get.get(locationId, c.fromKey) as Entry | undefined;
+          if (source) {
+            del.run(locationId, c.fromKey);
+            store(next, append('move', c.key, c.fromKey, next, source.hash));
+            return;
+          }
+          // The source is gone already: the move was applied before, or this is an add.
+        }
+        if (current && sameEntry(current, next)) return;
+        store(next, append(current ? 'modify' : 'add', c.key, null, next, current?.hash ?? null));
+      };
+      db.transaction(() => {
+        if (options.scan) scanId = this.beginScan(locationId, options.scan.under, startedAt);
+        for (let last = 0; ; ) {
+          const rows = staged.all(last) as Array<StateChange & { fromKey: string | null }>;
+          if (!rows.length) break;
+          for (const row of rows) applyOne({ ...row, fromKey: row.fromKey ?? undefined });
+          last += rows.length;
+        }
+        if (scanId !== null && scan) finishScan.run(scan.finishedAt ?? time, scan.complete ? 1 : 0, scan.files, scan.errors, time, scanId);
+      }).immediate();
+      done = true;
+      db.exec('DROP TABLE IF EXISTS temp.staged_changes');
+      return appended;
+    };
+    return {
+      apply: (changes) => {
+        if (done) throw new Error('change session already committed');
+        stageAll(changes);
+      },
+      commit,
+      abort: () => {
+        done = true;
+        db.exec('DROP TABLE IF EXISTS temp.staged_changes');
+      },
+    };
+  }
+
+  /** Apply a list of changes and commit (tests, small callers). */
+  applyChanges(locationId: number, changes: Iterable<StateChange>, options: { origin?: 'user' | 'sync' } = {}): number {
+    const session = this.beginChanges(locationId, options);
+    try {
+      session.apply(changes);
+      return session.commit();
+    } catch (err) {
+      session.abort();
+      throw err;
+    }
+  }
+
+  /** The event log, oldest first, streamed. */
+  *events(filter: { since?: number; location?: string; key?: string } = {}): IterableIterator<EventRow> {
+    const where = ['e.seq > ?'];
+    const args: unknown[] = [filter.since ?? 0];
+    if (filter.location !== undefined) {
+      where.push('l.name = ?');
+      args.push(filter.location);
+    }
+    if (filter.key !== undefined) {
+      where.push('(e.key = ? OR e.from_key = ?)');
+      args.push(filter.key, filter.key);
+    }
+    const stmt = this.db.prepare(
+      `SELECT e.seq, e.time, l.name AS location, e.op, e.key, e.from_key AS fromKey, e.hash, e.prev_hash AS prevHash, e.size, e.mode,
+              e.mtime_ms AS mtimeMs, e.ino, e.origin, e.scan_id AS scanId
+       FROM events e JOIN locations l ON l.id = e.location_id WHERE ${where.join(' AND ')} ORDER BY e.seq`,
+    );
+    yield* stmt.iterate(...args) as IterableIterator<EventRow>;
+  }
+
+  /**
+   * Replay the whole event log into a temporary table `rebuilt_entries` (same shape as
+   * entries), streaming: memory stays flat however long the log.
+   */
+  private replayLog(): void {
+    this.db.exec('DROP TABLE IF EXISTS temp.rebuilt_entries');
+    this.db.exec(`CREATE TEMP TABLE rebuilt_entries (location_id INTEGER NOT NULL, key TEXT NOT NULL, hash TEXT NOT NULL, size INTEGER NOT NULL,
+      mode INTEGER NOT NULL, mtime_ms REAL NOT NULL, ino INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (location_id, key)) WITHOUT ROWID`);
+    const put = this.db.prepare('INSERT OR REPLACE INTO temp.rebuilt_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    const del = this.db.prepare('DELETE FROM temp.rebuilt_entries WHERE location_id = ? AND key = ?');
+    // better-sqlite3 cannot write while a statement on the same connection iterates: replay in chunks.
+    let last = 0;
+    const chunk = this.db.prepare('SELECT seq, location_id, op, key, from_key, hash, size, mode, mtime_ms, ino FROM events WHERE seq > ? ORDER BY seq LIMIT 10000').raw(true);
+    for (;;) {
+      const rows = chunk.all(last) as Array<[number, number, string, string, string | null, string, number, number, number, number]>;
+      if (!rows.length) break;
+      this.db.transaction(() => {
+        for (const [seq, loc, op, key, fromKey, hash, size, mode, mtimeMs, ino] of rows) {
+          if (op === 'delete') del.run(loc, key);
+          else {
+            if (op === 'move' && fromKey !== null) del.run(loc, fromKey);
+            put.run(loc, key, hash, size, mode, mtimeMs, ino, seq);
+          }
+        }
+      })();
+      last = rows[rows.length - 1]![0];
+    }
+  }
+
+  /** Differences between the cached state and the state rebuilt from the log (empty: they agree). */
+  verifyState(limit = 100): Array<{ location: number; key: string; cached: Entry | null; rebuilt: Entry | null }> {
+    this.replayLog();
+    const cols = 'location_id, key, hash, size, mode, mtime_ms, ino, seq';
+    const onlyCached = this.db.prepare(`SELECT ${cols} FROM main.entries EXCEPT SELECT ${cols} FROM temp.rebuilt_entries LIMIT ?`).raw(true).all(limit) as unknown[][];
+    const onlyRebuilt = this.db.prepare(`SELECT ${cols} FROM temp.rebuilt_entries EXCEPT SELECT ${cols} FROM main.entries LIMIT ?`).raw(true).all(limit) as unknown[][];
+    const asEntry = (r: unknown[]): Entry => ({ key: r[1] as string, hash: r[2] as string, size: r[3] as number, mode: r[4] as number, mtimeMs: r[5] as number, ino: r[6] as number });
+    const diffs = new Map<string, { location: number; key: string; cached: Entry | null; rebuilt: Entry | null }>();
+    for (const r of onlyCached) diffs.set(`${r[0]}\0${r[1]}`, { location: r[0] as number, key: r[1] as string, cached: asEntry(r), rebuilt: null });
+    for (const r of onlyRebuilt) {
+      const k = `${r[0]}\0${r[1]}`;
+      const d = diffs.get(k);
+      if (d) d.rebuilt = asEntry(r);
+      else diffs.set(k, { location: r[0] as number, key: r[1] as string, cached: null, rebuilt: asEntry(r) });
+    }
+    this.db.exec('DROP TABLE temp.rebuilt_entries');
+    return [...diffs.values()];
+  }
+
+  /** Replace the cached state by the state rebuilt from the log. Returns how many entries it holds. */
+  rebuildState(): number {
+    this.replayLog();
+    let count = 0;
+    this.db.transaction(() => {
+      this.db.exec('DELETE FROM main.entries');
+      this.db.exec('INSERT INTO main.entries SELECT * FROM temp.rebuilt_entries');
+      count = this.db.prepare('SELECT count(*) FROM main.entries').pluck().get() as number;
+    })();
+    this.db.exec('DROP TABLE temp.rebuilt_entries');
+    return count;
+  }
+}
+
+function toEntry(c: StateChange): Entry {
+  if (c.hash === undefined || c.size === undefined || c.mode === undefined || c.mtimeMs === undefined) {
+    throw new HoardError(`change "${c.op}" of ${c.key} lacks hash, size, mode or mtimeMs`, 'bad-input');
+  }
+  return { key: c.key, hash: c.hash, size: c.size, mode: c.mode, mtimeMs: c.mtimeMs, ino: c.ino ?? 0 };
+}
+
+function sameEntry(a: Entry, b: Entry): boolean {
+  return a.hash === b.hash && a.size === b.size && a.mode === b.mode && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
+}
+
+function readLock(file: string): { pid: number; host: string; since: string; command: string } | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return undefined; // being written, or removed meanwhile
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

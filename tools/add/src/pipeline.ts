@@ -1,0 +1,46 @@
+import path from 'node:path';
+import { asInputLines, type OutputItem } from '@hoard/jsonl';
+import { HashPool } from '@hoard/hashing';
+import { LOCAL, type Repository } from '@hoard/state';
+import { scanTree } from '@hoard/tool-scan/scan';
+import { hashRecords } from '@hoard/tool-hash/hash';
+import { openHashCaches } from '@hoard/tool-hash/cache';
+import { diffState } from '@hoard/tool-diff-state/diff-state';
+
+export interface RepositoryDiff {
+  /** The folder compared, relative to the repository root ('' = all of it). */
+  under: string;
+  /** scan | hash | diff-state output, in process: change records plus what passes through. */
+  items: AsyncGenerator<OutputItem[]>;
+  /** Stop the hashing threads and write the hash cache. */
+  close(): Promise<void>;
+}
+
+export interface DiffProgress {
+  onFound?: (size: number) => void;
+  onHashed?: (size: number) => void;
+}
+
+/**
+ * `hoard scan | hoard hash | hoard diff-state` for a repository (or a folder of it), run
+ * inside one process. `reader` is a second connection to the repository: its entries are
+ * read while the caller may write through another.
+ */
+export function diffRepository(reader: Repository, target: string, progress: DiffProgress = {}): RepositoryDiff {
+  const under = reader.relative(target);
+  const abs = under ? path.join(reader.root, under) : reader.root;
+  const local = reader.location(LOCAL);
+  let pool: HashPool | undefined;
+  const caches = openHashCaches('sha256');
+  const scanned = scanTree(abs, { root: reader.root, onFile: progress.onFound });
+  const hashed = hashRecords(asInputLines(scanned), { algo: 'sha256', pool: () => (pool ??= new HashPool()), cacheFor: caches.cacheFor, onFile: progress.onHashed });
+  const items = diffState(asInputLines(hashed), { entries: reader.entries(local.id, under), location: local.name, under });
+  return {
+    under,
+    items,
+    async close() {
+      caches.close();
+      await pool?.close();
+    },
+  };
+}
