@@ -1,0 +1,122 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { LOCAL, Repository, entryKey, keyPath, type StateChange } from './repository.js';
+import { tempDir } from '../../../test/support/trees.js';
+
+const H = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
+const add = (key: string, n: number, extra: Partial<StateChange> = {}): StateChange => ({ op: 'add', key, hash: H(n), size: n, mode: 33188, mtimeMs: n, ino: n, ...extra });
+
+function newRepo(): Repository {
+  return Repository.init(tempDir());
+}
+
+describe('Repository', () => {
+  it('is created private, found from a subfolder, and refuses to nest unless asked', () => {
+    const repo = newRepo();
+    expect(fs.statSync(repo.hoardDir).mode & 0o077).toBe(0);
+    expect(fs.statSync(path.join(repo.hoardDir, 'state.db')).mode & 0o077).toBe(0);
+    fs.mkdirSync(path.join(repo.root, 'a', 'b'), { recursive: true });
+    expect(Repository.open(path.join(repo.root, 'a', 'b')).root).toBe(repo.root);
+    expect(() => Repository.init(path.join(repo.root, 'a'))).toThrow(/inside the hoard repository/);
+    expect(Repository.init(path.join(repo.root, 'a'), { nested: true }).root).toBe(path.join(repo.root, 'a'));
+    expect(() => Repository.open(tempDir())).toThrow(/not a hoard repository/);
+    expect(repo.meta('host')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('applies changes idempotently: the same changes twice append no new events', () => {
+    const repo = newRepo();
+    const local = repo.location(LOCAL).id;
+    expect(repo.applyChanges(local, [add('a', 1), add('b', 2), add('d', 4)])).toBe(3);
+    // One diff-state result: each path appears once.
+    const changes: StateChange[] = [
+      { ...add('c', 1), op: 'move', fromKey: 'a' },
+      { op: 'delete', key: 'b' },
+      { ...add('d', 5), op: 'modify' },
+      add('e', 6),
+    ];
+    expect(repo.applyChanges(local, changes)).toBe(4);
+    expect(repo.applyChanges(local, changes)).toBe(0);
+    expect([...repo.entries(local)].map((e) => [e.key, e.hash])).toEqual([
+      ['c', H(1)],
+      ['d', H(5)],
+      ['e', H(6)],
+    ]);
+    expect([...repo.events({ since: 3 })].map((e) => [e.op, e.key, e.fromKey, e.prevHash])).toEqual([
+      ['move', 'c', 'a', H(1)],
+      ['delete', 'b', null, H(2)],
+      ['modify', 'd', null, H(4)],
+      ['add', 'e', null, null],
+    ]);
+  });
+
+  it('keeps the event log append-only', () => {
+    const repo = newRepo();
+    repo.applyChanges(repo.location(LOCAL).id, [add('a', 1)]);
+    expect(() => repo.db.exec("UPDATE events SET op = 'delete'")).toThrow(/append-only/);
+    expect(() => repo.db.exec('DELETE FROM events')).toThrow(/append-only/);
+  });
+
+  it('rebuilds from the log exactly the state it caches, after many random changes', () => {
+    const repo = newRepo();
+    const local = repo.location(LOCAL).id;
+    let seed = 42;
+    const rnd = (n: number) => {
+      // mulberry32
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) % n;
+    };
+    for (let round = 0; round < 30; round++) {
+      const changes: StateChange[] = [];
+      for (let i = 0; i < 100; i++) {
+        const key = `d${rnd(10)}/f${rnd(50)}`;
+        const r = rnd(4);
+        if (r === 0) changes.push({ op: 'delete', key });
+        else if (r === 1) changes.push({ ...add(key, rnd(1000)), op: 'move', fromKey: `d${rnd(10)}/f${rnd(50)}` });
+        else changes.push(add(key, rnd(1000)));
+      }
+      repo.applyChanges(local, changes);
+    }
+    expect([...repo.events()].length).toBeGreaterThan(1000);
+    expect(repo.verifyState()).toEqual([]);
+    // Tamper with the cache: the check finds it, and a rebuild repairs it.
+    repo.db.prepare('UPDATE entries SET hash = ? WHERE key = (SELECT min(key) FROM entries)').run(H(999999));
+    expect(repo.verifyState().length).toBe(1);
+    repo.rebuildState();
+    expect(repo.verifyState()).toEqual([]);
+  });
+
+  it('stages changes without holding the write lock until commit', () => {
+    const repo = newRepo();
+    const other = Repository.open(repo.root);
+    const session = repo.beginChanges(repo.location(LOCAL).id, { scan: { under: '' } });
+    session.apply([add('a', 1)]);
+    // Another connection can still write (e.g. the hash cache) while changes are staged.
+    other.db.prepare("INSERT INTO meta (key, value) VALUES ('probe', 'x')").run();
+    expect(session.commit({ complete: true, files: 1, errors: 0 })).toBe(1);
+    expect(other.db.prepare('SELECT complete FROM scans').pluck().all()).toEqual([1]);
+  });
+
+  it('locks against a second writer with a clear message, and takes over a dead holder', async () => {
+    const repo = newRepo();
+    const release = repo.lock('test');
+    expect(() => Repository.open(repo.root).lock('second', 100)).toThrow(new RegExp(`locked by pid ${process.pid} \\(test\\)`));
+    release();
+    // A holder killed with SIGKILL leaves its lock file behind: the next writer takes it over.
+    const child = spawn('sleep', ['30']);
+    fs.writeFileSync(path.join(repo.hoardDir, 'lock'), JSON.stringify({ pid: child.pid, host: (await import('node:os')).hostname(), since: 'then', command: 'killed' }));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const again = repo.lock('after', 100);
+    again();
+  });
+
+  it('keys non-UTF-8 paths reversibly', () => {
+    const key = entryKey('bad\uFFFD', Buffer.from([0x62, 0xff]).toString('base64'));
+    expect(keyPath(key)).toEqual({ path: 'bad\uFFFD', pathBytes: 'Yv8=' });
+    expect(keyPath('plain/path')).toEqual({ path: 'plain/path' });
+  });
+});
