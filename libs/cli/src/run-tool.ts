@@ -29,6 +29,10 @@ export interface ItemReport {
   root?: string;
 }
 
+/** Options several repository tools share. */
+export const REPO_OPTION: OptionDef = { flags: '--repo <dir>', description: 'the repository (default: the one containing the current folder)' };
+export const WAIT_OPTION: OptionDef = { flags: '--wait <seconds>', description: 'how long to wait for another writer before failing', default: 30 };
+
 export interface ToolContext {
   /** Positional arguments. */
   args: string[];

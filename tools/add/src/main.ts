@@ -1,4 +1,4 @@
-import { runTool, type ToolDefinition } from '@hoard/cli';
+import { runTool, WAIT_OPTION, type ToolDefinition } from '@hoard/cli';
 import type { AnyRecord, ScanRecord } from '@hoard/schema';
 
 export const addTool: ToolDefinition = {
@@ -7,7 +7,7 @@ export const addTool: ToolDefinition = {
   args: '[path]',
   options: [
     { flags: '--json', description: 'write the summary as a JSON record even on a terminal' },
-    { flags: '--wait <seconds>', description: 'how long to wait for another writer', default: 30 },
+    WAIT_OPTION,
   ],
   examples: ['hoard add', 'hoard add Photos/2024 && hoard events --since 100 | jq -c "[.op, .path]"'],
   async run(ctx) {

@@ -1,4 +1,4 @@
-import { runTool, type ToolDefinition } from '@hoard/cli';
+import { runTool, REPO_OPTION, type ToolDefinition } from '@hoard/cli';
 
 export const diffStateTool: ToolDefinition = {
   name: 'diff-state',
@@ -7,7 +7,7 @@ export const diffStateTool: ToolDefinition = {
     { flags: '--location <name>', description: 'the recorded location to compare with', default: 'local' },
     { flags: '--under <path>', description: 'only this folder was scanned (relative to the root): nothing outside it is compared or deleted' },
     { flags: '--unchanged', description: 'also write "unchanged" records' },
-    { flags: '--repo <dir>', description: 'the repository (default: the one containing the current folder)' },
+    REPO_OPTION,
   ],
   examples: [
     'hoard scan . | hoard hash | hoard diff-state | jq -c "select(.type==\\"change\\") | [.op, .path]"',
@@ -17,7 +17,7 @@ export const diffStateTool: ToolDefinition = {
   async run(ctx) {
     const { Repository, LOCAL } = await import('@hoard/state');
     const { diffState } = await import('./diff-state.js');
-    const repo = Repository.open(ctx.options.repo === undefined ? process.cwd() : String(ctx.options.repo));
+    const repo = Repository.open(ctx.options.repo as string | undefined);
     try {
       const location = repo.location(ctx.options.location === undefined ? LOCAL : String(ctx.options.location));
       const under = ctx.options.under === undefined ? '' : String(ctx.options.under).replace(/\/+$/, '');

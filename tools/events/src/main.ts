@@ -1,4 +1,4 @@
-import { runTool, type ToolDefinition } from '@hoard/cli';
+import { runTool, REPO_OPTION, type ToolDefinition } from '@hoard/cli';
 
 export const eventsTool: ToolDefinition = {
   name: 'events',
@@ -7,12 +7,12 @@ export const eventsTool: ToolDefinition = {
     { flags: '--since <seq>', description: 'only events after this sequence number' },
     { flags: '--location <name>', description: 'only events of this location' },
     { flags: '--path <path>', description: 'only events about this path (as source or target)' },
-    { flags: '--repo <dir>', description: 'the repository (default: the one containing the current folder)' },
+    REPO_OPTION,
   ],
   examples: ['hoard events --path Photos/cat.jpg | jq -c "[.seq, .op, .hash]"', 'hoard events --since 1200 | jq -r .op | sort | uniq -c'],
   async run(ctx) {
     const { Repository, keyPath } = await import('@hoard/state');
-    const repo = Repository.open(ctx.options.repo === undefined ? process.cwd() : String(ctx.options.repo));
+    const repo = Repository.open(ctx.options.repo as string | undefined);
     try {
       const since = ctx.options.since === undefined ? undefined : Number(ctx.options.since);
       const events = repo.events({ since, location: ctx.options.location as string | undefined, key: ctx.options.path === undefined ? undefined : String(ctx.options.path) });

@@ -1,4 +1,4 @@
-import { runTool, type ToolDefinition } from '@hoard/cli';
+import { runTool, REPO_OPTION, type ToolDefinition } from '@hoard/cli';
 import { UsageError } from '@hoard/schema';
 
 export const fsckTool: ToolDefinition = {
@@ -6,13 +6,13 @@ export const fsckTool: ToolDefinition = {
   summary: 'Check the repository. --state: the database is intact and the cached state equals the state rebuilt from the event log.',
   options: [
     { flags: '--state', description: 'check the state database against the event log' },
-    { flags: '--repo <dir>', description: 'the repository (default: the one containing the current folder)' },
+    REPO_OPTION,
   ],
   examples: ['hoard fsck --state && echo consistent'],
   async run(ctx) {
     if (!ctx.options.state) throw new UsageError('say what to check: --state');
     const { Repository, keyPath } = await import('@hoard/state');
-    const repo = Repository.open(ctx.options.repo === undefined ? process.cwd() : String(ctx.options.repo));
+    const repo = Repository.open(ctx.options.repo as string | undefined);
     try {
       const integrity = repo.db.pragma('integrity_check', { simple: true });
       if (integrity !== 'ok') ctx.fail({ code: 'db-corrupt', message: `database integrity check failed: ${String(integrity)}` });

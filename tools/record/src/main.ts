@@ -1,4 +1,4 @@
-import { runTool, type ToolDefinition } from '@hoard/cli';
+import { runTool, REPO_OPTION, WAIT_OPTION, type ToolDefinition } from '@hoard/cli';
 
 export const recordTool: ToolDefinition = {
   name: 'record',
@@ -7,8 +7,8 @@ export const recordTool: ToolDefinition = {
     { flags: '--location <name>', description: 'the location the changes are about', default: 'local' },
     { flags: '--under <path>', description: 'the scan covered only this folder' },
     { flags: '--origin <who>', description: 'user (a person changed the files) or sync (hoard did)', default: 'user' },
-    { flags: '--repo <dir>', description: 'the repository (default: the one containing the current folder)' },
-    { flags: '--wait <seconds>', description: 'how long to wait for another writer', default: 30 },
+    REPO_OPTION,
+    WAIT_OPTION,
   ],
   examples: ['hoard scan . | hoard hash | hoard diff-state | hoard record | jq .events'],
   readsStdin: true,
@@ -18,7 +18,7 @@ export const recordTool: ToolDefinition = {
     const { UsageError } = await import('@hoard/schema');
     const origin = String(ctx.options.origin);
     if (origin !== 'user' && origin !== 'sync') throw new UsageError('--origin is user or sync');
-    const repo = Repository.open(ctx.options.repo === undefined ? process.cwd() : String(ctx.options.repo));
+    const repo = Repository.open(ctx.options.repo as string | undefined);
     const release = repo.lock('record', Number(ctx.options.wait) * 1000);
     try {
       const location = repo.location(ctx.options.location === undefined ? LOCAL : String(ctx.options.location));

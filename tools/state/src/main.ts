@@ -1,4 +1,4 @@
-import { runTool, type ToolDefinition } from '@hoard/cli';
+import { runTool, REPO_OPTION, WAIT_OPTION, type ToolDefinition } from '@hoard/cli';
 import { UsageError } from '@hoard/schema';
 
 export const stateTool: ToolDefinition = {
@@ -6,14 +6,14 @@ export const stateTool: ToolDefinition = {
   summary: 'hoard state rebuild: recompute the current state of every location from the event log (the state is a cache of the log).',
   args: '<action>',
   options: [
-    { flags: '--repo <dir>', description: 'the repository (default: the one containing the current folder)' },
-    { flags: '--wait <seconds>', description: 'how long to wait for another writer', default: 30 },
+    REPO_OPTION,
+    WAIT_OPTION,
   ],
   examples: ['hoard state rebuild && hoard fsck --state'],
   async run(ctx) {
     if (ctx.args[0] !== 'rebuild') throw new UsageError('the only action is: hoard state rebuild');
     const { Repository } = await import('@hoard/state');
-    const repo = Repository.open(ctx.options.repo === undefined ? process.cwd() : String(ctx.options.repo));
+    const repo = Repository.open(ctx.options.repo as string | undefined);
     const release = repo.lock('state rebuild', Number(ctx.options.wait) * 1000);
     try {
       const entries = repo.rebuildState();
