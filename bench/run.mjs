@@ -1,14 +1,20 @@
 #!/usr/bin/env node
-// hoard benchmark harness: times hoard against its peers (find, rclone, sha256sum, b3sum)
-// on the shared deterministic corpus, checks correctness and robustness, and writes
-// bench/RESULTS.md and bench/results.json.
+// hoard benchmark harness: times hoard against its peers (find, rclone, sha256sum, b3sum,
+// restic, git) on the shared deterministic corpus, checks correctness and robustness, and
+// writes bench/RESULTS.md and bench/results.json.
 //
 //   npm run bench                       # builds, then: node bench/run.mjs
 //   node bench/run.mjs [--runs N] [--only M2,M4b] [--quick]
 //
 //   --runs N   timed runs per command after one warm-up (default 5); the median is reported
-//   --only L   comma-separated ids (M1 M2 M3 M4a M4b M4c M5 M6 M7; "M4" = M4a,M4b,M4c)
-//   --quick    10,000-file small tree only (corpus-quick/), media-dependent parts skipped
+//   --only L   comma-separated ids (M1 M2 M3 M4a M4b M4c M5 M6 M7 S1 S2 S3 S4 S7; "M4" =
+//              M4a,M4b,M4c; "S" = every S item). Rows of the items not run are carried over
+//              from the previous results.json (same --quick), marked with their date.
+//   --quick    10,000-file small tree only (corpus-quick/), media-dependent parts skipped;
+//              S7 uses 100,000 records instead of 1,000,000
+//
+// S items (issue 3, repository state) work on <work>/state-small, a copy of the small tree
+// (cp -a, made afresh when an item needs it pristine); mutations never touch the corpus.
 //
 // Environment: HOARD_BENCH_DIR (work dir, default bench/.work, git-ignored; <dir>/corpus may
 // be a symlink to an existing corpus), HOARD_CORPUS_GEN (path to make-corpus.mjs).
@@ -16,7 +22,7 @@
 // Only ratios measured side by side mean anything on a shared machine, so every comparison
 // runs hoard and its peers in the same process, interleaved round by round.
 // Exit status: 0 when the report was written (even if targets fail), 1 on a correctness
-// failure (M1) or a crash.
+// failure (M1, S1, S4) or a crash.
 
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -35,7 +41,12 @@ const BIN = path.join(REPO, 'node_modules', '.bin');
 const WORK = path.resolve(process.env.HOARD_BENCH_DIR || path.join(BENCH, '.work'));
 const CORPUS_GEN = path.resolve(process.env.HOARD_CORPUS_GEN || path.join(REPO, '..', 'shared', 'bench', 'make-corpus.mjs'));
 
-const ALL_IDS = ['M1', 'M2', 'M3', 'M4a', 'M4b', 'M4c', 'M5', 'M6', 'M7'];
+const ALL_IDS = ['M1', 'M2', 'M3', 'M4a', 'M4b', 'M4c', 'M5', 'M6', 'M7', 'S1', 'S2', 'S3', 'S4', 'S7'];
+/** Report sections: rows are grouped by the first letter of their id. */
+const SECTIONS = [
+  { prefix: 'M', title: null },
+  { prefix: 'S', title: 'Issue 3: Repository state' },
+];
 const opts = parseArgs(process.argv.slice(2));
 
 // The tools under test first on PATH, then the node running this script (the tools'
@@ -53,7 +64,8 @@ const TMP = path.join(WORK, 'tmp');
 let SMALL, MEDIA, CORPUS_DIR;
 const missingTools = new Set();
 const results = [];
-let correctnessFailed = false;
+/** Ids of failed correctness checks (M1, S1, S4): the exit status is 1 when there are any. */
+const correctnessFailures = new Set();
 
 function parseArgs(argv) {
   const o = { runs: 5, only: null, quick: false };
@@ -131,20 +143,24 @@ function runOnce(cmd, { env = ENV, capture = false, stdinFile, cwd = WORK } = {}
  * Time several commands side by side: one warm-up each (page cache, and tells us whether it
  * works at all; one that fails is dropped and reported), then `runs` rounds that run every
  * command once, round-robin, so machine noise lands on all sides alike. Median per command.
- * Each entry: { key, cmd, env?: object | () => object (called per run, e.g. a fresh cache) }.
+ * Each entry: { key, cmd, env?: object | () => object (called per run, e.g. a fresh cache),
+ * before?: () => void | Promise (called before each run, outside the timing: e.g. delete a
+ * repository so that every run is a first run), cwd? }.
  */
 async function timeCommands(entries, { runs = opts.runs } = {}) {
   const out = {};
   const envOf = (e) => (typeof e.env === 'function' ? e.env() : e.env ?? ENV);
   for (const e of entries) {
     log(`  warm-up  ${e.key}: ${e.cmd}`);
-    const r = await runOnce(e.cmd, { env: envOf(e) });
+    await e.before?.();
+    const r = await runOnce(e.cmd, { env: envOf(e), cwd: e.cwd });
     out[e.key] = { cmd: e.cmd, times: [], warmup: r.seconds, ok: r.code === 0, code: r.code, stderr: head(r.stderr) };
   }
   const live = entries.filter((e) => out[e.key].ok);
   for (let round = 1; round <= runs; round++) {
     for (const e of live) {
-      const r = await runOnce(e.cmd, { env: envOf(e) });
+      await e.before?.();
+      const r = await runOnce(e.cmd, { env: envOf(e), cwd: e.cwd });
       const o = out[e.key];
       if (r.code !== 0) Object.assign(o, { ok: false, code: r.code, stderr: head(r.stderr) });
       o.times.push(r.seconds);
@@ -272,7 +288,7 @@ async function m1Correctness() {
   const counts = `hoard: ${lines} lines (${Object.entries(types).map(([t, n]) => `${n} ${t}`).join(', ')}${symlinks ? `; ${symlinks} symlinks not compared` : ''}); sha256sum: ${peerLines} files`;
   const pass = problems.length === 0;
   // Keep the two outputs only when they disagree, for inspection.
-  if (!pass) correctnessFailed = true;
+  if (!pass) correctnessFailures.add('M1');
   else for (const f of [hoardOut, peerOut]) fs.rmSync(f, { force: true });
   addCheck({
     id: 'M1', name, pass, hoardSeconds: h.seconds, peerName: 'find|xargs sha256sum', peerSeconds: p.seconds,
@@ -560,6 +576,481 @@ async function m7Memory() {
   else await measure('M7', 'M7 memory: hoard validate', 'hoard validate');
 }
 
+// ---------- issue 3: repository state (S items) ----------
+
+/**
+ * <work>/state-small: a copy of the small tree that the S items may turn into a repository
+ * and mutate. `pristine`: identical to SMALL; `recorded`: a repository whose recorded state
+ * matches the tree (init + add, nothing changed since).
+ */
+const STATE = { dir: null, ready: false, pristine: false, recorded: false };
+
+/** A private XDG_CACHE_HOME for one scenario. */
+function scenarioEnv(prefix) {
+  return { ...ENV, XDG_CACHE_HOME: tempDir(`${prefix}-cache-`) };
+}
+
+/** Run a setup command; throw (the item is reported as crashed) with command, exit and stderr if it fails. */
+async function mustRun(what, cmd, runOpts = {}) {
+  const r = await runOnce(cmd, { capture: true, ...runOpts });
+  if (r.code !== 0) throw new Error(`${what}: \`${cmd}\` exited ${r.code}${r.signal ? ` (${r.signal})` : ''}; stderr: ${head(r.stderr, 500) || '(empty)'}; stdout: ${head(r.stdout, 300) || '(empty)'}`);
+  return r;
+}
+
+/** JSONL text -> records (lines that are not JSON objects are counted, not thrown). */
+function parseJsonl(text) {
+  const records = [];
+  let bad = 0;
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const rec = JSON.parse(line);
+      if (rec && typeof rec === 'object' && !Array.isArray(rec)) records.push(rec);
+      else bad++;
+    } catch {
+      bad++;
+    }
+  }
+  return { records, bad };
+}
+
+const summaryOf = (text) => parseJsonl(text).records.findLast((r) => r.type === 'summary');
+
+/** Make <work>/state-small what the caller needs: copied afresh when it must be pristine (and on first use). */
+async function ensureStateTree({ pristine = false, recorded = false, env = ENV } = {}) {
+  STATE.dir ??= path.join(WORK, 'state-small');
+  const dir = STATE.dir;
+  if (!STATE.ready || (pristine && !STATE.pristine) || !fs.existsSync(dir)) {
+    log(`  fresh copy: cp -a ${SMALL} ${dir}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    await mustRun('copying the small tree', `cp -a ${q(SMALL)} ${q(dir)}`);
+    Object.assign(STATE, { ready: true, pristine: true, recorded: false });
+  }
+  if (recorded && !STATE.recorded) {
+    fs.rmSync(path.join(dir, '.hoard'), { recursive: true, force: true });
+    await mustRun('hoard init', `hoard init ${q(dir)}`, { env });
+    log(`  hoard add ${dir}`);
+    const r = await mustRun('hoard add', `hoard add --json ${q(dir)}`, { env });
+    STATE.recorded = true;
+    STATE.lastAdd = summaryOf(r.stdout);
+  }
+  return dir;
+}
+
+/**
+ * Ground truth without hoard: relative path -> { hash, ino } of every regular file under
+ * dir (hoard's own .hoard/ left out), from find -printf and sha256sum.
+ */
+async function listTree(dir) {
+  const sums = await mustRun('find|sha256sum', `cd ${q(dir)} && find . -path ./.hoard -prune -o -type f -print0 | xargs -0 -r sha256sum -z --`);
+  const inos = await mustRun('find -printf %i', `cd ${q(dir)} && find . -path ./.hoard -prune -o -type f -printf '%i %P\\0'`);
+  const files = new Map();
+  for (const rec of inos.stdout.split('\0')) {
+    if (!rec) continue;
+    const sp = rec.indexOf(' ');
+    files.set(rec.slice(sp + 1), { ino: rec.slice(0, sp), hash: null });
+  }
+  let unmatched = 0;
+  for (const rec of sums.stdout.split('\0')) {
+    if (!rec) continue;
+    const m = /^([0-9a-f]{64}) [ *]\.\/(.*)$/s.exec(rec);
+    const f = m && files.get(m[2]);
+    if (f) f.hash = `sha256:${m[1]}`;
+    else unmatched++;
+  }
+  const noHash = [...files.values()].filter((f) => !f.hash).length;
+  if (unmatched || noHash) throw new Error(`ground truth of ${dir}: ${unmatched} sha256sum lines without a find entry, ${noHash} files without a sha256sum line`);
+  return files;
+}
+
+/**
+ * The changes between two listings: same path, other content = modify; a vanished path and
+ * a new path with the same inode (and the same content: a freed inode may be reused by an
+ * added file) = move; other vanished = delete; other new = add.
+ */
+function truthChanges(before, after) {
+  const changes = [];
+  const gone = [];
+  for (const [p, b] of before) {
+    const a = after.get(p);
+    if (!a) gone.push(p);
+    else if (a.hash !== b.hash) changes.push({ op: 'modify', path: p });
+  }
+  const goneByIno = new Map();
+  for (const p of gone) {
+    const k = before.get(p).ino;
+    goneByIno.set(k, [...(goneByIno.get(k) ?? []), p]);
+  }
+  const movedFrom = new Set();
+  for (const [p, a] of after) {
+    if (before.has(p)) continue;
+    const from = (goneByIno.get(a.ino) ?? []).find((g) => !movedFrom.has(g) && before.get(g).hash === a.hash);
+    if (from) {
+      movedFrom.add(from);
+      changes.push({ op: 'move', path: p, from });
+    } else changes.push({ op: 'add', path: p });
+  }
+  for (const p of gone) if (!movedFrom.has(p)) changes.push({ op: 'delete', path: p });
+  return changes;
+}
+
+const changeKey = (c) => (c.op === 'move' ? `move ${c.from} -> ${c.path}` : `${c.op} ${c.path}`);
+const countOps = (list) => {
+  const n = { modify: 0, add: 0, delete: 0, move: 0 };
+  for (const c of list) n[c.op] = (n[c.op] ?? 0) + 1;
+  return n;
+};
+const fmtOps = (n) => Object.entries(n).map(([op, k]) => `${k} ${op}`).join(', ');
+
+/**
+ * Compare hoard's output (a finished run) with the expected change set: exit 0, only change
+ * (and note) records, exactly the expected keys. `allowed(c)`: extra condition on every
+ * reported change (e.g. inside the folder).
+ */
+function compareChanges(run, expected, { allowed, allowedWhat } = {}) {
+  const problems = [];
+  if (run.code !== 0) problems.push(`exit ${run.code}: ${firstLine(run.stderr, 300)}`);
+  const { records, bad } = parseJsonl(run.stdout);
+  if (bad) problems.push(`${bad} stdout lines are not JSON objects`);
+  const changes = records.filter((r) => r.type === 'change');
+  const others = records.filter((r) => r.type !== 'change');
+  const otherTypes = [...new Set(others.map((r) => (r.type === 'note' ? `note ${r.code}: ${r.message}` : r.type === 'error' ? `error ${r.code}: ${r.message}` : String(r.type))))];
+  if (others.some((r) => r.type === 'error')) problems.push(`error records: ${otherTypes.filter((t) => t.startsWith('error')).slice(0, 3).join('; ')}`);
+  const want = new Set(expected.map(changeKey));
+  const got = new Map();
+  let dup = 0;
+  for (const c of changes) {
+    const k = changeKey(c);
+    if (got.has(k)) dup++;
+    got.set(k, c);
+  }
+  const missing = [...want].filter((k) => !got.has(k));
+  const extra = [...got.keys()].filter((k) => !want.has(k));
+  if (missing.length) problems.push(`${missing.length} expected changes missing (e.g. ${missing.slice(0, 3).join('; ')})`);
+  if (extra.length) problems.push(`${extra.length} changes reported that did not happen (e.g. ${extra.slice(0, 3).join('; ')})`);
+  if (dup) problems.push(`${dup} changes reported twice`);
+  let outside = 0;
+  if (allowed) {
+    const bad2 = changes.filter((c) => !allowed(c));
+    outside = bad2.length;
+    if (outside) problems.push(`${outside} changes ${allowedWhat} (e.g. ${bad2.slice(0, 3).map(changeKey).join('; ')})`);
+  }
+  return { problems, reported: countOps(changes), notes: otherTypes.filter((t) => t.startsWith('note')), missing: missing.length, extra: extra.length, outside };
+}
+
+/** S1: after a mutation, hoard status reports exactly what changed: whole tree, then one folder. */
+async function s1Exactness() {
+  log('S1: exactness of hoard status after mutate --seed 7');
+  const env = scenarioEnv('s1');
+  const dir = await ensureStateTree({ pristine: true, recorded: true, env });
+  log('  ground truth before (find, sha256sum)');
+  const before = await listTree(dir);
+  log(`  node ${CORPUS_GEN} mutate --seed 7 ${dir}`);
+  STATE.pristine = false;
+  STATE.recorded = false;
+  const mut = await mustRun('mutate', `node ${q(CORPUS_GEN)} mutate --seed 7 ${q(dir)}`);
+  log('  ground truth after');
+  const after = await listTree(dir);
+  const truth = truthChanges(before, after);
+  const truthCounts = countOps(truth);
+  const mutLine = firstLine(mut.stdout, 200);
+
+  log('  hoard status --json (whole tree)');
+  const st = await runOnce(`hoard status --json`, { capture: true, env, cwd: dir });
+  const whole = compareChanges(st, truth);
+  const pass1 = whole.problems.length === 0 && truth.length > 0;
+  if (!pass1) correctnessFailures.add('S1');
+  addCheck({
+    id: 'S1', name: 'S1 status after mutate == ground truth (whole tree)', pass: pass1, hoardSeconds: st.seconds,
+    note: [`truth: ${fmtOps(truthCounts)} (${before.size} -> ${after.size} files); hoard: ${fmtOps(whole.reported)}`, ...(whole.notes.length ? [`notes: ${whole.notes.join('; ')}`] : []), ...whole.problems, ...(pass1 ? ['exact'] : [])].join('; '),
+    details: { command: `cd ${dir} && hoard status --json`, mutate: mutLine, truth: truthCounts, reported: whole.reported, missing: whole.missing, extra: whole.extra, exit: st.code, notes: whole.notes },
+  });
+
+  // One top-level folder: the one with the most changes touching it (moves across its edge included).
+  const top = (p) => p.split('/')[0];
+  const touch = new Map();
+  for (const c of truth) for (const p of c.op === 'move' ? [c.path, c.from] : [c.path]) if (p.includes('/')) touch.set(top(p), (touch.get(top(p)) ?? 0) + 1);
+  const F = [...touch.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0];
+  if (!F) {
+    addCheck({ id: 'S1', name: 'S1 status of one folder == ground truth inside it', pass: false, note: 'no top-level folder with changes' });
+    return;
+  }
+  const inF = (p) => p === F || p.startsWith(`${F}/`);
+  // Seen from F alone, a move across F's edge is a delete (moved out) or an add (moved in).
+  const truthF = [];
+  let crossing = 0;
+  for (const c of truth) {
+    if (c.op !== 'move') {
+      if (inF(c.path)) truthF.push(c);
+    } else if (inF(c.path) && inF(c.from)) truthF.push(c);
+    else if (inF(c.from)) { truthF.push({ op: 'delete', path: c.from }); crossing++; }
+    else if (inF(c.path)) { truthF.push({ op: 'add', path: c.path }); crossing++; }
+  }
+  const insideF = (c) => inF(c.path) && (c.from === undefined || inF(c.from));
+  const variants = [
+    { label: `hoard status --json ${F}`, cmd: `hoard status --json ${q(F)}` },
+    { label: `hoard scan --root . ${F} | hoard hash | hoard diff-state --under ${F}`, cmd: `hoard scan --root . ${q(F)} | hoard hash | hoard diff-state --under ${q(F)}` },
+  ];
+  for (const v of variants) {
+    log(`  ${v.label}`);
+    const r = await runOnce(v.cmd, { capture: true, env, cwd: dir });
+    const cmp = compareChanges(r, truthF, { allowed: insideF, allowedWhat: `outside ${F} (or moved from outside)` });
+    const pass = cmp.problems.length === 0 && truthF.length > 0;
+    if (!pass) correctnessFailures.add('S1');
+    addCheck({
+      id: 'S1', name: `S1 ${v.label.startsWith('hoard status') ? 'status FOLDER' : 'scan --root|hash|diff-state --under'} == ground truth inside it`, pass, hoardSeconds: r.seconds,
+      note: [`folder ${F}: truth ${fmtOps(countOps(truthF))} (${crossing} moves across its edge count as add/delete); hoard: ${fmtOps(cmp.reported)}; ${cmp.outside} outside`, ...(cmp.notes.length ? [`notes: ${cmp.notes.join('; ')}`] : []), ...cmp.problems, ...(pass ? ['exact'] : [])].join('; '),
+      details: { command: `cd ${dir} && ${v.cmd}`, folder: F, truth: countOps(truthF), reported: cmp.reported, missing: cmp.missing, extra: cmp.extra, outside: cmp.outside, exit: r.code },
+    });
+  }
+  fs.rmSync(env.XDG_CACHE_HOME, { recursive: true, force: true });
+}
+
+/** S2: the first add against scan|hash alone; a no-op add against a no-op restic backup. */
+async function s2AddTiming() {
+  log('S2: hoard add, first and nothing-changed');
+  const env = scenarioEnv('s2');
+  const dir = await ensureStateTree({ pristine: true, env });
+  const hoardDir = path.join(dir, '.hoard');
+  const caches = [];
+  const fresh = () => {
+    const d = tempDir('s2-run-cache-');
+    caches.push(d);
+    return { ...ENV, XDG_CACHE_HOME: d };
+  };
+  // Every timed run is a first run: a new repository (init outside the timing) or, for
+  // scan|hash, no repository at all (hash would use its state DB as the cache) and an empty cache.
+  STATE.recorded = false;
+  const t1 = await timeCommands([
+    {
+      key: 'add', cmd: `hoard add --json ${q(dir)}`, env: fresh,
+      before: async () => {
+        fs.rmSync(hoardDir, { recursive: true, force: true });
+        await mustRun('hoard init', `hoard init ${q(dir)}`, { env });
+      },
+    },
+    { key: 'scanhash', cmd: `hoard scan ${q(dir)} | hoard hash`, env: fresh, before: () => fs.rmSync(hoardDir, { recursive: true, force: true }) },
+  ]);
+  for (const d of caches) fs.rmSync(d, { recursive: true, force: true });
+  fs.rmSync(hoardDir, { recursive: true, force: true });
+  addComparison({ id: 'S2', name: 'S2 first hoard add vs scan|hash (empty cache, new repo)', hoard: t1.add, peer: t1.scanhash, peerName: 'hoard scan|hoard hash', target: 1.3 });
+
+  if (!needTools('S2', 'S2 no-op hoard add vs no-op restic backup', ['restic'])) return;
+  // One recorded add (checked), then both sides see an unchanged tree.
+  await ensureStateTree({ pristine: true, recorded: true, env });
+  const files = STATE.lastAdd?.files;
+  const firstOk = STATE.lastAdd && STATE.lastAdd.added === files && STATE.lastAdd.complete === true;
+  const resticRepo = path.join(WORK, 'state-restic');
+  const resticEnv = { ...ENV, RESTIC_REPOSITORY: resticRepo, RESTIC_PASSWORD: 'x', XDG_CACHE_HOME: path.join(WORK, 'state-restic-cache') };
+  fs.rmSync(resticRepo, { recursive: true, force: true });
+  fs.rmSync(resticEnv.XDG_CACHE_HOME, { recursive: true, force: true });
+  // .hoard is hoard's own metadata (it changes on every add): restic leaves it out, like scan does.
+  const resticCmd = `restic backup --quiet --exclude .hoard ${q(dir)}`;
+  await mustRun('restic init', 'restic init', { env: resticEnv });
+  log(`  priming: ${resticCmd}`);
+  await mustRun('restic priming backup', resticCmd, { env: resticEnv });
+  const t2 = await timeCommands([
+    { key: 'add', cmd: `hoard add --json ${q(dir)}`, env },
+    { key: 'restic', cmd: resticCmd, env: resticEnv },
+  ]);
+  const check = await runOnce(`hoard add --json ${q(dir)}`, { capture: true, env });
+  const s = summaryOf(check.stdout) ?? {};
+  const noop = check.code === 0 && s.added === 0 && s.modified === 0 && s.deleted === 0 && s.moved === 0 && s.events === 0;
+  const row = addComparison({
+    id: 'S2', name: 'S2 no-op hoard add vs no-op restic backup', hoard: t2.add, peer: t2.restic, peerName: 'restic backup (no-op)', target: 0.5,
+    note: [
+      `first add: ${STATE.lastAdd ? `${STATE.lastAdd.added} added of ${files} files, complete ${STATE.lastAdd.complete}` : 'no summary'}${firstOk ? '' : ' (UNEXPECTED)'}`,
+      `no-op add summary: ${check.code === 0 ? JSON.stringify({ added: s.added, modified: s.modified, deleted: s.deleted, moved: s.moved, events: s.events }) : `exit ${check.code}: ${firstLine(check.stderr)}`}${noop ? '' : ' (NOT a no-op)'}`,
+    ].join('; '),
+  });
+  if ((!noop || !firstOk) && row.status === 'PASS') row.status = 'FAIL';
+  fs.rmSync(resticRepo, { recursive: true, force: true });
+  fs.rmSync(resticEnv.XDG_CACHE_HOME, { recursive: true, force: true });
+  fs.rmSync(env.XDG_CACHE_HOME, { recursive: true, force: true });
+}
+
+/** S3: hoard status on an unchanged recorded tree against git status on the same tree, committed. */
+async function s3Status() {
+  const name = 'S3 hoard status (unchanged) vs git status --porcelain';
+  if (!needTools('S3', name, ['git'])) return;
+  log('S3: status of an unchanged tree');
+  const env = scenarioEnv('s3');
+  const dir = await ensureStateTree({ pristine: true, recorded: true, env });
+  // The git directory lives outside the tree: hoard scans everything but .hoard/, so a .git/
+  // inside would show up as added files.
+  const gitDir = path.join(WORK, 'state-git');
+  fs.rmSync(gitDir, { recursive: true, force: true });
+  const git = `git --git-dir=${q(gitDir)} --work-tree=${q(dir)}`;
+  await mustRun('git init', `${git} init -q`);
+  fs.appendFileSync(path.join(gitDir, 'info', 'exclude'), '.hoard/\n');
+  log('  git add -A && git commit (outside timing)');
+  await mustRun('git add', `${git} -c gc.auto=0 add -A`);
+  await mustRun('git commit', `${git} -c gc.auto=0 -c user.email=bench@hoard.invalid -c user.name=bench commit -q -m corpus`);
+  await mustRun('git status (index refresh)', `${git} status --porcelain`);
+  const gitCmd = `${git} status --porcelain`;
+  const hoardCmd = `hoard status --json ${q(dir)}`;
+  const t = await timeCommands([
+    { key: 'hoard', cmd: hoardCmd, env },
+    { key: 'git', cmd: gitCmd },
+  ]);
+  const h = await runOnce(hoardCmd, { capture: true, env });
+  const g = await runOnce(gitCmd, { capture: true });
+  const changes = parseJsonl(h.stdout).records.filter((r) => r.type === 'change').length;
+  const gitLines = g.stdout.split('\n').filter(Boolean).length;
+  const row = addComparison({ id: 'S3', name, hoard: t.hoard, peer: t.git, peerName: 'git status --porcelain', target: 3, note: `hoard status: ${changes} changes (exit ${h.code}); git status: ${gitLines} lines` });
+  if ((changes !== 0 || h.code !== 0) && row.status === 'PASS') row.status = 'FAIL';
+  fs.rmSync(gitDir, { recursive: true, force: true });
+  fs.rmSync(env.XDG_CACHE_HOME, { recursive: true, force: true });
+}
+
+/** S4: three mutate+add rounds, then state rebuild and fsck --state agree with the log. */
+async function s4Rebuild() {
+  const name = 'S4 3x (mutate + add), state rebuild, fsck --state';
+  log('S4: mutate rounds, state rebuild, fsck --state');
+  const env = scenarioEnv('s4');
+  const dir = await ensureStateTree({ recorded: true, env });
+  const problems = [];
+  const countEvents = async () => {
+    const r = await runOnce(`hoard events --repo ${q(dir)} | wc -l`, { capture: true, env });
+    if (r.code !== 0) problems.push(`\`hoard events --repo ${dir} | wc -l\` exited ${r.code}: ${firstLine(r.stderr)}`);
+    return Number(r.stdout.trim());
+  };
+  const eventsBefore = await countEvents();
+  let eventsAdded = 0;
+  const rounds = [];
+  for (const seed of [11, 12, 13]) {
+    STATE.pristine = false;
+    STATE.recorded = false;
+    const m = await mustRun('mutate', `node ${q(CORPUS_GEN)} mutate --seed ${seed} ${q(dir)}`);
+    const mm = /modified (\d+), deleted (\d+), renamed (\d+), added (\d+)/.exec(m.stdout);
+    const want = mm ? { modified: +mm[1], deleted: +mm[2], moved: +mm[3], added: +mm[4] } : null;
+    log(`  seed ${seed}: ${firstLine(m.stdout, 120)}; hoard add`);
+    const a = await runOnce(`hoard add --json ${q(dir)}`, { capture: true, env });
+    const s = summaryOf(a.stdout);
+    if (a.code !== 0 || !s) {
+      problems.push(`seed ${seed}: \`hoard add --json ${dir}\` exited ${a.code}: ${firstLine(a.stderr, 300)}`);
+      rounds.push(`seed ${seed}: add failed`);
+      continue;
+    }
+    STATE.recorded = true;
+    eventsAdded += s.events ?? 0;
+    const got = { modified: s.modified, deleted: s.deleted, moved: s.moved, added: s.added };
+    const same = want && Object.keys(want).every((k) => want[k] === got[k]);
+    if (!same) problems.push(`seed ${seed}: add recorded ${JSON.stringify(got)}, mutate did ${JSON.stringify(want)}`);
+    if (s.complete !== true) problems.push(`seed ${seed}: add summary complete=${s.complete}`);
+    rounds.push(`seed ${seed}: +${s.added} ~${s.modified} -${s.deleted} >${s.moved} (${s.events} events)`);
+  }
+  log('  hoard state rebuild');
+  const rb = await runOnce(`hoard state rebuild --repo ${q(dir)}`, { capture: true, env });
+  if (rb.code !== 0) problems.push(`\`hoard state rebuild --repo ${dir}\` exited ${rb.code}: ${firstLine(rb.stderr, 300)}`);
+  log('  hoard fsck --state');
+  const fk = await runOnce(`hoard fsck --state --repo ${q(dir)}`, { capture: true, env });
+  const fs2 = summaryOf(fk.stdout);
+  if (fk.code !== 0) problems.push(`\`hoard fsck --state --repo ${dir}\` exited ${fk.code}: ${firstLine(fk.stderr, 300)}`);
+  if (!fs2) problems.push('fsck wrote no summary record');
+  else if (fs2.mismatches !== 0) problems.push(`fsck mismatches: ${fs2.mismatches}`);
+  const events = await countEvents();
+  if (!(events >= 1000)) problems.push(`only ${events} events`);
+  if (events !== eventsBefore + eventsAdded) problems.push(`events: ${events} in the log, but ${eventsBefore} before + ${eventsAdded} reported by the adds`);
+  const pass = problems.length === 0;
+  if (!pass) correctnessFailures.add('S4');
+  addCheck({
+    id: 'S4', name, pass, hoardSeconds: rb.seconds, value: `${events.toLocaleString('en-US')} events`,
+    note: [`${rounds.join('; ')}; rebuild ${rb.seconds.toFixed(2)} s, fsck ${fk.seconds.toFixed(2)} s (exit ${fk.code}, ${fs2 ? JSON.stringify({ integrity: fs2.integrity, mismatches: fs2.mismatches, errors: fs2.errors }) : 'no summary'})`, ...problems].join('; '),
+    details: { eventsBefore, eventsAdded, events, rounds, rebuild: { exit: rb.code, seconds: rb.seconds, stdout: head(rb.stdout, 300) }, fsck: { exit: fk.code, seconds: fk.seconds, summary: fs2 } },
+  });
+  fs.rmSync(env.XDG_CACHE_HOME, { recursive: true, force: true });
+}
+
+/**
+ * S7 input: N synthetic hashed file records with distinct paths in scan's order (fixed width,
+ * so byte order = numeric order) under `root`, closed by a complete scan record. With
+ * `changed`, every 100th record has another hash. Cached by a stamp of its parameters.
+ */
+async function syntheticRecords(root, n, changed) {
+  const file = path.join(WORK, `s7-records-${n}${changed ? '-changed' : ''}.jsonl`);
+  const stamp = `${file}.ok`;
+  const want = `v1 ${root} ${n} ${changed}\n`;
+  if (fs.existsSync(file) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === want) return file;
+  log(`  writing ${file}`);
+  fs.rmSync(stamp, { force: true });
+  const tmp = `${file}.tmp`;
+  const w = fs.createWriteStream(tmp);
+  const uid = process.getuid?.() ?? 0, gid = process.getgid?.() ?? 0;
+  const hex = (s) => crypto.createHash('sha256').update(s).digest('hex');
+  let bytes = 0;
+  for (let i = 0; i < n; i += 1000) {
+    let chunk = '';
+    for (let j = i; j < Math.min(n, i + 1000); j++) {
+      const size = 100 + (j % 5000);
+      bytes += size;
+      const hash = `sha256:${hex(changed && j % 100 === 0 ? `changed:${j}` : `file:${j}`)}`;
+      const p = `d${String(Math.floor(j / 1000)).padStart(4, '0')}/f${String(j).padStart(7, '0')}`;
+      chunk += `${JSON.stringify({ type: 'file', root, path: p, size, mtimeMs: 1700000000000 + j, mode: 33188, ino: 1000000 + j, dev: 2049, nlink: 1, uid, gid, hash })}\n`;
+    }
+    if (!w.write(chunk)) await new Promise((res) => w.once('drain', res));
+  }
+  w.write(`${JSON.stringify({ type: 'scan', root, files: n, bytes, errors: 0, complete: true, startedAt: '2026-01-01T00:00:00.000Z', finishedAt: '2026-01-01T00:00:00.000Z' })}\n`);
+  await new Promise((res, rej) => w.end((err) => (err ? rej(err) : res())));
+  fs.renameSync(tmp, file);
+  fs.writeFileSync(stamp, want);
+  return file;
+}
+
+/** S7: peak memory of diff-state over a 1,000,000-entry state and as many records (~1% modified). */
+async function s7Memory() {
+  const TIME = '/usr/bin/time';
+  const n = opts.quick ? 100_000 : 1_000_000;
+  const name = `S7 memory: diff-state, ${n.toLocaleString('en-US')}-entry state, 1% modified`;
+  if (!fs.existsSync(TIME)) return skip('S7', name, `skipped: ${TIME} missing (install package \`time\`)`);
+  log(`S7: diff-state memory over ${n} records`);
+  const env = scenarioEnv('s7');
+  const repoDir = path.join(WORK, 's7-repo');
+  fs.rmSync(repoDir, { recursive: true, force: true });
+  fs.mkdirSync(repoDir, { recursive: true });
+  const root = fs.realpathSync(repoDir);
+  await mustRun('hoard init', `hoard init ${q(root)}`, { env });
+  const f1 = await syntheticRecords(root, n, false);
+  const f2 = await syntheticRecords(root, n, true);
+  log(`  recording: hoard diff-state --repo R < ${path.basename(f1)} | hoard record --repo R`);
+  const rec = await runOnce(`hoard diff-state --repo ${q(root)} | hoard record --repo ${q(root)}`, { capture: true, env, stdinFile: f1 });
+  const rs = summaryOf(rec.stdout);
+  const problems = [];
+  if (rec.code !== 0 || !rs || rs.changes !== n || rs.scanComplete !== true) {
+    problems.push(`recording the state: \`hoard diff-state --repo R < ${f1} | hoard record --repo R\` exited ${rec.code}, summary ${JSON.stringify(rs ?? null)}${rec.stderr ? `; stderr: ${firstLine(rec.stderr, 300)}` : ''}`);
+  }
+  const timeOut = path.join(WORK, 's7-time.txt');
+  const diffOut = path.join(WORK, 's7-diff.jsonl');
+  fs.rmSync(timeOut, { force: true });
+  const cmd = `hoard diff-state --repo ${q(root)}`;
+  log(`  ${TIME} -f '%M %e' ${cmd} < ${path.basename(f2)}`);
+  const r = await runOnce(`${TIME} -f '%M %e' -o ${q(timeOut)} ${cmd} > ${q(diffOut)}`, { env, stdinFile: f2 });
+  const [kb, secs] = fs.existsSync(timeOut) ? fs.readFileSync(timeOut, 'utf8').trim().split('\n').at(-1).split(' ').map(Number) : [NaN, NaN];
+  const ops = {};
+  let other = 0;
+  for await (const line of readline.createInterface({ input: fs.createReadStream(diffOut), crlfDelay: Infinity })) {
+    let o;
+    try { o = JSON.parse(line); } catch { other++; continue; }
+    if (o.type === 'change') ops[o.op] = (ops[o.op] ?? 0) + 1;
+    else if (o.type !== 'scan') other++;
+  }
+  const wantMod = Math.ceil(n / 100);
+  if (r.code !== 0) problems.push(`\`${cmd} < ${f2}\` exited ${r.code}: ${firstLine(r.stderr, 300)}`);
+  if (!Number.isFinite(kb)) problems.push('no %M figure from /usr/bin/time');
+  if ((ops.modify ?? 0) !== wantMod || Object.keys(ops).some((k) => k !== 'modify')) problems.push(`expected exactly ${wantMod} modify, got ${JSON.stringify(ops)}`);
+  if (other) problems.push(`${other} other output lines`);
+  const mb = (kb * 1024) / 1e6;
+  addCheck({
+    id: 'S7', name, pass: problems.length === 0 && kb * 1024 < 300e6, hoardSeconds: Number.isFinite(secs) ? secs : r.seconds,
+    value: Number.isFinite(kb) ? `${mb.toFixed(1)} MB` : null, target: '< 300 MB',
+    note: [`peak RSS ${kb} KB, wall ${secs} s; reported ${JSON.stringify(ops)} of ${n.toLocaleString('en-US')} records (${(((ops.modify ?? 0) / n) * 100).toFixed(2)}% modified); recording the state took ${rec.seconds.toFixed(1)} s`, ...problems].join('; '),
+    details: { records: n, peakKB: kb, wallSeconds: secs, ops, recordSummary: rs, recordSeconds: rec.seconds, exit: r.code },
+  });
+  fs.rmSync(repoDir, { recursive: true, force: true });
+  fs.rmSync(diffOut, { force: true });
+  fs.rmSync(env.XDG_CACHE_HOME, { recursive: true, force: true });
+}
+
 // ---------- setup ----------
 
 /** The corpus: reuse <work>/corpus (or corpus-quick), generating whatever tree is missing. */
@@ -587,7 +1078,7 @@ function checkTools() {
   for (const t of ['hoard', 'hoard-scan', 'hoard-hash']) {
     if (!fs.existsSync(path.join(BIN, t))) throw new Error(`${path.join(BIN, t)} missing: run npm install && npm run build (or npm run bench)`);
   }
-  for (const t of ['find', 'rclone', 'sha256sum', 'b3sum', 'xargs']) {
+  for (const t of ['find', 'rclone', 'sha256sum', 'b3sum', 'xargs', 'restic', 'git']) {
     if (spawnSync('bash', ['-c', `command -v ${t}`], { env: ENV, stdio: 'ignore' }).status !== 0) missingTools.add(t);
   }
   if (missingTools.size) {
@@ -618,47 +1109,91 @@ const fmtS = (s) => (s == null ? '' : s.toFixed(3));
 const fmtTarget = (r) => (r.target == null ? '' : typeof r.target === 'string' ? r.target : `${r.kind === 'throughput' ? '>=' : '<='} ${r.target}`);
 const fmtRatio = (r) => (r.ratio != null ? r.ratio.toFixed(2) + (r.kind === 'throughput' ? 'x' : '') : r.value ?? '');
 
+/** Rows in report order: by id (ALL_IDS order), keeping each item's own row order. */
+function ordered(rows) {
+  const rank = (r) => { const i = ALL_IDS.indexOf(r.id); return i === -1 ? ALL_IDS.length : i; };
+  return rows.map((r, i) => [r, i]).sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1]).map(([r]) => r);
+}
+const sectionOf = (r) => SECTIONS.find((s) => String(r.id ?? '').startsWith(s.prefix)) ?? SECTIONS[0];
+
+/**
+ * With --only, the rows of the items not run this time come from the previous results.json
+ * (when it was made with the same --quick), marked `carriedFrom` with that run's date, so a
+ * partial run does not wipe the rest of the report.
+ */
+function carriedRows(meta) {
+  if (!opts.only) return [];
+  let prev;
+  try {
+    prev = JSON.parse(fs.readFileSync(path.join(BENCH, 'results.json'), 'utf8'));
+  } catch {
+    return [];
+  }
+  if (!prev || Boolean(prev.quick) !== Boolean(meta.quick) || !Array.isArray(prev.results)) return [];
+  return prev.results.filter((r) => r && !opts.ids.includes(r.id)).map((r) => ({ ...r, carriedFrom: r.carriedFrom ?? prev.date }));
+}
+
 function printTable() {
   const rows = [['check', 'hoard s', 'peer s', 'ratio', 'target', 'result'], ...results.map((r) => [r.name, fmtS(r.hoardSeconds), fmtS(r.peerSeconds), fmtRatio(r), fmtTarget(r), r.status])];
   const w = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   const line = (row) => row.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
-  process.stdout.write(`\n${line(rows[0])}\n${w.map((n) => '-'.repeat(n)).join('  ')}\n${rows.slice(1).map(line).join('\n')}\n`);
+  const out = [`\n${line(rows[0])}`, w.map((n) => '-'.repeat(n)).join('  ')];
+  for (const sec of SECTIONS) {
+    const idx = results.map((r, i) => [r, i]).filter(([r]) => sectionOf(r) === sec).map(([, i]) => i + 1);
+    if (!idx.length) continue;
+    if (sec.title) out.push(`-- ${sec.title}`);
+    out.push(...idx.map((i) => line(rows[i])));
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
   const notes = results.filter((r) => r.note);
   if (notes.length) process.stdout.write(`\nnotes:\n${notes.map((r) => `  ${r.name}: ${r.note}`).join('\n')}\n\n`);
 }
 
 function writeReports(meta) {
+  const rows = ordered([...results, ...carriedRows(meta)]);
   const md = [];
   const esc = (s) => String(s ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
   md.push('# hoard benchmark results', '');
   md.push(`- date: ${meta.date}`);
   md.push(`- machine: ${meta.machine.nproc} cores (${meta.machine.cpu}), ${meta.machine.memoryGiB} GiB memory, node ${meta.machine.node}, ${meta.machine.os}`);
   md.push(`- run: \`node bench/run.mjs${meta.argv.length ? ' ' + meta.argv.join(' ') : ''}\`: median of ${meta.runs} timed runs after one warm-up (M5: ${Math.max(20, meta.runs)}), hoard and peers interleaved round by round`);
+  const carriedDates = [...new Set(rows.filter((r) => r.carriedFrom).map((r) => r.carriedFrom))];
+  if (carriedDates.length) md.push(`- rows marked *(from DATE)* were not run this time: carried over from the run of that date`);
   md.push(`- corpus (make-corpus.mjs gen --seed 1${meta.quick ? ' --only small --small-files 10000' : ''}):`);
   if (meta.corpus.small) md.push(`  - small: ${meta.corpus.small}`);
   if (meta.corpus.media) md.push(`  - media: ${meta.corpus.media}`);
   if (meta.missingTools.length) md.push(`- missing peer tools (skipped): ${meta.missingTools.join(', ')}; \`bash scripts/install-deps.sh\` installs them`);
   if (meta.crash) md.push(`- **CRASHED**: ${esc(meta.crash)}`);
-  md.push('', 'Ratios: time ratio = hoard / peer (target is a maximum); throughput ratio (marked x) = peer time / hoard time (target is a minimum).', '');
-  md.push('| check | hoard s | peer | peer s | ratio | target | result | notes |', '|---|--:|---|--:|--:|--:|:-:|---|');
-  for (const r of results) md.push(`| ${esc(r.name)} | ${fmtS(r.hoardSeconds)} | ${esc(r.peerName)} | ${fmtS(r.peerSeconds)} | ${esc(fmtRatio(r))} | ${esc(fmtTarget(r))} | ${r.status} | ${esc(r.note)} |`);
-  const timed = results.filter((r) => r.hoardTimes?.length || r.peerTimes?.length);
+  md.push('', 'Ratios: time ratio = hoard / peer (target is a maximum); throughput ratio (marked x) = peer time / hoard time (target is a minimum).');
+  const tableRow = (r) => `| ${esc(r.name)} | ${fmtS(r.hoardSeconds)} | ${esc(r.peerName)} | ${fmtS(r.peerSeconds)} | ${esc(fmtRatio(r))} | ${esc(fmtTarget(r))} | ${r.status} | ${[r.carriedFrom ? `*(from ${r.carriedFrom})*` : '', esc(r.note)].filter(Boolean).join(' ')} |`;
+  for (const sec of SECTIONS) {
+    const secRows = rows.filter((r) => sectionOf(r) === sec);
+    if (!secRows.length) continue;
+    md.push('');
+    if (sec.title) md.push(`## ${sec.title}`, '');
+    md.push('| check | hoard s | peer | peer s | ratio | target | result | notes |', '|---|--:|---|--:|--:|--:|:-:|---|');
+    for (const r of secRows) md.push(tableRow(r));
+  }
+  const timed = rows.filter((r) => r.hoardTimes?.length || r.peerTimes?.length);
   if (timed.length) {
     md.push('', '## Commands and all timings (seconds)', '');
     for (const r of timed) {
-      md.push(`- ${r.name}`);
+      md.push(`- ${r.name}${r.carriedFrom ? ` *(from ${r.carriedFrom})*` : ''}`);
       if (r.hoardCmd) md.push(`  - hoard: \`${r.hoardCmd}\`: median ${fmtS(r.hoardSeconds)} (${r.hoardTimes.map(fmtS).join(', ')})`);
       if (r.peerCmd) md.push(`  - ${r.peerName}: \`${r.peerCmd}\`: median ${fmtS(r.peerSeconds)} (${r.peerTimes.map(fmtS).join(', ')})`);
     }
   }
   md.push('');
   fs.writeFileSync(path.join(BENCH, 'RESULTS.md'), md.join('\n'));
-  fs.writeFileSync(path.join(BENCH, 'results.json'), JSON.stringify({ ...meta, correctnessFailed, results }, null, 2) + '\n');
+  fs.writeFileSync(path.join(BENCH, 'results.json'), JSON.stringify({ ...meta, correctnessFailed: correctnessFailures.size > 0, results: rows }, null, 2) + '\n');
 }
 
 // ---------- main ----------
 
-const MEASUREMENTS = { M1: m1Correctness, M2: m2Scan, M3: m3Media, M4a: m4aFirstRun, M4b: m4bWarmRun, M4c: m4cRacy, M5: m5Startup, M6: m6BadInput, M7: m7Memory };
+const MEASUREMENTS = {
+  M1: m1Correctness, M2: m2Scan, M3: m3Media, M4a: m4aFirstRun, M4b: m4bWarmRun, M4c: m4cRacy, M5: m5Startup, M6: m6BadInput, M7: m7Memory,
+  S1: s1Exactness, S2: s2AddTiming, S3: s3Status, S4: s4Rebuild, S7: s7Memory,
+};
 
 async function main() {
   const meta = { date: new Date().toISOString(), argv: process.argv.slice(2), runs: opts.runs, quick: opts.quick, only: opts.ids, machine: machine(), corpus: {}, missingTools: [], crash: null };
@@ -670,7 +1205,21 @@ async function main() {
     ensureCorpus();
     meta.corpus = { dir: CORPUS_DIR, small: corpusSummary(SMALL), media: corpusSummary(MEDIA) };
     log(`corpus: ${SMALL}${MEDIA ? `, ${MEDIA}` : ''}; ${opts.runs} runs; ${opts.ids.join(' ')}`);
-    for (const id of opts.ids) await MEASUREMENTS[id]();
+    for (const id of opts.ids) {
+      // An S item that crashes is reported as a failed row; the others still run.
+      if (!id.startsWith('S')) await MEASUREMENTS[id]();
+      else {
+        try {
+          await MEASUREMENTS[id]();
+        } catch (err) {
+          const msg = String(err?.stack ?? err);
+          log(`${id} crashed: ${msg}`);
+          meta.crash = meta.crash ? `${meta.crash}\n${id}: ${msg}` : `${id}: ${msg}`;
+          addCheck({ id, name: `${id} (crashed)`, pass: false, note: firstLine(err?.message ?? err, 400) });
+          exitCode = 1;
+        }
+      }
+    }
   } catch (err) {
     meta.crash = String(err?.stack ?? err);
     log(`bench crashed: ${meta.crash}`);
@@ -681,8 +1230,8 @@ async function main() {
   printTable();
   writeReports(meta);
   log(`\nwrote ${path.join(BENCH, 'RESULTS.md')} and results.json`);
-  if (correctnessFailed) {
-    log('CORRECTNESS FAILURE (M1): see notes');
+  if (correctnessFailures.size) {
+    log(`CORRECTNESS FAILURE (${[...correctnessFailures].join(', ')}): see notes`);
     exitCode = 1;
   }
   process.exit(exitCode);

@@ -120,7 +120,7 @@ export async function runTool(def: ToolDefinition, argv: string[], programName =
       return readLineBatches(process.stdin);
     },
     emit(item) {
-      if (typeof item !== 'string' && item.type === 'error' && item.tool === def.name) {
+      if (typeof item !== 'string' && !Buffer.isBuffer(item) && item.type === 'error' && item.tool === def.name) {
         // Our own failures: counted for the exit code and told on stderr too.
         if (item.code === 'bad-input') badLines++;
         else failures++;

@@ -1,5 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import { recordProblem, type AnyRecord } from '@hoard/schema';
+import { itemLines, type OutputItem } from './writer.js';
 
 /** One input line: the parsed record, or why it is not one. `text` is kept for exact pass-through. */
 export interface InputLine {
@@ -105,9 +106,9 @@ export function parseJsonl(text: string): AnyRecord[] {
  * Feed one tool's output to another in the same process: pre-serialized lines are
  * parsed and validated like stdin would be, records are taken as they are.
  */
-export async function* asInputLines(batches: AsyncIterable<Array<AnyRecord | string>> | Iterable<Array<AnyRecord | string>>): AsyncGenerator<InputLine[]> {
+export async function* asInputLines(batches: AsyncIterable<OutputItem[]> | Iterable<OutputItem[]>): AsyncGenerator<InputLine[]> {
   let lineNo = 0;
   for await (const batch of batches) {
-    yield batch.map((item) => (typeof item === 'string' ? parseLine(item, ++lineNo) : { lineNo: ++lineNo, text: JSON.stringify(item), record: item }));
+    yield batch.flatMap(itemLines).map((item) => (typeof item === 'string' ? parseLine(item, ++lineNo) : { lineNo: ++lineNo, text: JSON.stringify(item), record: item }));
   }
 }

@@ -1,11 +1,23 @@
 import fs from 'node:fs';
 import { OutputClosed, type AnyRecord } from '@hoard/schema';
 
-/** What a tool emits: a record, or a line already serialized (pass-through, fast paths). */
-export type OutputItem = AnyRecord | string;
+/**
+ * What a tool emits: a record, a line already serialized (pass-through, fast paths), or
+ * a Buffer of whole `\n`-terminated JSONL lines (bulk output from native code).
+ */
+export type OutputItem = AnyRecord | string | Buffer;
 
-export function serialize(item: OutputItem): string {
+export function serialize(item: AnyRecord | string): string {
   return typeof item === 'string' ? item : JSON.stringify(item);
+}
+
+/** The records of an item, one JSON text each (splits a bulk Buffer). */
+export function itemLines(item: OutputItem): Array<AnyRecord | string> {
+  if (!Buffer.isBuffer(item)) return [item];
+  const text = item.toString('utf8');
+  const lines: string[] = [];
+  for (let start = 0, nl = text.indexOf('\n'); nl !== -1; start = nl + 1, nl = text.indexOf('\n', start)) lines.push(text.slice(start, nl));
+  return lines;
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -23,6 +35,11 @@ export class JsonlWriter {
   ) {}
 
   write(item: OutputItem): void {
+    if (Buffer.isBuffer(item)) {
+      this.flush();
+      writeAll(this.fd, item);
+      return;
+    }
     this.buf += serialize(item) + '\n';
     if (this.buf.length >= this.chunkChars) this.flush();
   }

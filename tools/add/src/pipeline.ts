@@ -17,7 +17,7 @@ export interface RepositoryDiff {
 }
 
 export interface DiffProgress {
-  onFound?: (size: number) => void;
+  onFound?: (count: number, size: number) => void;
   onHashed?: (size: number) => void;
 }
 
@@ -32,7 +32,7 @@ export function diffRepository(reader: Repository, target: string, progress: Dif
   const local = reader.location(LOCAL);
   let pool: HashPool | undefined;
   const caches = openHashCaches('sha256');
-  const scanned = scanTree(abs, { root: reader.root, onFile: progress.onFound });
+  const scanned = scanTree(abs, { root: reader.root, onFiles: progress.onFound });
   const hashed = hashRecords(asInputLines(scanned), { algo: 'sha256', pool: () => (pool ??= new HashPool()), cacheFor: caches.cacheFor, onFile: progress.onHashed });
   const items = diffState(asInputLines(hashed), { entries: reader.entries(local.id, under), location: local.name, under });
   return {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HashPool } from '@hoard/hashing';
 import { HashCache, RACY_WINDOW_MS, cacheMigrations, openDatabase } from '@hoard/state';
-import { parseLine, type InputLine, type OutputItem } from '@hoard/jsonl';
+import { itemLines, parseLine, type InputLine, type OutputItem } from '@hoard/jsonl';
 import type { AnyRecord, FileRecord } from '@hoard/schema';
 import { scanTree } from '../../scan/src/scan.js';
 import { hashRecords } from './hash.js';
@@ -17,7 +17,7 @@ const sha256 = (data: Buffer | string) => `sha256:${crypto.createHash('sha256').
 
 function scanLines(dir: string): string[] {
   const out: string[] = [];
-  for (const batch of scanTree(dir)) for (const item of batch) out.push(typeof item === 'string' ? item : JSON.stringify(item));
+  for (const batch of scanTree(dir)) for (const item of batch.flatMap(itemLines)) out.push(typeof item === 'string' ? item : JSON.stringify(item));
   return out;
 }
 

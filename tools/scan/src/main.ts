@@ -24,7 +24,7 @@ export const scanTool: ToolDefinition = {
     for (const dir of dirs) {
       let batches;
       try {
-        batches = scanTree(dir, { exclude, root, onFile: (size) => ctx.progress.add(1, size) });
+        batches = scanTree(dir, { exclude, root, onFiles: (count, size) => ctx.progress.add(count, size) });
         for (const batch of batches) {
           for (const item of batch) ctx.emit(item);
           ctx.flush();

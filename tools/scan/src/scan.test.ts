@@ -3,12 +3,13 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { recordProblem, type AnyRecord, type FileRecord } from '@hoard/schema';
+import { itemLines } from '@hoard/jsonl';
 import { scanTree, type ScanOptions } from './scan.js';
 import { NON_UTF8_NAME, tempDir, writeHostileTree, writeNonUtf8File } from '../../../test/support/trees.js';
 
 function scan(dir: string, options?: ScanOptions): AnyRecord[] {
   const out: AnyRecord[] = [];
-  for (const batch of scanTree(dir, options)) for (const item of batch) out.push(typeof item === 'string' ? JSON.parse(item) : item);
+  for (const batch of scanTree(dir, options)) for (const item of batch.flatMap(itemLines)) out.push(typeof item === 'string' ? JSON.parse(item) : item);
   return out;
 }
 const files = (records: AnyRecord[]) => records.filter((r): r is FileRecord => r.type === 'file');
@@ -122,5 +123,22 @@ describe('scanTree', () => {
     fs.writeFileSync(path.join(root, 'a', 'f'), 'f');
     scan(root);
     expect(process.cwd()).toBe(before);
+  });
+});
+
+describe('native folder reader', () => {
+  it('gives exactly the records of the JavaScript path, on a hostile tree with symlinks and a FIFO', async () => {
+    const { readFolder } = await import('@hoard/native-scan');
+    if (!readFolder) return expect(process.platform).not.toBe('linux'); // built by npm install on Linux
+    const root = tempDir();
+    writeHostileTree(root);
+    writeNonUtf8File(root, 'raw'); // this folder falls back to JavaScript, its subfolders do not
+    fs.mkdirSync(path.join(root, 'plain', 'deeper'), { recursive: true });
+    for (let i = 0; i < 50; i++) fs.writeFileSync(path.join(root, 'plain', 'deeper', `f${i}`), `${i}`);
+    fs.symlinkSync('f1', path.join(root, 'plain', 'deeper', 'link'));
+    execFileSync('mkfifo', [path.join(root, 'plain', 'fifo')]);
+    const strip = (rs: AnyRecord[]) => rs.map((r) => (r.type === 'scan' ? { ...r, startedAt: '', finishedAt: '' } : r));
+    expect(strip(scan(root))).toEqual(strip(scan(root, { noNative: true })));
+    expect(strip(scan(path.join(root, 'plain')))).toEqual(strip(scan(path.join(root, 'plain'), { noNative: true })));
   });
 });

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { comparePaths, errorCode, errorMessage, isUtf8, type ErrorRecord, type NoteRecord, type ScanRecord } from '@hoard/schema';
 import type { OutputItem } from '@hoard/jsonl';
+import { readFolder } from '@hoard/native-scan';
 import { IGNORE_FILE, IgnoreRules } from './ignore-rules.js';
 
 export interface ScanOptions {
@@ -9,8 +10,10 @@ export interface ScanOptions {
   exclude?: readonly string[];
   /** Report paths relative to this folder (an ancestor of the scanned one) instead. */
   root?: string;
-  /** Told the size of each file as it is found (progress display). */
-  onFile?: (size: number) => void;
+  /** Told how many files (and bytes) were found, as they are (progress display). */
+  onFiles?: (count: number, bytes: number) => void;
+  /** Use the JavaScript folder reader even when the native one is built (tests compare both). */
+  noNative?: boolean;
 }
 
 /** Folders never entered: hoard's own metadata. */
@@ -47,7 +50,8 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
   const under = path.relative(root, absDir);
   if (under === '..' || under.startsWith('../') || path.isAbsolute(under)) throw new RangeError(`${absDir} is not inside --root ${root}`);
   const rootJson = JSON.stringify(root);
-  const onFile = options.onFile;
+  const onFiles = options.onFiles;
+  const native = options.noNative ? undefined : readFolder;
   let files = 0;
   let bytes = 0;
   let errors = 0;
@@ -61,7 +65,44 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
     push({ type: 'error', tool: TOOL, code, root, path: rel || '.', message } satisfies ErrorRecord);
   };
 
+  /**
+   * The fast path: one native call lists, sorts, stats and formats a whole folder. It
+   * declines (null) folders that need the JavaScript path: ignore rules in force, an
+   * ignore file inside, names or link targets that are not UTF-8.
+   */
+  function* walkNative(folder: Folder & { abs: string }, rules: IgnoreRules): Generator<OutputItem[], boolean> {
+    let result;
+    try {
+      result = native!(folder.abs, folder.rel ? `${JSON.stringify(folder.rel).slice(1, -1)}/` : '', rootJson);
+    } catch (err) {
+      fail(errorCode(err), folder.rel, errorMessage(err));
+      return true;
+    }
+    if (!result) return false;
+    files += result.files;
+    bytes += result.bytes;
+    onFiles?.(result.files, result.bytes);
+    for (const segment of result.segments) {
+      if (typeof segment === 'string') {
+        if (SKIP_DIRS.has(segment)) continue;
+        yield* walk({ abs: `${folder.abs}/${segment}`, rel: joinRel(folder.rel, segment) }, rules);
+      } else if (Array.isArray(segment)) {
+        push({ type: 'note', tool: TOOL, code: 'special-file', root, path: joinRel(folder.rel, segment[1]), message: `skipped ${segment[0]}` } satisfies NoteRecord);
+      } else {
+        push(segment); // whole JSONL lines, written as they are
+      }
+      if (batch.length >= BATCH) {
+        yield batch;
+        batch = [];
+      }
+    }
+    return true;
+  }
+
   function* walk(folder: Folder, rules: IgnoreRules): Generator<OutputItem[]> {
+    if (native && rules.empty && typeof folder.abs === 'string' && !folder.relBytes) {
+      if (yield* walkNative(folder as Folder & { abs: string }, rules)) return;
+    }
     let entries: Entry[];
     // lstat by bare name from inside the folder: the kernel resolves one component
     // instead of the whole path, which is most of the system time on deep trees.
@@ -123,7 +164,7 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
       push(line + '}');
       files++;
       bytes += st.size;
-      onFile?.(st.size);
+      onFiles?.(1, st.size);
       if (batch.length >= BATCH) {
         yield batch;
         batch = [];

@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "scan_dir",
+      "sources": ["src/scan_dir.c"],
+      "cflags": ["-O2", "-ffp-contract=off", "-Wall"],
+      "libraries": ["-lm"]
+    }
+  ]
+}

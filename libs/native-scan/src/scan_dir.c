@@ -1,0 +1,227 @@
+/*
+ * readFolder(absPath, relPrefixJson, rootJson) for hoard scan: list one folder with
+ * getdents, sort it in hoard's path order, statx each entry relative to the folder's
+ * descriptor, and write the `file` records as JSONL bytes. Returns null when the folder
+ * needs the JavaScript path (a .hoardignore inside, or a name or symlink target that is
+ * not valid UTF-8), throws an Error with .code = errno name when the folder cannot be read.
+ * Result: { segments: Array<Buffer | string | [kind, name]>, files, bytes }, where a Buffer is
+ * JSONL for a run of files, a string a subfolder to enter next, and [kind, name] a
+ * special file to report.
+ */
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+typedef struct { char *name; size_t len; unsigned char type; int is_dir; } entry;
+typedef struct { char *buf; size_t len, cap; } sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t n) {
+  if (b->len + n > b->cap) { b->cap = (b->len + n) * 2 + 4096; b->buf = realloc(b->buf, b->cap); }
+  memcpy(b->buf + b->len, s, n); b->len += n;
+}
+static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+static void sb_int(sbuf *b, unsigned long long v) { char t[24]; int n = snprintf(t, sizeof t, "%llu", v); sb_add(b, t, n); }
+/*
+ * Same arithmetic as Node's Stats (sec * 1e3 + nsec / 1e6), so the value is the double
+ * JavaScript computes. Printed with integer arithmetic (snprintf of doubles dominated the
+ * folder's cost): six decimals, trailing zeros dropped. From 2^33 ms (1970-04-10) on, a
+ * double's half-ulp exceeds the 5e-7 rounding of six decimals, so the text reads back to
+ * exactly this double; earlier or odd values take the slow exact path.
+ */
+static void sb_ms(sbuf *b, long long sec, unsigned nsec) {
+  char t[48]; double v = (double)sec * 1e3 + (double)nsec / 1e6;
+  if (!(v >= 8589934592.0 && v < 9007199254740992.0)) {
+    int n = snprintf(t, sizeof t, "%.17g", v); sb_add(b, t, n); return;
+  }
+  unsigned long long whole = (unsigned long long)v;
+  unsigned long long frac = (unsigned long long)llround((v - (double)whole) * 1e6);
+  if (frac >= 1000000ULL) { whole++; frac -= 1000000ULL; }
+  int n = snprintf(t, sizeof t, "%llu", whole);
+  if (frac) {
+    char f[8]; int k = 6;
+    for (int i = 5; i >= 0; i--) { f[i] = (char)('0' + frac % 10); frac /= 10; }
+    while (k > 0 && f[k - 1] == '0') k--;
+    t[n++] = '.'; memcpy(t + n, f, (size_t)k); n += k;
+  }
+  sb_add(b, t, (size_t)n);
+}
+static void sb_json_body(sbuf *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') { char t[2] = {'\\', (char)c}; sb_add(b, t, 2); }
+    else if (c == '\n') sb_add(b, "\\n", 2);
+    else if (c == '\t') sb_add(b, "\\t", 2);
+    else if (c == '\r') sb_add(b, "\\r", 2);
+    else if (c == '\b') sb_add(b, "\\b", 2);
+    else if (c == '\f') sb_add(b, "\\f", 2);
+    else if (c < 0x20 || c == 0x7f) { char t[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]}; sb_add(b, t, 6); }
+    else sb_add(b, (const char *)&c, 1);
+  }
+}
+
+/* Strict UTF-8 (no overlongs, no surrogates, max U+10FFFF), as Node decodes it losslessly. */
+static int valid_utf8(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = s[i];
+    if (c < 0x80) { i++; continue; }
+    size_t k; unsigned cp;
+    if ((c & 0xe0) == 0xc0) { k = 1; cp = c & 0x1f; if (cp < 2) return 0; }
+    else if ((c & 0xf0) == 0xe0) { k = 2; cp = c & 0x0f; }
+    else if ((c & 0xf8) == 0xf0) { k = 3; cp = c & 0x07; }
+    else return 0;
+    if (i + k >= n) return 0;
+    for (size_t j = 1; j <= k; j++) { if (i + j >= n || (s[i + j] & 0xc0) != 0x80) return 0; cp = (cp << 6) | (s[i + j] & 0x3f); }
+    if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
+    i += k + 1;
+  }
+  return 1;
+}
+
+/* Byte order of the name, a folder counting as "name/": equals hoard's full-path order. */
+static int compare(const void *pa, const void *pb) {
+  const entry *a = pa, *b = pb;
+  size_t n = a->len < b->len ? a->len : b->len;
+  int r = memcmp(a->name, b->name, n);
+  if (r) return r;
+  int ca = a->len > n ? (unsigned char)a->name[n] : (a->is_dir ? '/' : -1);
+  int cb = b->len > n ? (unsigned char)b->name[n] : (b->is_dir ? '/' : -1);
+  return ca - cb;
+}
+
+static napi_value throw_errno(napi_env env, int err, const char *what) {
+  napi_value msg, code, error;
+  char text[512]; snprintf(text, sizeof text, "%s: %s", what, strerror(err));
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+  const char *name = err == EACCES ? "EACCES" : err == ENOENT ? "ENOENT" : err == ENOTDIR ? "ENOTDIR" : err == EPERM ? "EPERM" : err == ELOOP ? "ELOOP" : err == EMFILE ? "EMFILE" : "EIO";
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, code, msg, &error);
+  napi_set_named_property(env, error, "code", code);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static char *get_string(napi_env env, napi_value v, size_t *len) {
+  size_t n; napi_get_value_string_utf8(env, v, NULL, 0, &n);
+  char *s = malloc(n + 1); napi_get_value_string_utf8(env, v, s, n + 1, len); return s;
+}
+
+static void push(napi_env env, napi_value arr, uint32_t *i, napi_value v) { napi_set_element(env, arr, (*i)++, v); }
+
+static void flush_buffer(napi_env env, napi_value arr, uint32_t *i, sbuf *b) {
+  if (!b->len) return;
+  napi_value buf; void *data;
+  napi_create_buffer_copy(env, b->len, b->buf, &data, &buf);
+  push(env, arr, i, buf); b->len = 0;
+}
+
+static napi_value ReadFolder(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  size_t abs_len, rel_len, root_len;
+  char *abs = get_string(env, argv[0], &abs_len), *rel = get_string(env, argv[1], &rel_len), *root = get_string(env, argv[2], &root_len);
+  napi_value result = NULL;
+  entry *es = NULL; size_t n = 0, cap = 0;
+  sbuf b = {0};
+  DIR *dir = NULL;
+  int dfd = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) { throw_errno(env, errno, "cannot read folder"); goto done; }
+  dir = fdopendir(dfd);
+  if (!dir) { int e = errno; close(dfd); throw_errno(env, e, "cannot read folder"); goto done; }
+  errno = 0;
+  struct dirent *de;
+  int fallback = 0;
+  while ((de = readdir(dir))) {
+    const char *nm = de->d_name;
+    if (nm[0] == '.' && (nm[1] == 0 || (nm[1] == '.' && nm[2] == 0))) continue;
+    size_t len = strlen(nm);
+    if (!valid_utf8((const unsigned char *)nm, len) || strcmp(nm, ".hoardignore") == 0) { fallback = 1; break; }
+    unsigned char t = de->d_type;
+    if (t == DT_UNKNOWN) {
+      struct stat st;
+      if (fstatat(dfd, nm, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      t = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : S_ISLNK(st.st_mode) ? DT_LNK : S_ISFIFO(st.st_mode) ? DT_FIFO : S_ISSOCK(st.st_mode) ? DT_SOCK : S_ISBLK(st.st_mode) ? DT_BLK : DT_CHR;
+    }
+    if (n == cap) { cap = cap ? cap * 2 : 64; es = realloc(es, cap * sizeof(entry)); }
+    es[n].name = strndup(nm, len); es[n].len = len; es[n].type = t; es[n].is_dir = t == DT_DIR;
+    n++;
+  }
+  if (!fallback && errno) { throw_errno(env, errno, "cannot read folder"); goto done; }
+  if (fallback) { napi_get_null(env, &result); goto done; }
+  qsort(es, n, sizeof(entry), compare);
+
+  napi_value segments; napi_create_array(env, &segments);
+  uint32_t si = 0;
+  double files = 0, bytes = 0;
+  char target[4096];
+  for (size_t i = 0; i < n; i++) {
+    entry *e = &es[i];
+    if (e->is_dir) {
+      flush_buffer(env, segments, &si, &b);
+      napi_value s; napi_create_string_utf8(env, e->name, e->len, &s); push(env, segments, &si, s);
+      continue;
+    }
+    if (e->type != DT_REG && e->type != DT_LNK) {
+      flush_buffer(env, segments, &si, &b);
+      const char *kind = e->type == DT_FIFO ? "FIFO" : e->type == DT_SOCK ? "socket" : e->type == DT_BLK ? "block device" : e->type == DT_CHR ? "character device" : "special file";
+      napi_value pair, k, s; napi_create_array_with_length(env, 2, &pair);
+      napi_create_string_utf8(env, kind, NAPI_AUTO_LENGTH, &k); napi_create_string_utf8(env, e->name, e->len, &s);
+      napi_set_element(env, pair, 0, k); napi_set_element(env, pair, 1, s); push(env, segments, &si, pair);
+      continue;
+    }
+    struct statx sx;
+    if (statx(dfd, e->name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, &sx) != 0) continue; /* gone since listing */
+    int is_link = S_ISLNK(sx.stx_mode);
+    if (!is_link && !S_ISREG(sx.stx_mode)) continue; /* replaced since listing: the next scan sees it */
+    ssize_t tlen = 0;
+    if (is_link) {
+      tlen = readlinkat(dfd, e->name, target, sizeof target);
+      if (tlen < 0 || (size_t)tlen >= sizeof target || !valid_utf8((unsigned char *)target, (size_t)tlen)) { napi_get_null(env, &result); goto done; }
+    }
+    sb_str(&b, "{\"type\":\"file\",\"root\":"); sb_add(&b, root, root_len);
+    sb_str(&b, ",\"path\":\""); sb_add(&b, rel, rel_len); sb_json_body(&b, e->name, e->len);
+    sb_str(&b, "\",\"size\":"); sb_int(&b, sx.stx_size);
+    sb_str(&b, ",\"mtimeMs\":"); sb_ms(&b, sx.stx_mtime.tv_sec, sx.stx_mtime.tv_nsec);
+    sb_str(&b, ",\"mode\":"); sb_int(&b, sx.stx_mode);
+    sb_str(&b, ",\"ino\":"); sb_int(&b, sx.stx_ino);
+    sb_str(&b, ",\"dev\":"); sb_int(&b, makedev(sx.stx_dev_major, sx.stx_dev_minor));
+    sb_str(&b, ",\"nlink\":"); sb_int(&b, sx.stx_nlink);
+    sb_str(&b, ",\"uid\":"); sb_int(&b, sx.stx_uid);
+    sb_str(&b, ",\"gid\":"); sb_int(&b, sx.stx_gid);
+    sb_str(&b, ",\"atimeMs\":"); sb_ms(&b, sx.stx_atime.tv_sec, sx.stx_atime.tv_nsec);
+    sb_str(&b, ",\"ctimeMs\":"); sb_ms(&b, sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec);
+    sb_str(&b, ",\"birthtimeMs\":");
+    if (sx.stx_mask & STATX_BTIME) sb_ms(&b, sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec); else sb_str(&b, "0");
+    if (is_link) { sb_str(&b, ",\"kind\":\"symlink\",\"target\":\""); sb_json_body(&b, target, (size_t)tlen); sb_str(&b, "\""); }
+    sb_str(&b, "}\n");
+    files += 1; bytes += (double)sx.stx_size;
+  }
+  flush_buffer(env, segments, &si, &b);
+  napi_create_object(env, &result);
+  napi_value vf, vb; napi_create_double(env, files, &vf); napi_create_double(env, bytes, &vb);
+  napi_set_named_property(env, result, "segments", segments);
+  napi_set_named_property(env, result, "files", vf);
+  napi_set_named_property(env, result, "bytes", vb);
+done:
+  if (dir) closedir(dir);
+  for (size_t i = 0; i < n; i++) free(es[i].name);
+  free(es); free(b.buf); free(abs); free(rel); free(root);
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "readFolder", NAPI_AUTO_LENGTH, ReadFolder, NULL, &fn);
+  napi_set_named_property(env, exports, "readFolder", fn);
+  return exports;
+}
