@@ -109,6 +109,18 @@ export function parseJsonl(text: string): AnyRecord[] {
 export async function* asInputLines(batches: AsyncIterable<OutputItem[]> | Iterable<OutputItem[]>): AsyncGenerator<InputLine[]> {
   let lineNo = 0;
   for await (const batch of batches) {
-    yield batch.flatMap(itemLines).map((item) => (typeof item === 'string' ? parseLine(item, ++lineNo) : { lineNo: ++lineNo, text: JSON.stringify(item), record: item }));
+    yield batch.flatMap(itemLines).map((item) => (typeof item === 'string' ? parseLine(item, ++lineNo) : recordLine(item, ++lineNo)));
   }
+}
+
+/** An input line for a record handed over in process: its text is made only if asked for. */
+function recordLine(record: AnyRecord, lineNo: number): InputLine {
+  let text: string | undefined;
+  return {
+    lineNo,
+    record,
+    get text() {
+      return (text ??= JSON.stringify(record));
+    },
+  };
 }

@@ -33,7 +33,7 @@ export function diffRepository(reader: Repository, target: string, progress: Dif
   let pool: HashPool | undefined;
   const caches = openHashCaches('sha256');
   const scanned = scanTree(abs, { root: reader.root, onFiles: progress.onFound });
-  const hashed = hashRecords(asInputLines(scanned), { algo: 'sha256', pool: () => (pool ??= new HashPool()), cacheFor: caches.cacheFor, onFile: progress.onHashed });
+  const hashed = hashRecords(asInputLines(scanned), { algo: 'sha256', pool: () => (pool ??= new HashPool()), cacheFor: caches.cacheFor, onFile: progress.onHashed, asObjects: true });
   const items = diffState(asInputLines(hashed), { entries: reader.entries(local.id, under), location: local.name, under });
   return {
     under,
