@@ -38,6 +38,8 @@ export function openDatabase(file: string, migrations: readonly Migration[], opt
   if (!options.readonly) {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
+    // 64 MB of page cache: recording 100k files inserts into indexes in hash order.
+    db.pragma('cache_size = -65536');
     db.pragma('foreign_keys = ON');
     migrate(db, migrations, file);
   }

@@ -66,7 +66,7 @@ const repositoryState: Migration = {
       recorded_at TEXT
     );
     CREATE TABLE events (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      seq INTEGER PRIMARY KEY, -- never reused: rows are never deleted (see triggers)
       time TEXT NOT NULL,
       location_id INTEGER NOT NULL REFERENCES locations(id),
       op TEXT NOT NULL CHECK (op IN ('add', 'modify', 'delete', 'move')),
@@ -84,6 +84,7 @@ const repositoryState: Migration = {
     CREATE INDEX events_key ON events (location_id, key);
     CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
     CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+    -- Content held in a store (blobs layout); a tree's content is known from its entries.
     CREATE TABLE blobs (hash TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;
     CREATE TABLE copies (
       hash TEXT NOT NULL,

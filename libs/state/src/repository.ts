@@ -62,6 +62,9 @@ export interface EventRow {
   scanId: number | null;
 }
 
+/** Changes a session holds in memory before it spills them to a temporary table. */
+const MEMORY_CHANGES = 200_000;
+
 /** The name of a repository's own tree as a location. */
 export const LOCAL = 'local';
 
@@ -205,9 +208,9 @@ export class Repository {
 
   /**
    * Collect changes for a location, then apply them all in one write transaction.
-   * `apply` only stages changes in a temporary table (flat memory, and no write lock on
-   * the repository while upstream tools are still running: they may need to write the
-   * hash cache); `commit` takes the write lock (BEGIN IMMEDIATE), updates entries,
+   * `apply` only collects changes (in memory up to MEMORY_CHANGES, beyond that in a
+   * temporary table: flat memory), and takes no write lock on the repository while
+   * upstream tools are still running (they may need to write the hash cache); `commit` takes the write lock (BEGIN IMMEDIATE), updates entries,
    * appends one event per real change and records the scan. A change already reflected
    * in the state appends nothing, so applying the same changes twice is harmless. A
    * crash before COMMIT leaves the state as it was.
@@ -220,17 +223,23 @@ export class Repository {
     db.exec(`CREATE TEMP TABLE staged_changes (n INTEGER PRIMARY KEY, op TEXT NOT NULL, key TEXT NOT NULL, from_key TEXT,
       hash TEXT, size INTEGER, mode INTEGER, mtime_ms REAL, ino INTEGER)`);
     const stage = db.prepare('INSERT INTO temp.staged_changes (op, key, from_key, hash, size, mode, mtime_ms, ino) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
-    const stageAll = db.transaction((changes: Iterable<StateChange>) => {
-      for (const c of changes) {
-        if (c.op === 'unchanged') continue;
-        stage.run(c.op, c.key, c.fromKey ?? null, c.hash ?? null, c.size ?? null, c.mode ?? null, c.mtimeMs ?? null, c.ino ?? null);
-      }
+    const spill = db.transaction((changes: StateChange[]) => {
+      for (const c of changes) stage.run(c.op, c.key, c.fromKey ?? null, c.hash ?? null, c.size ?? null, c.mode ?? null, c.mtimeMs ?? null, c.ino ?? null);
     });
+    let held: StateChange[] = [];
+    let spilled = false;
+    const stageAll = (changes: Iterable<StateChange>) => {
+      for (const c of changes) if (c.op !== 'unchanged') held.push(c);
+      if (held.length > MEMORY_CHANGES) {
+        spill(held);
+        held = [];
+        spilled = true;
+      }
+    };
     const staged = db.prepare('SELECT op, key, from_key AS fromKey, hash, size, mode, mtime_ms AS mtimeMs, ino FROM temp.staged_changes WHERE n > ? ORDER BY n LIMIT 5000');
     const get = db.prepare('SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE location_id = ? AND key = ?');
     const put = db.prepare('INSERT OR REPLACE INTO entries (location_id, key, hash, size, mode, mtime_ms, ino, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     const del = db.prepare('DELETE FROM entries WHERE location_id = ? AND key = ?');
-    const blob = db.prepare('INSERT OR IGNORE INTO blobs (hash, size) VALUES (?, ?)');
     const event = db.prepare(
       `INSERT INTO events (time, location_id, op, key, from_key, hash, prev_hash, size, mode, mtime_ms, ino, origin, scan_id)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -248,7 +257,6 @@ export class Repository {
       };
       const store = (e: Entry, seq: number) => {
         put.run(locationId, e.key, e.hash, e.size, e.mode, e.mtimeMs, e.ino, seq);
-        blob.run(e.hash, e.size);
       };
       const applyOne = (c: StateChange) => {
         const current = get.get(locationId, c.key) as Entry | undefined;
@@ -273,15 +281,17 @@ export class Repository {
       };
       db.transaction(() => {
         if (options.scan) scanId = this.beginScan(locationId, options.scan.under, startedAt);
-        for (let last = 0; ; ) {
+        for (let last = 0; spilled; ) {
           const rows = staged.all(last) as Array<StateChange & { fromKey: string | null }>;
           if (!rows.length) break;
           for (const row of rows) applyOne({ ...row, fromKey: row.fromKey ?? undefined });
           last += rows.length;
         }
+        for (const c of held) applyOne(c);
         if (scanId !== null && scan) finishScan.run(scan.finishedAt ?? time, scan.complete ? 1 : 0, scan.files, scan.errors, time, scanId);
       }).immediate();
       done = true;
+      held = [];
       db.exec('DROP TABLE IF EXISTS temp.staged_changes');
       return appended;
     };

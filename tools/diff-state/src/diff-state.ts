@@ -98,7 +98,10 @@ export async function* diffState(input: AsyncIterable<InputLine[]>, options: Dif
         }
         continue;
       }
-      adds.push({ rec: file, key });
+      // With every recorded entry seen and none missing, no move can pair with this file:
+      // it is an add now (a first run then holds nothing in memory).
+      if (db.done && deletes.length === 0) out.push(change('add', file, location));
+      else adds.push({ rec: file, key });
     }
     if (out.length) yield out;
   }
