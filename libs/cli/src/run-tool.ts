@@ -61,8 +61,6 @@ export interface ToolDefinition {
   args?: string;
   options?: OptionDef[];
   examples?: string[];
-  /** Reads records on stdin: refuse to wait on a terminal. */
-  readsStdin?: boolean;
   run(ctx: ToolContext): Promise<void>;
 }
 

@@ -57,7 +57,7 @@ export class HashCache {
     /** Entries remembered before they are written (one transaction). */
     private readonly batchSize = 16384,
     /** Decoded entries kept in memory across batches. */
-    private readonly memoryEntries = 65536,
+    private readonly memoryEntries = 16384,
   ) {
     this.digestBytes = algo === 'xxh3' || algo === 'xxh64' ? 8 : 32;
     this.getStmt = db.prepare('SELECT dir, entries FROM hash_cache WHERE algo = ? AND dir IN (SELECT value FROM json_each(?))').raw(true);

@@ -13,7 +13,6 @@ export const diffStateTool: ToolDefinition = {
     'hoard scan . | hoard hash | hoard diff-state | jq -c "select(.type==\\"change\\") | [.op, .path]"',
     'hoard scan --root . Photos/2024 | hoard hash | hoard diff-state --under Photos/2024',
   ],
-  readsStdin: true,
   async run(ctx) {
     const { Repository, LOCAL } = await import('@hoard/state');
     const { diffState } = await import('./diff-state.js');

@@ -16,7 +16,6 @@ export const hashTool: ToolDefinition = {
     'hoard scan ~/Photos | hoard hash | jq -r "select(.type==\\"file\\") | .hash + \\"  \\" + .path"',
     'hoard scan . | hoard hash --algo xxh3 | jq -s "group_by(.hash) | map(select(length > 1) | map(.path))"',
   ],
-  readsStdin: true,
   async run(ctx) {
     const algo = String(ctx.options.algo);
     if (!ALGOS.includes(algo)) throw new UsageError(`unknown --algo ${algo}; choose one of ${ALGOS.join(', ')}`);

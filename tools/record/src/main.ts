@@ -11,7 +11,6 @@ export const recordTool: ToolDefinition = {
     WAIT_OPTION,
   ],
   examples: ['hoard scan . | hoard hash | hoard diff-state | hoard record | jq .events'],
-  readsStdin: true,
   async run(ctx) {
     const { Repository, LOCAL } = await import('@hoard/state');
     const { recordChanges } = await import('./record.js');

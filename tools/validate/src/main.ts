@@ -4,7 +4,6 @@ export const validateTool: ToolDefinition = {
   name: 'validate',
   summary: 'Check records on stdin against the schema (hoard schema TYPE); pass every good line on unchanged, report bad ones.',
   examples: ['hoard scan . | hoard validate | jq -c "select(.type==\\"scan\\")"', 'hoard validate < saved.jsonl > /dev/null && echo valid'],
-  readsStdin: true,
   async run(ctx) {
     for await (const lines of ctx.input()) {
       for (const line of lines) {
