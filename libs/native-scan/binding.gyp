@@ -4,7 +4,7 @@
       "target_name": "scan_dir",
       "sources": ["src/scan_dir.c"],
       "cflags": ["-O2", "-ffp-contract=off", "-Wall"],
-      "libraries": ["-lm"]
+      "libraries": ["-lm", "-lpthread"]
     }
   ]
 }

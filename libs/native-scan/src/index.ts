@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 
-/** What the native reader returns for one folder (see src/scan_dir.c). */
+/** What the native reader returns for one folder it read (see src/scan_dir.c). */
 export interface NativeFolder {
   /** JSONL of a run of file records, a subfolder to enter, or [kind, name] of a special file. */
   segments: Array<Buffer | string | [kind: string, name: string]>;
@@ -8,20 +8,31 @@ export interface NativeFolder {
   bytes: number;
 }
 
-export type ReadFolder = (absPath: string, relPrefixJson: string, rootJson: string) => NativeFolder | null;
+/** A folder that could not be read. */
+export interface NativeFolderError {
+  code: string;
+  message: string;
+}
+
+/**
+ * Read several folders at once (threads spread the kernel work over the cores). One result
+ * per folder: its records, null when it needs the JavaScript path (a .hoardignore inside, a
+ * name or link target that is not UTF-8), or an error.
+ */
+export type ReadFolders = (absPaths: string[], relPrefixesJson: string[], rootJson: string) => Array<NativeFolder | NativeFolderError | null>;
 
 /**
  * The native folder reader when it was built (`npm install` builds it on Linux with
  * node-gyp) and not disabled with HOARD_NO_NATIVE=1; otherwise undefined and scan uses
  * its JavaScript path, which gives the same records.
  */
-export const readFolder: ReadFolder | undefined = load();
+export const readFolders: ReadFolders | undefined = load();
 
-function load(): ReadFolder | undefined {
+function load(): ReadFolders | undefined {
   if (process.env.HOARD_NO_NATIVE) return undefined;
   try {
     const require = createRequire(import.meta.url);
-    return (require('../build/Release/scan_dir.node') as { readFolder: ReadFolder }).readFolder;
+    return (require('../build/Release/scan_dir.node') as { readFolders: ReadFolders }).readFolders;
   } catch {
     return undefined;
   }

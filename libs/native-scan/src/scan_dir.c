@@ -1,10 +1,10 @@
 /*
- * readFolder(absPath, relPrefixJson, rootJson) for hoard scan: list one folder with
+ * readFolders(absPaths, relPrefixesJson, rootJson) for hoard scan: list each folder with
  * getdents, sort it in hoard's path order, statx each entry relative to the folder's
- * descriptor, and write the `file` records as JSONL bytes. Returns null when the folder
- * needs the JavaScript path (a .hoardignore inside, or a name or symlink target that is
- * not valid UTF-8), throws an Error with .code = errno name when the folder cannot be read.
- * Result: { segments: Array<Buffer | string | [kind, name]>, files, bytes }, where a Buffer is
+ * descriptor, and write the `file` records as JSONL bytes, several folders at once on
+ * threads. Per folder: null when it needs the JavaScript path (a .hoardignore inside, or
+ * a name or symlink target that is not valid UTF-8), {code, message} when it cannot be
+ * read, else { segments: Array<Buffer | string | [kind, name]>, files, bytes }, where a Buffer is
  * JSONL for a run of files, a string a subfolder to enter next, and [kind, name] a
  * special file to report.
  */
@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,53 +100,44 @@ static int compare(const void *pa, const void *pb) {
   return ca - cb;
 }
 
-static napi_value throw_errno(napi_env env, int err, const char *what) {
-  napi_value msg, code, error;
-  char text[512]; snprintf(text, sizeof text, "%s: %s", what, strerror(err));
-  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
-  const char *name = err == EACCES ? "EACCES" : err == ENOENT ? "ENOENT" : err == ENOTDIR ? "ENOTDIR" : err == EPERM ? "EPERM" : err == ELOOP ? "ELOOP" : err == EMFILE ? "EMFILE" : "EIO";
-  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
-  napi_create_error(env, code, msg, &error);
-  napi_set_named_property(env, error, "code", code);
-  napi_throw(env, error);
-  return NULL;
+/* One folder's result, built without touching JavaScript (so threads can build it). */
+typedef struct { int kind; char *data; size_t len; const char *special; } segment; /* kind: 0 JSONL, 1 subfolder, 2 special */
+typedef struct {
+  int status; /* 0 read, 1 needs the JavaScript path, 2 error */
+  int err;
+  segment *segs; size_t nsegs, segcap;
+  double files, bytes;
+} folder_result;
+
+typedef struct { const char *abs; const char *rel; size_t rel_len; const char *root; size_t root_len; folder_result *out; } folder_job;
+
+static void add_segment(folder_result *r, int kind, char *data, size_t len, const char *special) {
+  if (r->nsegs == r->segcap) { r->segcap = r->segcap ? r->segcap * 2 : 16; r->segs = realloc(r->segs, r->segcap * sizeof(segment)); }
+  r->segs[r->nsegs++] = (segment){kind, data, len, special};
 }
-
-static char *get_string(napi_env env, napi_value v, size_t *len) {
-  size_t n; napi_get_value_string_utf8(env, v, NULL, 0, &n);
-  char *s = malloc(n + 1); napi_get_value_string_utf8(env, v, s, n + 1, len); return s;
-}
-
-static void push(napi_env env, napi_value arr, uint32_t *i, napi_value v) { napi_set_element(env, arr, (*i)++, v); }
-
-static void flush_buffer(napi_env env, napi_value arr, uint32_t *i, sbuf *b) {
+static void end_run(folder_result *r, sbuf *b) {
   if (!b->len) return;
-  napi_value buf; void *data;
-  napi_create_buffer_copy(env, b->len, b->buf, &data, &buf);
-  push(env, arr, i, buf); b->len = 0;
+  add_segment(r, 0, b->buf, b->len, NULL);
+  *b = (sbuf){0};
 }
 
-static napi_value ReadFolder(napi_env env, napi_callback_info info) {
-  size_t argc = 3; napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  size_t abs_len, rel_len, root_len;
-  char *abs = get_string(env, argv[0], &abs_len), *rel = get_string(env, argv[1], &rel_len), *root = get_string(env, argv[2], &root_len);
-  napi_value result = NULL;
+static void read_folder(const folder_job *job) {
+  folder_result *r = job->out;
+  memset(r, 0, sizeof *r);
   entry *es = NULL; size_t n = 0, cap = 0;
   sbuf b = {0};
   DIR *dir = NULL;
-  int dfd = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) { throw_errno(env, errno, "cannot read folder"); goto done; }
+  int dfd = open(job->abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) { r->status = 2; r->err = errno; goto done; }
   dir = fdopendir(dfd);
-  if (!dir) { int e = errno; close(dfd); throw_errno(env, e, "cannot read folder"); goto done; }
+  if (!dir) { r->status = 2; r->err = errno; close(dfd); goto done; }
   errno = 0;
   struct dirent *de;
-  int fallback = 0;
   while ((de = readdir(dir))) {
     const char *nm = de->d_name;
     if (nm[0] == '.' && (nm[1] == 0 || (nm[1] == '.' && nm[2] == 0))) continue;
     size_t len = strlen(nm);
-    if (!valid_utf8((const unsigned char *)nm, len) || strcmp(nm, ".hoardignore") == 0) { fallback = 1; break; }
+    if (!valid_utf8((const unsigned char *)nm, len) || strcmp(nm, ".hoardignore") == 0) { r->status = 1; goto done; }
     unsigned char t = de->d_type;
     if (t == DT_UNKNOWN) {
       struct stat st;
@@ -156,27 +148,16 @@ static napi_value ReadFolder(napi_env env, napi_callback_info info) {
     es[n].name = strndup(nm, len); es[n].len = len; es[n].type = t; es[n].is_dir = t == DT_DIR;
     n++;
   }
-  if (!fallback && errno) { throw_errno(env, errno, "cannot read folder"); goto done; }
-  if (fallback) { napi_get_null(env, &result); goto done; }
+  if (errno) { r->status = 2; r->err = errno; goto done; }
   qsort(es, n, sizeof(entry), compare);
-
-  napi_value segments; napi_create_array(env, &segments);
-  uint32_t si = 0;
-  double files = 0, bytes = 0;
   char target[4096];
   for (size_t i = 0; i < n; i++) {
     entry *e = &es[i];
-    if (e->is_dir) {
-      flush_buffer(env, segments, &si, &b);
-      napi_value s; napi_create_string_utf8(env, e->name, e->len, &s); push(env, segments, &si, s);
-      continue;
-    }
+    if (e->is_dir) { end_run(r, &b); add_segment(r, 1, e->name, e->len, NULL); e->name = NULL; continue; }
     if (e->type != DT_REG && e->type != DT_LNK) {
-      flush_buffer(env, segments, &si, &b);
+      end_run(r, &b);
       const char *kind = e->type == DT_FIFO ? "FIFO" : e->type == DT_SOCK ? "socket" : e->type == DT_BLK ? "block device" : e->type == DT_CHR ? "character device" : "special file";
-      napi_value pair, k, s; napi_create_array_with_length(env, 2, &pair);
-      napi_create_string_utf8(env, kind, NAPI_AUTO_LENGTH, &k); napi_create_string_utf8(env, e->name, e->len, &s);
-      napi_set_element(env, pair, 0, k); napi_set_element(env, pair, 1, s); push(env, segments, &si, pair);
+      add_segment(r, 2, e->name, e->len, kind); e->name = NULL;
       continue;
     }
     struct statx sx;
@@ -186,10 +167,10 @@ static napi_value ReadFolder(napi_env env, napi_callback_info info) {
     ssize_t tlen = 0;
     if (is_link) {
       tlen = readlinkat(dfd, e->name, target, sizeof target);
-      if (tlen < 0 || (size_t)tlen >= sizeof target || !valid_utf8((unsigned char *)target, (size_t)tlen)) { napi_get_null(env, &result); goto done; }
+      if (tlen < 0 || (size_t)tlen >= sizeof target || !valid_utf8((unsigned char *)target, (size_t)tlen)) { r->status = 1; goto done; }
     }
-    sb_str(&b, "{\"type\":\"file\",\"root\":"); sb_add(&b, root, root_len);
-    sb_str(&b, ",\"path\":\""); sb_add(&b, rel, rel_len); sb_json_body(&b, e->name, e->len);
+    sb_str(&b, "{\"type\":\"file\",\"root\":"); sb_add(&b, job->root, job->root_len);
+    sb_str(&b, ",\"path\":\""); sb_add(&b, job->rel, job->rel_len); sb_json_body(&b, e->name, e->len);
     sb_str(&b, "\",\"size\":"); sb_int(&b, sx.stx_size);
     sb_str(&b, ",\"mtimeMs\":"); sb_ms(&b, sx.stx_mtime.tv_sec, sx.stx_mtime.tv_nsec);
     sb_str(&b, ",\"mode\":"); sb_int(&b, sx.stx_mode);
@@ -204,24 +185,113 @@ static napi_value ReadFolder(napi_env env, napi_callback_info info) {
     if (sx.stx_mask & STATX_BTIME) sb_ms(&b, sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec); else sb_str(&b, "0");
     if (is_link) { sb_str(&b, ",\"kind\":\"symlink\",\"target\":\""); sb_json_body(&b, target, (size_t)tlen); sb_str(&b, "\""); }
     sb_str(&b, "}\n");
-    files += 1; bytes += (double)sx.stx_size;
+    r->files += 1; r->bytes += (double)sx.stx_size;
   }
-  flush_buffer(env, segments, &si, &b);
-  napi_create_object(env, &result);
-  napi_value vf, vb; napi_create_double(env, files, &vf); napi_create_double(env, bytes, &vb);
-  napi_set_named_property(env, result, "segments", segments);
-  napi_set_named_property(env, result, "files", vf);
-  napi_set_named_property(env, result, "bytes", vb);
+  end_run(r, &b);
 done:
   if (dir) closedir(dir);
   for (size_t i = 0; i < n; i++) free(es[i].name);
-  free(es); free(b.buf); free(abs); free(rel); free(root);
-  return result;
+  free(es); free(b.buf);
+}
+
+static void free_result(folder_result *r) {
+  for (size_t i = 0; i < r->nsegs; i++) free(r->segs[i].data);
+  free(r->segs);
+}
+
+static const char *errno_name(int err) {
+  return err == EACCES ? "EACCES" : err == ENOENT ? "ENOENT" : err == ENOTDIR ? "ENOTDIR" : err == EPERM ? "EPERM" : err == ELOOP ? "ELOOP" : err == EMFILE ? "EMFILE" : "EIO";
+}
+
+static napi_value to_js(napi_env env, folder_result *r) {
+  napi_value v;
+  if (r->status == 1) { napi_get_null(env, &v); return v; }
+  napi_create_object(env, &v);
+  if (r->status == 2) {
+    char text[256]; napi_value code, msg;
+    snprintf(text, sizeof text, "cannot read folder: %s", strerror(r->err));
+    napi_create_string_utf8(env, errno_name(r->err), NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+    napi_set_named_property(env, v, "code", code);
+    napi_set_named_property(env, v, "message", msg);
+    return v;
+  }
+  napi_value segs; napi_create_array_with_length(env, r->nsegs, &segs);
+  for (size_t i = 0; i < r->nsegs; i++) {
+    segment *s = &r->segs[i]; napi_value x;
+    if (s->kind == 0) { void *data; napi_create_buffer_copy(env, s->len, s->data, &data, &x); }
+    else if (s->kind == 1) napi_create_string_utf8(env, s->data, s->len, &x);
+    else {
+      napi_value k, name; napi_create_array_with_length(env, 2, &x);
+      napi_create_string_utf8(env, s->special, NAPI_AUTO_LENGTH, &k); napi_create_string_utf8(env, s->data, s->len, &name);
+      napi_set_element(env, x, 0, k); napi_set_element(env, x, 1, name);
+    }
+    napi_set_element(env, segs, (uint32_t)i, x);
+  }
+  napi_value vf, vb; napi_create_double(env, r->files, &vf); napi_create_double(env, r->bytes, &vb);
+  napi_set_named_property(env, v, "segments", segs);
+  napi_set_named_property(env, v, "files", vf);
+  napi_set_named_property(env, v, "bytes", vb);
+  return v;
+}
+
+static char *get_string(napi_env env, napi_value v, size_t *len) {
+  size_t n; napi_get_value_string_utf8(env, v, NULL, 0, &n);
+  char *s = malloc(n + 1); napi_get_value_string_utf8(env, v, s, n + 1, len); return s;
+}
+
+typedef struct { folder_job *jobs; size_t count; size_t next; pthread_mutex_t lock; } job_queue;
+
+static void *worker(void *arg) {
+  job_queue *q = arg;
+  for (;;) {
+    pthread_mutex_lock(&q->lock);
+    size_t i = q->next++;
+    pthread_mutex_unlock(&q->lock);
+    if (i >= q->count) return NULL;
+    read_folder(&q->jobs[i]);
+  }
+}
+
+/*
+ * readFolders(absPaths, relPrefixes, rootJson): read several folders at once on up to
+ * THREADS threads (the kernel work of a deep tree spreads over the cores); one result per
+ * folder: {segments, files, bytes}, null (use the JavaScript path) or {code, message}.
+ */
+#define THREADS 2
+static napi_value ReadFolders(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint32_t count; napi_get_array_length(env, argv[0], &count);
+  size_t root_len; char *root = get_string(env, argv[2], &root_len);
+  folder_job *jobs = calloc(count ? count : 1, sizeof(folder_job));
+  folder_result *results = calloc(count ? count : 1, sizeof(folder_result));
+  char **strings = calloc(2 * (count ? count : 1), sizeof(char *));
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value a, r; size_t al;
+    napi_get_element(env, argv[0], i, &a); napi_get_element(env, argv[1], i, &r);
+    strings[2 * i] = get_string(env, a, &al);
+    strings[2 * i + 1] = get_string(env, r, &jobs[i].rel_len);
+    jobs[i] = (folder_job){strings[2 * i], strings[2 * i + 1], jobs[i].rel_len, root, root_len, &results[i]};
+  }
+  job_queue q = {jobs, count, 0, PTHREAD_MUTEX_INITIALIZER};
+  pthread_t threads[THREADS]; int started = 0;
+  for (int t = 0; t < THREADS - 1 && (uint32_t)(t + 1) < count; t++) if (pthread_create(&threads[t], NULL, worker, &q) == 0) started++;
+  worker(&q); /* this thread works too */
+  for (int t = 0; t < started; t++) pthread_join(threads[t], NULL);
+  napi_value out; napi_create_array_with_length(env, count, &out);
+  for (uint32_t i = 0; i < count; i++) {
+    napi_set_element(env, out, i, to_js(env, &results[i]));
+    free_result(&results[i]);
+    free(strings[2 * i]); free(strings[2 * i + 1]);
+  }
+  free(jobs); free(results); free(strings); free(root);
+  return out;
 }
 
 NAPI_MODULE_INIT() {
   napi_value fn;
-  napi_create_function(env, "readFolder", NAPI_AUTO_LENGTH, ReadFolder, NULL, &fn);
-  napi_set_named_property(env, exports, "readFolder", fn);
+  napi_create_function(env, "readFolders", NAPI_AUTO_LENGTH, ReadFolders, NULL, &fn);
+  napi_set_named_property(env, exports, "readFolders", fn);
   return exports;
 }

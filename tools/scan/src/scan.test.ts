@@ -128,8 +128,8 @@ describe('scanTree', () => {
 
 describe('native folder reader', () => {
   it('gives exactly the records of the JavaScript path, on a hostile tree with symlinks and a FIFO', async () => {
-    const { readFolder } = await import('@hoard/native-scan');
-    if (!readFolder) return expect(process.platform).not.toBe('linux'); // built by npm install on Linux
+    const { readFolders } = await import('@hoard/native-scan');
+    if (!readFolders) return expect(process.platform).not.toBe('linux'); // built by npm install on Linux
     const root = tempDir();
     writeHostileTree(root);
     writeNonUtf8File(root, 'raw'); // this folder falls back to JavaScript, its subfolders do not

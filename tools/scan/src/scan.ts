@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { comparePaths, errorCode, errorMessage, isUtf8, type ErrorRecord, type NoteRecord, type ScanRecord } from '@hoard/schema';
 import type { OutputItem } from '@hoard/jsonl';
-import { readFolder } from '@hoard/native-scan';
+import { readFolders, type NativeFolder, type NativeFolderError } from '@hoard/native-scan';
 import { IGNORE_FILE, IgnoreRules } from './ignore-rules.js';
 
 export interface ScanOptions {
@@ -51,7 +51,7 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
   if (under === '..' || under.startsWith('../') || path.isAbsolute(under)) throw new RangeError(`${absDir} is not inside --root ${root}`);
   const rootJson = JSON.stringify(root);
   const onFiles = options.onFiles;
-  const native = options.noNative ? undefined : readFolder;
+  const native = options.noNative ? undefined : readFolders;
   let files = 0;
   let bytes = 0;
   let errors = 0;
@@ -65,27 +65,42 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
     push({ type: 'error', tool: TOOL, code, root, path: rel || '.', message } satisfies ErrorRecord);
   };
 
+  const relPrefix = (rel: string) => (rel ? `${JSON.stringify(rel).slice(1, -1)}/` : '');
+
   /**
-   * The fast path: one native call lists, sorts, stats and formats a whole folder. It
-   * declines (null) folders that need the JavaScript path: ignore rules in force, an
-   * ignore file inside, names or link targets that are not UTF-8.
+   * The fast path: native calls list, sort, stat and format whole folders, all the
+   * subfolders of a folder at once on threads (read ahead of the depth-first walk, so
+   * memory holds at most the siblings along the current path). A folder the native
+   * reader declines (null) goes the JavaScript way.
    */
-  function* walkNative(folder: Folder & { abs: string }, rules: IgnoreRules): Generator<OutputItem[], boolean> {
-    let result;
-    try {
-      result = native!(folder.abs, folder.rel ? `${JSON.stringify(folder.rel).slice(1, -1)}/` : '', rootJson);
-    } catch (err) {
-      fail(errorCode(err), folder.rel, errorMessage(err));
-      return true;
+  function* walkNative(folder: Folder & { abs: string }, rules: IgnoreRules, result: NativeFolder | NativeFolderError | null): Generator<OutputItem[]> {
+    if (result === null) {
+      yield* walkJs(folder, rules);
+      return;
     }
-    if (!result) return false;
+    if ('code' in result) {
+      fail(result.code, folder.rel, result.message);
+      return;
+    }
     files += result.files;
     bytes += result.bytes;
     onFiles?.(result.files, result.bytes);
+    const subfolders = result.segments.filter((s): s is string => typeof s === 'string' && !SKIP_DIRS.has(s));
+    const children = subfolders.map((name) => ({ abs: `${folder.abs}/${name}`, rel: joinRel(folder.rel, name) }));
+    const read = children.length
+      ? native!(
+          children.map((c) => c.abs),
+          children.map((c) => relPrefix(c.rel)),
+          rootJson,
+        )
+      : [];
+    let next = 0;
     for (const segment of result.segments) {
       if (typeof segment === 'string') {
         if (SKIP_DIRS.has(segment)) continue;
-        yield* walk({ abs: `${folder.abs}/${segment}`, rel: joinRel(folder.rel, segment) }, rules);
+        const i = next++;
+        yield* walkNative(children[i]!, rules, read[i]!);
+        read[i] = null as never; // let it go once walked
       } else if (Array.isArray(segment)) {
         push({ type: 'note', tool: TOOL, code: 'special-file', root, path: joinRel(folder.rel, segment[1]), message: `skipped ${segment[0]}` } satisfies NoteRecord);
       } else {
@@ -96,13 +111,19 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
         batch = [];
       }
     }
-    return true;
   }
 
   function* walk(folder: Folder, rules: IgnoreRules): Generator<OutputItem[]> {
     if (native && rules.empty && typeof folder.abs === 'string' && !folder.relBytes) {
-      if (yield* walkNative(folder as Folder & { abs: string }, rules)) return;
+      const [result] = native([folder.abs], [relPrefix(folder.rel)], rootJson);
+      yield* walkNative(folder as Folder & { abs: string }, rules, result!);
+      return;
     }
+    yield* walkJs(folder, rules);
+  }
+
+  /** The JavaScript folder reader: readdir, lstat by name from inside the folder. */
+  function* walkJs(folder: Folder, rules: IgnoreRules): Generator<OutputItem[]> {
     let entries: Entry[];
     // lstat by bare name from inside the folder: the kernel resolves one component
     // instead of the whole path, which is most of the system time on deep trees.
