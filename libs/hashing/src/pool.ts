@@ -1,4 +1,5 @@
-import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Algo } from './algorithms.js';
@@ -21,10 +22,12 @@ export interface PoolOptions {
   chunkBytes?: number;
 }
 
-/** Where the compiled worker is: beside this module, or in dist/ when running from source (tests). */
+/**
+ * Where the compiled worker is, found by package name: this module may run from source
+ * (tests), from dist/, or bundled into a tool (bin start-up), each in another folder.
+ */
 function workerUrl(): URL {
-  const here = new URL('./worker.js', import.meta.url);
-  return fs.existsSync(here) ? here : new URL('../dist/worker.js', import.meta.url);
+  return pathToFileURL(createRequire(import.meta.url).resolve('@hoard/hashing/worker'));
 }
 
 /**

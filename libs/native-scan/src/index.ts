@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import path from 'node:path';
 
 /** What the native reader returns for one folder it read (see src/scan_dir.c). */
 export interface NativeFolder {
@@ -31,8 +32,10 @@ export const readFolders: ReadFolders | undefined = load();
 function load(): ReadFolders | undefined {
   if (process.env.HOARD_NO_NATIVE) return undefined;
   try {
+    // Found by package name: this module may be bundled into a tool that lives elsewhere.
     const require = createRequire(import.meta.url);
-    return (require('../build/Release/scan_dir.node') as { readFolders: ReadFolders }).readFolders;
+    const dir = path.dirname(require.resolve('@hoard/native-scan/package.json'));
+    return (require(path.join(dir, 'build', 'Release', 'scan_dir.node')) as { readFolders: ReadFolders }).readFolders;
   } catch {
     return undefined;
   }

@@ -1,9 +1,15 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { HoardError, LockedError } from '@hoard/schema';
 
 export type Db = Database.Database;
+
+// Loaded on first use: a tool that never opens a database (or answers --version) does
+// not pay for loading the native SQLite module.
+let sqlite: typeof Database | undefined;
+const require = createRequire(import.meta.url);
 
 export interface Migration {
   version: number;
@@ -26,7 +32,8 @@ export function openDatabase(file: string, migrations: readonly Migration[], opt
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   let db: Db;
   try {
-    db = new Database(file, { timeout: options.busyTimeoutMs ?? 10_000, readonly: options.readonly ?? false });
+    sqlite ??= require('better-sqlite3') as typeof Database;
+    db = new sqlite(file, { timeout: options.busyTimeoutMs ?? 10_000, readonly: options.readonly ?? false });
   } catch (err) {
     throw new HoardError(`cannot open state database ${file}: ${(err as Error).message}`);
   }

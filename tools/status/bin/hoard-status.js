@@ -1,2 +1,2 @@
 #!/usr/bin/env node
-import("../dist/main.js").then((m) => m.main(process.argv.slice(2)));
+import("../dist/main.bundle.mjs").then((m) => m.main(process.argv.slice(2)));
