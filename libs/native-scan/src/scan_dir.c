@@ -131,9 +131,9 @@ static void read_folder(const folder_job *job) {
   if (dfd < 0) { r->status = 2; r->err = errno; goto done; }
   dir = fdopendir(dfd);
   if (!dir) { r->status = 2; r->err = errno; close(dfd); goto done; }
-  errno = 0;
   struct dirent *de;
-  while ((de = readdir(dir))) {
+  /* errno is reset before each readdir: other calls in the loop (malloc...) may set it. */
+  while ((errno = 0, de = readdir(dir))) {
     const char *nm = de->d_name;
     if (nm[0] == '.' && (nm[1] == 0 || (nm[1] == '.' && nm[2] == 0))) continue;
     size_t len = strlen(nm);
