@@ -29,6 +29,9 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
  */
 export class JsonlWriter {
   private buf = '';
+  /** Bulk Buffers (and text before them) waiting, so that many small folders make one write. */
+  private parts: Buffer[] = [];
+  private partsBytes = 0;
   constructor(
     private readonly fd = 1,
     private readonly chunkChars = 1 << 16,
@@ -36,8 +39,10 @@ export class JsonlWriter {
 
   write(item: OutputItem): void {
     if (Buffer.isBuffer(item)) {
-      this.flush();
-      writeAll(this.fd, item);
+      this.takeText();
+      this.parts.push(item);
+      this.partsBytes += item.length;
+      if (this.partsBytes >= 4 * this.chunkChars) this.flush();
       return;
     }
     this.buf += serialize(item) + '\n';
@@ -45,10 +50,20 @@ export class JsonlWriter {
   }
 
   flush(): void {
-    if (!this.buf) return;
-    const data = Buffer.from(this.buf, 'utf8');
-    this.buf = '';
+    this.takeText();
+    if (!this.parts.length) return;
+    const data = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.partsBytes);
+    this.parts = [];
+    this.partsBytes = 0;
     writeAll(this.fd, data);
+  }
+
+  private takeText(): void {
+    if (!this.buf) return;
+    const text = Buffer.from(this.buf, 'utf8');
+    this.buf = '';
+    this.parts.push(text);
+    this.partsBytes += text.length;
   }
 }
 

@@ -20,6 +20,8 @@ export interface ScanOptions {
 const SKIP_DIRS = new Set(['.hoard']);
 const TOOL = 'scan';
 const BATCH = 512;
+/** Folders the native path may hold read ahead of the walk. */
+const READ_AHEAD = 1024;
 
 /** A folder being walked: its path on disk and relative to the root (plus bytes when not UTF-8). */
 interface Folder {
@@ -66,14 +68,31 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
   };
 
   const relPrefix = (rel: string) => (rel ? `${JSON.stringify(rel).slice(1, -1)}/` : '');
+  type Result = NativeFolder | NativeFolderError | null;
+  /** Folders read ahead of the depth-first walk, by path; bounded by READ_AHEAD. */
+  const ahead = new Map<string, Result>();
+  const subfolders = (folder: Folder & { abs: string }, result: Result | undefined) =>
+    result && 'segments' in result
+      ? result.segments.filter((s): s is string => typeof s === 'string' && !SKIP_DIRS.has(s)).map((name) => ({ abs: `${folder.abs}/${name}`, rel: joinRel(folder.rel, name) }))
+      : [];
+  const readAhead = (folders: Array<Folder & { abs: string }>) => {
+    const todo = folders.filter((f) => !ahead.has(f.abs));
+    if (!todo.length) return;
+    const read = native!(
+      todo.map((f) => f.abs),
+      todo.map((f) => relPrefix(f.rel)),
+      rootJson,
+    );
+    todo.forEach((f, i) => ahead.set(f.abs, read[i]!));
+  };
 
   /**
-   * The fast path: native calls list, sort, stat and format whole folders, all the
-   * subfolders of a folder at once on threads (read ahead of the depth-first walk, so
-   * memory holds at most the siblings along the current path). A folder the native
+   * The fast path: native calls list, sort, stat and format whole folders, several at
+   * once on threads: a folder's subfolders and, while few enough are held, theirs too
+   * (read ahead of the depth-first walk, so both cores have work). A folder the native
    * reader declines (null) goes the JavaScript way.
    */
-  function* walkNative(folder: Folder & { abs: string }, rules: IgnoreRules, result: NativeFolder | NativeFolderError | null): Generator<OutputItem[]> {
+  function* walkNative(folder: Folder & { abs: string }, rules: IgnoreRules, result: Result): Generator<OutputItem[]> {
     if (result === null) {
       yield* walkJs(folder, rules);
       return;
@@ -85,22 +104,17 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
     files += result.files;
     bytes += result.bytes;
     onFiles?.(result.files, result.bytes);
-    const subfolders = result.segments.filter((s): s is string => typeof s === 'string' && !SKIP_DIRS.has(s));
-    const children = subfolders.map((name) => ({ abs: `${folder.abs}/${name}`, rel: joinRel(folder.rel, name) }));
-    const read = children.length
-      ? native!(
-          children.map((c) => c.abs),
-          children.map((c) => relPrefix(c.rel)),
-          rootJson,
-        )
-      : [];
+    const children = subfolders(folder, result);
+    readAhead(children);
+    if (ahead.size < READ_AHEAD) readAhead(children.flatMap((c) => subfolders(c, ahead.get(c.abs))).slice(0, READ_AHEAD));
     let next = 0;
     for (const segment of result.segments) {
       if (typeof segment === 'string') {
         if (SKIP_DIRS.has(segment)) continue;
-        const i = next++;
-        yield* walkNative(children[i]!, rules, read[i]!);
-        read[i] = null as never; // let it go once walked
+        const child = children[next++]!;
+        const read = ahead.get(child.abs);
+        ahead.delete(child.abs);
+        yield* walkNative(child, rules, read === undefined ? native!([child.abs], [relPrefix(child.rel)], rootJson)[0]! : read);
       } else if (Array.isArray(segment)) {
         push({ type: 'note', tool: TOOL, code: 'special-file', root, path: joinRel(folder.rel, segment[1]), message: `skipped ${segment[0]}` } satisfies NoteRecord);
       } else {
