@@ -28,7 +28,7 @@ export const scanTool: ToolDefinition = {
         for (const batch of batches) {
           for (const item of batch) ctx.emit(item);
           ctx.flush();
-        if (ctx.interrupted) return;
+          if (ctx.interrupted) return;
         }
       } catch (err) {
         if (err instanceof RangeError) throw new UsageError(err.message);

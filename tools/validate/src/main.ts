@@ -11,7 +11,7 @@ export const validateTool: ToolDefinition = {
         else ctx.badInput(line);
       }
       ctx.flush();
-        if (ctx.interrupted) return;
+      if (ctx.interrupted) return;
     }
   },
 };
