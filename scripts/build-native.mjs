@@ -8,6 +8,10 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 if (process.platform !== 'linux' || process.env.HOARD_NO_NATIVE) process.exit(0);
+const dir = path.join(root, 'libs', 'native-scan');
+const built = path.join(dir, 'build', 'Release', 'scan_dir.node');
+const newest = Math.max(...['src/scan_dir.c', 'binding.gyp'].map((f) => fs.statSync(path.join(dir, f)).mtimeMs));
+if (fs.existsSync(built) && fs.statSync(built).mtimeMs > newest) process.exit(0); // up to date
 const gyp = path.join(root, 'node_modules', '.bin', 'node-gyp');
 const args = ['rebuild', '--directory', path.join(root, 'libs', 'native-scan')];
 // Build against the headers installed with this Node when there are some (no download).

@@ -132,3 +132,33 @@ describe('crash safety and concurrency', () => {
     expect(fail.stderr).toMatch(/locked by pid \d+ \(holder\)/);
   });
 });
+
+describe('diff-state --against', () => {
+  it('compares two recorded locations: what the first has that the second lacks or holds otherwise', async () => {
+    const root = tempDir();
+    writeTree(root, 30);
+    await hoard(root, 'init');
+    await hoard(root, 'add');
+    // A second location that saw an older state: some files missing, one differing, one elsewhere.
+    const { Repository, LOCAL } = await import('@hoard/state');
+    const repo = Repository.open(root);
+    const nas = repo.addLocation('nas', 'path', '/mnt/nas');
+    const local = [...repo.entries(repo.location(LOCAL).id)];
+    const [moved, changed, ...rest] = local;
+    repo.applyChanges(nas.id, [
+      { op: 'add', ...moved!, key: `old/${moved!.key}` },
+      { op: 'add', ...changed!, hash: `sha256:${'0'.repeat(64)}` },
+      ...rest.slice(5).map((e) => ({ op: 'add' as const, ...e })),
+      { op: 'add', key: 'only-on-nas', hash: `sha256:${'1'.repeat(64)}`, size: 1, mode: 33188, mtimeMs: 1, ino: 1 },
+    ]);
+    expect(() => repo.addLocation('nas', 'path', '/x')).toThrow(/exists already/);
+    repo.close();
+    const r = await hoard(root, 'diff-state', '--against', 'nas');
+    expect(r.exitCode, r.stderr).toBe(0);
+    const changes = jsonl(r.stdout).filter((c) => c.type === 'change');
+    expect(changes.every((c) => c.location === 'nas')).toBe(true);
+    expect(changes.map((c) => `${c.op} ${c.from ? `${c.from} -> ` : ''}${c.path}`).sort()).toEqual(
+      [`move old/${moved!.key} -> ${moved!.key}`, `modify ${changed!.key}`, ...rest.slice(0, 5).map((e) => `add ${e.key}`), 'delete only-on-nas'].sort(),
+    );
+  });
+});

@@ -140,6 +140,18 @@ export class Repository {
     return row;
   }
 
+  /** Register a location (a remote). Its name must be new. */
+  addLocation(name: string, kind: string, url: string, layout = 'tree'): Location {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new UsageError(`location name "${name}" must be letters, digits, . _ - (not starting with a sign)`);
+    try {
+      this.db.prepare('INSERT INTO locations (name, kind, url, layout, created_at) VALUES (?, ?, ?, ?, ?)').run(name, kind, url, layout, new Date().toISOString());
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new UsageError(`a location named "${name}" exists already`);
+      throw err;
+    }
+    return this.location(name);
+  }
+
   /** Path of a file inside the repository, relative to its root, or throws. */
   relative(p: string): string {
     const rel = path.relative(this.root, path.resolve(p));

@@ -155,6 +155,31 @@ export async function* diffState(input: AsyncIterable<InputLine[]>, options: Dif
   if (out.length) yield out;
 }
 
+/**
+ * A location's recorded entries as the hashed file records diff-state reads, closed by a
+ * complete scan record: comparing two locations is then the same merge as comparing a
+ * scan with one.
+ */
+export async function* entriesAsInput(entries: Iterable<Entry>, location: string, under = ''): AsyncGenerator<InputLine[]> {
+  const root = `/${location}`;
+  let lineNo = 0;
+  let batch: InputLine[] = [];
+  for (const e of entries) {
+    const { path, pathBytes } = keyPath(e.key);
+    const record: FileRecord = { type: 'file', root, path, size: e.size, mtimeMs: e.mtimeMs, mode: e.mode, ino: e.ino, dev: 0, nlink: 1, uid: 0, gid: 0, atimeMs: 0, ctimeMs: 0, birthtimeMs: 0, hash: e.hash };
+    if (pathBytes !== undefined) record.pathBytes = pathBytes;
+    batch.push({ lineNo: ++lineNo, text: '', record });
+    if (batch.length >= 1024) {
+      yield batch;
+      batch = [];
+    }
+  }
+  const scan: ScanRecord = { type: 'scan', root, files: lineNo, bytes: 0, errors: 0, complete: true, startedAt: '', finishedAt: '' };
+  if (under) scan.under = under;
+  batch.push({ lineNo: ++lineNo, text: JSON.stringify(scan), record: scan });
+  yield batch;
+}
+
 function change(op: Change['op'], rec: FileRecord, location: string, prevHash?: string): Change {
   const c: Change = { type: 'change', op, path: rec.path, location, hash: rec.hash!, size: rec.size, mode: rec.mode, mtimeMs: rec.mtimeMs, ino: rec.ino };
   if (rec.pathBytes !== undefined) c.pathBytes = rec.pathBytes;
