@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
+import { execa, execaSync } from 'execa';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { BIN, hoardEnv, jsonl, sh } from './support/cli.js';
@@ -160,5 +160,33 @@ describe('diff-state --against', () => {
     expect(changes.map((c) => `${c.op} ${c.from ? `${c.from} -> ` : ''}${c.path}`).sort()).toEqual(
       [`move old/${moved!.key} -> ${moved!.key}`, `modify ${changed!.key}`, ...rest.slice(0, 5).map((e) => `add ${e.key}`), 'delete only-on-nas'].sort(),
     );
+  });
+});
+
+describe('deletions need a complete scan', () => {
+  it('an unreadable folder during add is not taken as deleted; it is recorded again once readable', async () => {
+    const root = tempDir();
+    writeTree(root, 120);
+    fs.chmodSync(root, 0o755);
+    const asUser = process.getuid?.() === 0 ? 'runuser -u nobody -- env PATH="$PATH" HOME=/tmp XDG_CACHE_HOME=/tmp/hoard-nobody-cache' : '';
+    if (asUser) execaSync('chown', ['-R', 'nobody', root]);
+    const run = (args: string) => sh(`cd "$DIR" && ${asUser} hoard ${args}`, { DIR: root });
+    expect((await run('init')).exitCode).toBe(0);
+    expect((await run('add --json')).exitCode).toBe(0);
+    const locked = path.join(root, 'd3');
+    const before = fs.readdirSync(locked, { recursive: true }).length;
+    fs.chmodSync(locked, 0o000);
+    fs.writeFileSync(path.join(root, 'new.txt'), 'n');
+    if (asUser) execaSync('chown', ['nobody', path.join(root, 'new.txt')]);
+    const partial = await run('add --json');
+    fs.chmodSync(locked, 0o755);
+    expect(partial.exitCode).toBe(1); // the read error is reported...
+    expect(partial.stderr).toMatch(/d3: cannot read folder/);
+    const summary = jsonl(partial.stdout).at(-1)!;
+    expect(summary).toMatchObject({ type: 'summary', added: 1, deleted: 0, complete: false }); // ...and nothing under it deleted
+    const events = jsonl((await run('events')).stdout);
+    expect(events.filter((e) => e.op === 'delete')).toEqual([]);
+    expect(before).toBeGreaterThan(0);
+    expect((await run('status --json')).stdout).toBe('');
   });
 });
