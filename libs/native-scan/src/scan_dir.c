@@ -29,8 +29,14 @@ static void sb_add(sbuf *b, const char *s, size_t n) {
   if (b->len + n > b->cap) { b->cap = (b->len + n) * 2 + 4096; b->buf = realloc(b->buf, b->cap); }
   memcpy(b->buf + b->len, s, n); b->len += n;
 }
-static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-static void sb_int(sbuf *b, unsigned long long v) { char t[24]; int n = snprintf(t, sizeof t, "%llu", v); sb_add(b, t, n); }
+/* A string literal, its length known at compile time. */
+#define sb_lit(b, s) sb_add((b), (s), sizeof(s) - 1)
+/* Decimal digits of v into the end of t; returns where they start (snprintf was a large share of the cost). */
+static char *u64_digits(unsigned long long v, char *end) {
+  do { *--end = (char)('0' + v % 10); v /= 10; } while (v);
+  return end;
+}
+static void sb_int(sbuf *b, unsigned long long v) { char t[24]; char *p = u64_digits(v, t + sizeof t); sb_add(b, p, (size_t)(t + sizeof t - p)); }
 /*
  * Same arithmetic as Node's Stats (sec * 1e3 + nsec / 1e6), so the value is the double
  * JavaScript computes. Printed with integer arithmetic (snprintf of doubles dominated the
@@ -46,7 +52,9 @@ static void sb_ms(sbuf *b, long long sec, unsigned nsec) {
   unsigned long long whole = (unsigned long long)v;
   unsigned long long frac = (unsigned long long)llround((v - (double)whole) * 1e6);
   if (frac >= 1000000ULL) { whole++; frac -= 1000000ULL; }
-  int n = snprintf(t, sizeof t, "%llu", whole);
+  char *p = u64_digits(whole, t + 24);
+  int n = (int)(t + 24 - p);
+  memmove(t, p, (size_t)n);
   if (frac) {
     char f[8]; int k = 6;
     for (int i = 5; i >= 0; i--) { f[i] = (char)('0' + frac % 10); frac /= 10; }
@@ -169,22 +177,22 @@ static void read_folder(const folder_job *job) {
       tlen = readlinkat(dfd, e->name, target, sizeof target);
       if (tlen < 0 || (size_t)tlen >= sizeof target || !valid_utf8((unsigned char *)target, (size_t)tlen)) { r->status = 1; goto done; }
     }
-    sb_str(&b, "{\"type\":\"file\",\"root\":"); sb_add(&b, job->root, job->root_len);
-    sb_str(&b, ",\"path\":\""); sb_add(&b, job->rel, job->rel_len); sb_json_body(&b, e->name, e->len);
-    sb_str(&b, "\",\"size\":"); sb_int(&b, sx.stx_size);
-    sb_str(&b, ",\"mtimeMs\":"); sb_ms(&b, sx.stx_mtime.tv_sec, sx.stx_mtime.tv_nsec);
-    sb_str(&b, ",\"mode\":"); sb_int(&b, sx.stx_mode);
-    sb_str(&b, ",\"ino\":"); sb_int(&b, sx.stx_ino);
-    sb_str(&b, ",\"dev\":"); sb_int(&b, makedev(sx.stx_dev_major, sx.stx_dev_minor));
-    sb_str(&b, ",\"nlink\":"); sb_int(&b, sx.stx_nlink);
-    sb_str(&b, ",\"uid\":"); sb_int(&b, sx.stx_uid);
-    sb_str(&b, ",\"gid\":"); sb_int(&b, sx.stx_gid);
-    sb_str(&b, ",\"atimeMs\":"); sb_ms(&b, sx.stx_atime.tv_sec, sx.stx_atime.tv_nsec);
-    sb_str(&b, ",\"ctimeMs\":"); sb_ms(&b, sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec);
-    sb_str(&b, ",\"birthtimeMs\":");
-    if (sx.stx_mask & STATX_BTIME) sb_ms(&b, sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec); else sb_str(&b, "0");
-    if (is_link) { sb_str(&b, ",\"kind\":\"symlink\",\"target\":\""); sb_json_body(&b, target, (size_t)tlen); sb_str(&b, "\""); }
-    sb_str(&b, "}\n");
+    sb_lit(&b, "{\"type\":\"file\",\"root\":"); sb_add(&b, job->root, job->root_len);
+    sb_lit(&b, ",\"path\":\""); sb_add(&b, job->rel, job->rel_len); sb_json_body(&b, e->name, e->len);
+    sb_lit(&b, "\",\"size\":"); sb_int(&b, sx.stx_size);
+    sb_lit(&b, ",\"mtimeMs\":"); sb_ms(&b, sx.stx_mtime.tv_sec, sx.stx_mtime.tv_nsec);
+    sb_lit(&b, ",\"mode\":"); sb_int(&b, sx.stx_mode);
+    sb_lit(&b, ",\"ino\":"); sb_int(&b, sx.stx_ino);
+    sb_lit(&b, ",\"dev\":"); sb_int(&b, makedev(sx.stx_dev_major, sx.stx_dev_minor));
+    sb_lit(&b, ",\"nlink\":"); sb_int(&b, sx.stx_nlink);
+    sb_lit(&b, ",\"uid\":"); sb_int(&b, sx.stx_uid);
+    sb_lit(&b, ",\"gid\":"); sb_int(&b, sx.stx_gid);
+    sb_lit(&b, ",\"atimeMs\":"); sb_ms(&b, sx.stx_atime.tv_sec, sx.stx_atime.tv_nsec);
+    sb_lit(&b, ",\"ctimeMs\":"); sb_ms(&b, sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec);
+    sb_lit(&b, ",\"birthtimeMs\":");
+    if (sx.stx_mask & STATX_BTIME) sb_ms(&b, sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec); else sb_lit(&b, "0");
+    if (is_link) { sb_lit(&b, ",\"kind\":\"symlink\",\"target\":\""); sb_json_body(&b, target, (size_t)tlen); sb_lit(&b, "\""); }
+    sb_lit(&b, "}\n");
     r->files += 1; r->bytes += (double)sx.stx_size;
   }
   end_run(r, &b);
