@@ -19,7 +19,8 @@ await Promise.all(
       platform: 'node',
       format: 'esm',
       target: 'node20',
-      external: ['better-sqlite3', '@node-rs/xxhash', '@napi-rs/blake-hash', '*.node'],
+      // The `hoard` entry point loads each command's own bundle when it runs that command.
+      external: ['better-sqlite3', '@node-rs/xxhash', '@napi-rs/blake-hash', '*.node', ...(tool === 'hoard' ? ['@hoard/tool-*'] : [])],
       // Bundled CommonJS dependencies (cac, ignore) may call require for Node built-ins.
       banner: { js: "import { createRequire as __hoardRequire } from 'node:module'; const require = __hoardRequire(import.meta.url);" },
       logLevel: 'warning',
