@@ -87,8 +87,8 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
   };
 
   /**
-   * The fast path: native calls list, sort, stat and format whole folders, several at
-   * once on threads: a folder's subfolders and, while few enough are held, theirs too
+   * The fast path: native calls list, sort, stat and format whole folders, many at once
+   * on threads: a folder's subfolders and, while few enough are held, the levels below
    * (read ahead of the depth-first walk, so both cores have work). A folder the native
    * reader declines (null) goes the JavaScript way.
    */
@@ -105,8 +105,13 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
     bytes += result.bytes;
     onFiles?.(result.files, result.bytes);
     const children = subfolders(folder, result);
-    readAhead(children);
-    if (ahead.size < READ_AHEAD) readAhead(children.flatMap((c) => subfolders(c, ahead.get(c.abs))).slice(0, READ_AHEAD));
+    // Read ahead level by level below this folder, while the held results stay bounded:
+    // few calls with many folders each keep both threads busy.
+    for (let level = children; level.length; level = level.flatMap((c) => subfolders(c, ahead.get(c.abs)))) {
+      const room = READ_AHEAD - ahead.size;
+      if (room <= 0 && level !== children) break;
+      readAhead(level === children ? level : level.slice(0, room));
+    }
     let next = 0;
     for (const segment of result.segments) {
       if (typeof segment === 'string') {
