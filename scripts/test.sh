@@ -11,7 +11,7 @@ npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$
 # One plain closing line that any CI reads: "N passed, N failed".
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  console.log(`hoard tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
 ' "$report" || true
 rm -f "$report"
 exit $status
