@@ -74,6 +74,7 @@ describe('bad input', () => {
     ['a JSON array', '[1,2]', /stdin:2: expected a JSON object, got an array/],
     ['a path escaping the root', '{"type":"file","root":"/tmp","path":"../x","size":1,"mtimeMs":1,"mode":1,"ino":1,"dev":1,"nlink":1,"uid":0,"gid":0}', /stdin:2: file\.path escapes its root/],
     ['an absolute path', '{"type":"file","root":"/tmp","path":"/etc/passwd","size":1,"mtimeMs":1,"mode":1,"ino":1,"dev":1,"nlink":1,"uid":0,"gid":0}', /stdin:2: file\.path is absolute/],
+    ['exact bytes escaping the root', `{"type":"file","root":"/tmp","path":"ok","pathBytes":"${Buffer.from('../etc/passwd').toString('base64')}","size":1,"mtimeMs":1,"mode":1,"ino":1,"dev":1,"nlink":1,"uid":0,"gid":0}`, /stdin:2: file\.pathBytes escapes its root/],
   ])('%s: one clear line naming the input line, exit 2, earlier lines done', async (_name, bad, message) => {
     const root = tempDir();
     fs.writeFileSync(path.join(root, 'ok.txt'), 'ok');

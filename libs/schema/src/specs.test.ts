@@ -22,6 +22,9 @@ describe('recordProblem', () => {
     [{ ...file, size: 'big' }, /size must be an integer/],
     [{ ...file, size: undefined }, /missing "size"/],
     [{ ...file, hash: 'md5:abc' }, /content id/],
+    [{ ...file, pathBytes: Buffer.from('../../etc/passwd').toString('base64') }, /^file\.pathBytes escapes its root/],
+    [{ ...file, pathBytes: Buffer.from('/etc/passwd').toString('base64') }, /^file\.pathBytes is absolute/],
+    [{ ...file, pathBytes: 'not base64!' }, /must be base64/],
     [{ type: 'change', op: 'explode', path: 'a', location: 'x' }, /op must be one of/],
   ])('refuses %j', (value, why) => {
     expect(recordProblem(value)).toMatch(why);

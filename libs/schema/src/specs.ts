@@ -2,9 +2,9 @@
  * One description of each record type, from which both the runtime validator and
  * the published JSON Schema are derived, so the two can never disagree.
  */
-import { relativePathProblem } from './paths.js';
+import { relativeBytesProblem, relativePathProblem } from './paths.js';
 
-type Kind = 'string' | 'integer' | 'number' | 'boolean' | 'relpath' | 'abspath' | 'contentId' | 'base64';
+type Kind = 'string' | 'integer' | 'number' | 'boolean' | 'relpath' | 'abspath' | 'contentId' | 'base64' | 'relpathBytes';
 
 interface FieldSpec {
   kind: Kind;
@@ -29,7 +29,7 @@ export const recordSpecs: Record<string, RecordSpec> = {
     fields: {
       root: req('abspath', 'Absolute path of the scanned folder.'),
       path: req('relpath', 'Path relative to root, "/"-separated; readable form when the name is not UTF-8.'),
-      pathBytes: opt('base64', 'Base64 of the exact path bytes; present only when they are not valid UTF-8.'),
+      pathBytes: opt('relpathBytes', 'Base64 of the exact path bytes; present only when they are not valid UTF-8. Same rules as path.'),
       size: req('integer', 'Size in bytes.'),
       mtimeMs: req('number', 'Modification time, ms since the epoch (fractional part = sub-ms precision).'),
       mode: req('integer', 'st_mode: file type and permission bits.'),
@@ -99,7 +99,7 @@ export const recordSpecs: Record<string, RecordSpec> = {
       location: req('string', 'Location name.'),
       op: req('string', 'What happened.', { enum: ['add', 'modify', 'delete', 'move'] }),
       path: req('relpath', 'Path relative to the location root.'),
-      pathBytes: opt('base64', 'Exact path bytes when not UTF-8.'),
+      pathBytes: opt('relpathBytes', 'Exact path bytes when not UTF-8.'),
       from: opt('relpath', 'Previous path, for move.'),
       hash: opt('contentId', 'Content id after.'),
       prevHash: opt('contentId', 'Content id before.'),
@@ -158,6 +158,10 @@ function kindProblem(kind: Kind, v: unknown): string | null {
       return typeof v === 'string' && CONTENT_ID.test(v) ? null : 'must be a content id like sha256:<64 hex>';
     case 'base64':
       return typeof v === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(v) ? null : 'must be base64';
+    case 'relpathBytes':
+      // The bytes are what tools open: they obey the same rules as a readable path.
+      if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) return 'must be base64';
+      return relativeBytesProblem(Buffer.from(v, 'base64'));
   }
 }
 
@@ -181,7 +185,7 @@ export function recordProblem(value: unknown): string | null {
       continue;
     }
     const problem = kindProblem(field.kind, v);
-    if (problem) return `${rec.type}.${name} ${problem.startsWith('path') ? problem.replace(/^path /, '') : problem}`;
+    if (problem) return `${rec.type}.${name} ${problem.replace(/^path(Bytes)? /, '')}`;
     if (field.enum && !field.enum.includes(v as string)) return `${rec.type}.${name} must be one of ${field.enum.join(', ')}`;
   }
   return null;
@@ -196,6 +200,7 @@ const JSON_KIND: Record<Kind, object> = {
   abspath: { type: 'string', pattern: '^/' },
   contentId: { type: 'string', pattern: CONTENT_ID.source },
   base64: { type: 'string', contentEncoding: 'base64' },
+  relpathBytes: { type: 'string', contentEncoding: 'base64', description: 'decoded: a relative path, no "..", not absolute' },
 };
 
 /** The JSON Schema (draft 2020-12) of one record type. */
