@@ -54,10 +54,6 @@ export class HashPool {
     }
   }
 
-  get size(): number {
-    return this.workers.length;
-  }
-
   /** Hash `files` (one batch) with `algo`; `bytes` is their total size, used to balance threads. */
   hash(algo: Algo, files: Array<string | Buffer>, bytes: number): Promise<HashOutcome[]> {
     if (this.failed) return Promise.reject(this.failed);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseJsonl, readLineBatches, type InputLine } from './reader.js';
+import { readLineBatches, type InputLine } from './reader.js';
 
 async function collect(chunks: Array<Buffer | string>, minLines = 1): Promise<InputLine[][]> {
   async function* source() {
@@ -44,8 +44,3 @@ describe('readLineBatches', () => {
   });
 });
 
-describe('parseJsonl', () => {
-  it('names the bad line', () => {
-    expect(() => parseJsonl('{"type":"a"}\n{oops}\n')).toThrow(/line 2/);
-  });
-});

@@ -88,19 +88,6 @@ function preview(text: string): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-/** Parse a whole JSONL text (tests, small inputs). Throws on the first bad line. */
-export function parseJsonl(text: string): AnyRecord[] {
-  const out: AnyRecord[] = [];
-  let lineNo = 0;
-  for (const line of text.split('\n')) {
-    lineNo++;
-    if (!line.trim()) continue;
-    const parsed = parseLine(line, lineNo);
-    if (!parsed.record) throw new Error(`line ${lineNo}: ${parsed.problem}`);
-    out.push(parsed.record);
-  }
-  return out;
-}
 
 /**
  * Feed one tool's output to another in the same process: pre-serialized lines are

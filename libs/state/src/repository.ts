@@ -203,10 +203,6 @@ export class Repository {
     yield* stmt.iterate(locationId, lo, hi) as IterableIterator<Entry>;
   }
 
-  entryCount(locationId: number): number {
-    return this.db.prepare('SELECT count(*) FROM entries WHERE location_id = ?').pluck().get(locationId) as number;
-  }
-
   /** Other places the content is known to be: entries elsewhere, or verified copies. */
   copiesOf(hash: string, exceptLocation: number, exceptKey: string): number {
     const entries = this.db.prepare('SELECT count(*) FROM entries WHERE hash = ? AND NOT (location_id = ? AND key = ?)').pluck().get(hash, exceptLocation, exceptKey) as number;

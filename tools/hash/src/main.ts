@@ -1,8 +1,6 @@
 import { runTool, type ToolDefinition } from '@hoard/cli';
 import { UsageError } from '@hoard/schema';
-import type { Algo } from '@hoard/hashing';
-
-const ALGOS = ['sha256', 'blake3', 'xxh3', 'xxh64'];
+import { ALGOS, isAlgo } from '@hoard/hashing';
 
 export const hashTool: ToolDefinition = {
   name: 'hash',
@@ -18,7 +16,7 @@ export const hashTool: ToolDefinition = {
   ],
   async run(ctx) {
     const algo = String(ctx.options.algo);
-    if (!ALGOS.includes(algo)) throw new UsageError(`unknown --algo ${algo}; choose one of ${ALGOS.join(', ')}`);
+    if (!isAlgo(algo)) throw new UsageError(`unknown --algo ${algo}; choose one of ${ALGOS.join(', ')}`);
     const threads = ctx.options.threads === undefined ? undefined : Number(ctx.options.threads);
     if (threads !== undefined && !(Number.isInteger(threads) && threads > 0)) throw new UsageError('--threads takes a whole number above 0');
     const input = ctx.input();
@@ -32,7 +30,7 @@ export const hashTool: ToolDefinition = {
     ctx.progress.start();
     try {
       const output = hashRecords(input, {
-        algo: algo as Algo,
+        algo,
         pool: () => (pool ??= new HashPool({ threads })),
         cacheFor: caches?.cacheFor,
         onFile: (size) => ctx.progress.add(1, size),
