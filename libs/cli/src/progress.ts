@@ -15,7 +15,7 @@ export class Progress {
 
   constructor(
     private readonly label: string,
-    enabled = fs.existsSync('/dev/stderr') && process.stderr.isTTY === true,
+    enabled = process.stderr.isTTY === true,
   ) {
     this.enabled = enabled && !process.env.HOARD_NO_PROGRESS;
   }
