@@ -124,6 +124,10 @@ export async function runTool(def: ToolDefinition, argv: string[], programName =
         else failures++;
         const where = item.line !== undefined ? `stdin:${String(item.line)}: ` : item.path !== undefined ? `${String(item.path)}: ` : '';
         stderrLine(`${where}${String(item.message)}`);
+      } else if (typeof item !== 'string' && !Buffer.isBuffer(item) && item.type === 'result' && item.ok === false && item.tool === def.name) {
+        // A failed item of ours: its result record says so in-band; count it and tell stderr.
+        failures++;
+        stderrLine(`${item.path !== undefined ? `${String(item.path)}: ` : item.hash !== undefined ? `${String(item.hash)}: ` : ''}${String(item.message ?? item.code ?? 'failed')}`);
       }
       writer.write(item);
     },

@@ -93,17 +93,51 @@ export interface ChangeRecord {
   [extra: string]: unknown;
 }
 
-export type ActionOp = 'copy' | 'delete' | 'link' | 'checkout' | 'trash' | 'skip' | 'move';
+export type ActionOp = 'copy' | 'checkout' | 'move' | 'trash' | 'skip';
 
-/** Written by `plan`: one step for stage/transfer/integrate/reconcile. */
+/**
+ * Written by `plan`: one step on one location (`target`). copy: send a blob there;
+ * checkout: write `path` from a blob; move: rename `from` -> `path`; trash: move `path`
+ * to the target's trash. `prevHash` is what the target is expected to hold at `path`
+ * (checkout, trash) or `from` (move): anything else found there is kept, as a conflict.
+ */
 export interface ActionRecord {
   type: 'action';
   op: ActionOp;
-  hash?: ContentId;
-  path?: string;
-  from?: string;
-  source?: string;
   target: string;
+  hash?: ContentId;
+  size?: number;
+  path?: string;
+  pathBytes?: string;
+  from?: string;
+  fromBytes?: string;
+  prevHash?: ContentId;
+  mode?: number;
+  mtimeMs?: number;
+  source?: string;
+  reason?: string;
+  [extra: string]: unknown;
+}
+
+/** One file of a location's recorded state (`hoard ls`). */
+export interface EntryRecord {
+  type: 'entry';
+  location: string;
+  path: string;
+  pathBytes?: string;
+  hash: ContentId;
+  size: number;
+  mode: number;
+  mtimeMs: number;
+  [extra: string]: unknown;
+}
+
+/** A blob a location holds in its store, outside its tree. */
+export interface BlobRecord {
+  type: 'blob';
+  location: string;
+  hash: ContentId;
+  size: number;
   [extra: string]: unknown;
 }
 
@@ -115,7 +149,11 @@ export interface ResultRecord {
   ok: boolean;
   path?: string;
   hash?: ContentId;
+  key?: string;
   bytes?: number;
+  target?: string;
+  code?: string;
+  message?: string;
   [extra: string]: unknown;
 }
 
@@ -134,6 +172,8 @@ export type HoardRecord =
   | ScanRecord
   | ChangeRecord
   | ActionRecord
+  | EntryRecord
+  | BlobRecord
   | ResultRecord
   | SummaryRecord;
 

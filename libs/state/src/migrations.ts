@@ -111,5 +111,16 @@ const repositoryState: Migration = {
   `,
 };
 
+/** Per-location settings (the far side's hoard command...) and blob sizes for copies. */
+const remotes: Migration = {
+  version: 3,
+  name: 'remotes',
+  sql: `
+    ALTER TABLE locations ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE copies ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX copies_location ON copies (location_id);
+  `,
+};
+
 /** The schema of a repository's state database. */
-export const stateMigrations: readonly Migration[] = [hashCache, repositoryState];
+export const stateMigrations: readonly Migration[] = [hashCache, repositoryState, remotes];

@@ -20,9 +20,19 @@ export interface Entry {
 export interface Location {
   id: number;
   name: string;
+  /** local (this tree), repo (another repository), rclone, offline, base (internal: the last state agreed with a remote). */
   kind: string;
   url: string;
   layout: string;
+  /** Per-location settings, e.g. { hoard: 'far side hoard command' }. */
+  options: Record<string, string>;
+}
+
+/** A blob held in a location's store (objects, vault), outside any tree. */
+export interface Copy {
+  hash: string;
+  size: number;
+  verifiedAt: string;
 }
 
 /** A change to apply: what diff-state emits (and sync, later). */
@@ -79,6 +89,21 @@ export function keyPath(key: string): { path: string; pathBytes?: string } {
   return nul === -1 ? { path: key } : { path: key.slice(0, nul), pathBytes: key.slice(nul + 1) };
 }
 
+/** The relative key of a blob in a store or staging folder: `sha256/ab/cd/<hex>`. */
+export function blobKey(hash: string): string {
+  const m = /^([a-z0-9]+):([0-9a-f]{16,})$/.exec(hash);
+  if (!m) throw new HoardError(`not a content id: ${hash}`, 'bad-input');
+  const [, algo, hex] = m;
+  return `${algo}/${hex!.slice(0, 2)}/${hex!.slice(2, 4)}/${hex}`;
+}
+
+/** The content id a blob key names, or undefined if it is not one. */
+export function blobKeyHash(key: string): string | undefined {
+  const m = /^([a-z0-9]+)\/([0-9a-f]{2})\/([0-9a-f]{2})\/([0-9a-f]{16,})$/.exec(key);
+  if (!m || !m[4]!.startsWith(m[2]! + m[3]!)) return undefined;
+  return `${m[1]}:${m[4]}`;
+}
+
 /** SQL bounds selecting the keys under a folder: `under/` up to `under0` ('0' follows '/'). */
 function underBounds(under: string): [string, string] {
   return under ? [`${under}/`, `${under}0`] : ['', '\u{10FFFF}'];
@@ -93,6 +118,9 @@ export class Repository {
     readonly root: string,
     readonly db: Db,
   ) {}
+
+  /** The token of the lock this object holds (tools it runs may share it through HOARD_LOCK_TOKEN). */
+  lockToken: string | undefined;
 
   get hoardDir(): string {
     return path.join(this.root, HOARD_DIR);
@@ -135,21 +163,167 @@ export class Repository {
   }
 
   location(name: string): Location {
-    const row = this.db.prepare('SELECT id, name, kind, url, layout FROM locations WHERE name = ?').get(name) as Location | undefined;
-    if (!row) throw new UsageError(`no location named "${name}"`);
-    return row;
+    const row = this.db.prepare('SELECT id, name, kind, url, layout, options FROM locations WHERE name = ?').get(name) as (Location & { options: string }) | undefined;
+    if (!row || row.kind === 'removed') throw new UsageError(`no location named "${name}" (see hoard remote list)`);
+    return { ...row, options: JSON.parse(row.options) as Record<string, string> };
+  }
+
+  /** Every location a user named (not this tree, not internal ones), by name. */
+  remotes(): Location[] {
+    const rows = this.db.prepare("SELECT id, name, kind, url, layout, options FROM locations WHERE kind NOT IN ('local', 'base', 'removed') ORDER BY name").all() as Array<Location & { options: string }>;
+    return rows.map((r) => ({ ...r, options: JSON.parse(r.options) as Record<string, string> }));
   }
 
   /** Register a location (a remote). Its name must be new. */
-  addLocation(name: string, kind: string, url: string, layout = 'tree'): Location {
+  addLocation(name: string, kind: string, url: string, layout = 'tree', options: Record<string, string> = {}): Location {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new UsageError(`location name "${name}" must be letters, digits, . _ - (not starting with a sign)`);
     try {
-      this.db.prepare('INSERT INTO locations (name, kind, url, layout, created_at) VALUES (?, ?, ?, ?, ?)').run(name, kind, url, layout, new Date().toISOString());
+      this.db.prepare('INSERT INTO locations (name, kind, url, layout, options, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(name, kind, url, layout, JSON.stringify(options), new Date().toISOString());
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new UsageError(`a location named "${name}" exists already`);
       throw err;
     }
     return this.location(name);
+  }
+
+  /**
+   * Forget a remote: its entries, copies and sync base go; its events stay (the log is
+   * append-only) under a renamed, removed location.
+   */
+  removeLocation(name: string): void {
+    const loc = this.location(name);
+    if (loc.kind === 'local') throw new UsageError('the repository\'s own tree cannot be removed');
+    this.db.transaction(() => {
+      const stamp = `${name}~removed-${Date.now()}`;
+      for (const [id, newName] of [[loc.id, stamp], [this.findLocationId(`${name}@base`), `${stamp}@base`]] as const) {
+        if (id === undefined) continue;
+        this.db.prepare('DELETE FROM entries WHERE location_id = ?').run(id);
+        this.db.prepare('DELETE FROM copies WHERE location_id = ?').run(id);
+        this.db.prepare("UPDATE locations SET kind = 'removed', name = ? WHERE id = ?").run(newName, id);
+      }
+    }).immediate();
+  }
+
+  private findLocationId(name: string): number | undefined {
+    return this.db.prepare('SELECT id FROM locations WHERE name = ?').pluck().get(name) as number | undefined;
+  }
+
+  /**
+   * The state this repository and a remote last agreed on, per path: the base of the
+   * three-way merge that push, pull and sync make (created empty on first use).
+   */
+  baseOf(remote: Location): Location {
+    const name = `${remote.name}@base`;
+    if (this.findLocationId(name) === undefined) {
+      this.db.prepare("INSERT OR IGNORE INTO locations (name, kind, url, layout, created_at) VALUES (?, 'base', ?, 'tree', ?)").run(name, remote.url, new Date().toISOString());
+    }
+    return this.location(name);
+  }
+
+  /** One entry of a location, or undefined. */
+  entry(locationId: number, key: string): Entry | undefined {
+    return this.db.prepare('SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE location_id = ? AND key = ?').get(locationId, key) as Entry | undefined;
+  }
+
+  /** Whether a location holds this content: in its tree (entries) or its store (copies). */
+  holds(locationId: number, hash: string): boolean {
+    return (
+      this.db.prepare('SELECT 1 FROM entries WHERE hash = ? AND location_id = ? LIMIT 1').get(hash, locationId) !== undefined ||
+      this.db.prepare('SELECT 1 FROM copies WHERE hash = ? AND location_id = ?').get(hash, locationId) !== undefined
+    );
+  }
+
+  /** Some entry holding this content in a location (a file to read it from). */
+  entryWithContent(locationId: number, hash: string): Entry | undefined {
+    return this.db.prepare('SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE hash = ? AND location_id = ? LIMIT 1').get(hash, locationId) as Entry | undefined;
+  }
+
+  /** Record blobs as held, verified now, in a location's store. One transaction. */
+  recordCopies(locationId: number, blobs: Iterable<{ hash: string; size: number }>, verifiedAt = new Date().toISOString()): void {
+    const put = this.db.prepare('INSERT OR REPLACE INTO copies (hash, location_id, verified_at, size) VALUES (?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const b of blobs) put.run(b.hash, locationId, verifiedAt, b.size);
+    }).immediate();
+  }
+
+  /** Forget blobs a location's store no longer holds. */
+  dropCopies(locationId: number, hashes: Iterable<string>): void {
+    const del = this.db.prepare('DELETE FROM copies WHERE hash = ? AND location_id = ?');
+    this.db.transaction(() => {
+      for (const h of hashes) del.run(h, locationId);
+    }).immediate();
+  }
+
+  /** The blobs a location's store holds, by hash. */
+  *copies(locationId: number): IterableIterator<Copy> {
+    yield* this.db.prepare('SELECT hash, size, verified_at AS verifiedAt FROM copies WHERE location_id = ? ORDER BY hash').iterate(locationId) as IterableIterator<Copy>;
+  }
+
+  /** Where a content id is: every location holding it in its tree or store, with when it was last seen or verified. */
+  whereIs(hash: string): Array<{ location: string; key?: string; verifiedAt?: string }> {
+    const inTrees = this.db
+      .prepare(
+        `SELECT l.name AS location, e.key AS key, (SELECT time FROM events WHERE seq = e.seq) AS verifiedAt FROM entries e JOIN locations l ON l.id = e.location_id
+         WHERE e.hash = ? AND l.kind NOT IN ('base', 'removed') ORDER BY l.name, e.key`,
+      )
+      .all(hash) as Array<{ location: string; key: string; verifiedAt: string }>;
+    const inStores = this.db
+      .prepare("SELECT l.name AS location, c.verified_at AS verifiedAt FROM copies c JOIN locations l ON l.id = c.location_id WHERE c.hash = ? AND l.kind NOT IN ('base', 'removed') ORDER BY l.name")
+      .all(hash) as Array<{ location: string; verifiedAt: string }>;
+    return [...inTrees, ...inStores];
+  }
+
+  /**
+   * Make a location's recorded state equal `entries` (in key order): what a remote was
+   * seen to hold. Differences are appended to the log with origin `sync`. Returns events appended.
+   */
+  setState(locationId: number, entries: Iterable<Entry>): number {
+    const session = this.beginChanges(locationId, { origin: 'sync' });
+    // A second connection reads the current entries: this one may write (spill) meanwhile.
+    const reader = Repository.open(this.root);
+    try {
+      const current = reader.entries(locationId);
+      const changes: StateChange[] = [];
+      const flush = () => {
+        session.apply(changes);
+        changes.length = 0;
+      };
+      let cur = current.next();
+      for (const e of entries) {
+        while (!cur.done && cur.value.key < e.key) {
+          changes.push({ op: 'delete', key: cur.value.key });
+          cur = current.next();
+        }
+        if (!cur.done && cur.value.key === e.key) {
+          if (!sameEntry(cur.value, e)) changes.push({ op: 'modify', ...e });
+          cur = current.next();
+        } else changes.push({ op: 'add', ...e });
+        if (changes.length >= 10_000) flush();
+      }
+      for (; !cur.done; cur = current.next()) changes.push({ op: 'delete', key: cur.value.key });
+      flush();
+      current.return?.();
+      return session.commit();
+    } catch (err) {
+      session.abort();
+      throw err;
+    } finally {
+      reader.close();
+    }
+  }
+
+  /** Where this repository keeps verified blobs that are not (yet) files of its tree. */
+  objectPath(hash: string): string {
+    return path.join(this.hoardDir, 'objects', blobKey(hash));
+  }
+
+  stagingDir(transferId: string): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(transferId)) throw new UsageError(`transfer id "${transferId}" must be letters, digits, . _ -`);
+    return path.join(this.hoardDir, 'staging', transferId);
+  }
+
+  get trashDir(): string {
+    return path.join(this.hoardDir, 'trash');
   }
 
   /** Path of a file inside the repository, relative to its root, or throws. */
@@ -167,11 +341,16 @@ export class Repository {
     const file = path.join(this.hoardDir, 'lock');
     const deadline = Date.now() + waitMs;
     const sleeper = new Int32Array(new SharedArrayBuffer(4));
+    // A workflow holding the lock hands its token to the tools it runs (git's way with hooks).
+    const inherited = process.env.HOARD_LOCK_TOKEN;
+    if (inherited && readLock(file)?.token === inherited) return () => {};
+    const token = crypto.randomUUID();
     for (;;) {
       try {
         const fd = fs.openSync(file, 'wx', 0o600);
-        fs.writeSync(fd, JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString(), command }));
+        fs.writeSync(fd, JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString(), command, token }));
         fs.closeSync(fd);
+        this.lockToken = token;
         let released = false;
         return () => {
           if (released) return;
@@ -421,7 +600,7 @@ function sameEntry(a: Entry, b: Entry): boolean {
   return a.hash === b.hash && a.size === b.size && a.mode === b.mode && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
 }
 
-function readLock(file: string): { pid: number; host: string; since: string; command: string } | undefined {
+function readLock(file: string): { pid: number; host: string; since: string; command: string; token?: string } | undefined {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch {

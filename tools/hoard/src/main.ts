@@ -8,6 +8,11 @@ interface Command {
   load: () => Promise<{ main: (argv: string[]) => Promise<never> }>;
 }
 
+/** A workflow: a zx script in scripts/ chaining the plumbing tools. */
+function workflow(name: string): Promise<{ main: (argv: string[]) => Promise<never> }> {
+  return import(new URL(`../../../scripts/${name}.mjs`, import.meta.url).href) as Promise<{ main: (argv: string[]) => Promise<never> }>;
+}
+
 /** Every command, each also installed as `hoard-<name>`. */
 const commands: Record<string, Command> = {
   init: { summary: 'make a folder a hoard repository', load: () => import('@hoard/tool-init') },
@@ -17,10 +22,22 @@ const commands: Record<string, Command> = {
   events: { summary: 'the append-only event log', load: () => import('@hoard/tool-events') },
   state: { summary: 'state rebuild: recompute current state from the event log', load: () => import('@hoard/tool-state') },
   fsck: { summary: 'check the repository (--state)', load: () => import('@hoard/tool-fsck') },
+  push: { summary: 'send the changes made here to a remote', load: () => workflow('push') },
+  pull: { summary: 'bring the changes made at a remote here', load: () => workflow('pull') },
+  sync: { summary: 'both ways, with conflict copies when both sides edited a file', load: () => workflow('sync') },
+  remote: { summary: 'add, list, remove and fetch remotes (other repositories, ssh, rclone, offline)', load: () => import('@hoard/tool-remote') },
+  ls: { summary: "a location's recorded files as JSONL", load: () => import('@hoard/tool-ls') },
+  whereis: { summary: 'which locations hold a file or content id, verified when', load: () => import('@hoard/tool-whereis') },
+  trash: { summary: 'list and restore what sync moved aside', load: () => import('@hoard/tool-trash') },
   scan: { summary: 'plumbing: list files under folders as JSONL file records', load: () => import('@hoard/tool-scan') },
   hash: { summary: 'plumbing: add content ids to file records (parallel, cached)', load: () => import('@hoard/tool-hash') },
   'diff-state': { summary: "plumbing: compare file records with a location's recorded state", load: () => import('@hoard/tool-diff-state') },
   record: { summary: 'plumbing: commit change records to the event log and state', load: () => import('@hoard/tool-record') },
+  plan: { summary: 'plumbing: the actions bringing this repository and a remote in step (three-way)', load: () => import('@hoard/tool-plan') },
+  stage: { summary: 'plumbing: hardlink content to send into .hoard/staging', load: () => import('@hoard/tool-stage') },
+  transfer: { summary: 'plumbing: send staged content (rclone, rsync over ssh, local copies)', load: () => import('@hoard/tool-transfer') },
+  integrate: { summary: 'plumbing: verify received content and store it', load: () => import('@hoard/tool-integrate') },
+  reconcile: { summary: 'plumbing: make a tree match the plan (checkout, move, trash)', load: () => import('@hoard/tool-reconcile') },
   validate: { summary: 'plumbing: check a record stream against the schema, pass it on', load: () => import('@hoard/tool-validate') },
   schema: { summary: 'print the JSON Schema of a record type', load: () => import('@hoard/tool-schema') },
 };

@@ -1,0 +1,46 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { HoardError, recordProblem } from '@hoard/schema';
+import { entryKey, keyPath, type Entry } from '@hoard/state';
+import { rclone, rcloneCat, remoteJoin } from './rclone.js';
+
+/** Where an rclone location keeps the list of its files (path, content id, size, mode, mtime). */
+export const MANIFEST = '.hoard/manifest.jsonl';
+
+/** Write a location's manifest: to a new name first, then renamed over the old one. */
+export async function writeManifest(root: string, entries: Entry[]): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-manifest-'));
+  try {
+    const file = path.join(dir, 'manifest.jsonl');
+    const lines = entries.map((e) => JSON.stringify({ type: 'entry', location: 'manifest', ...keyPath(e.key), hash: e.hash, size: e.size, mode: e.mode, mtimeMs: e.mtimeMs }));
+    fs.writeFileSync(file, lines.length ? `${lines.join('\n')}\n` : '');
+    await rclone(['copyto', file, remoteJoin(root, `${MANIFEST}.new`)]);
+    await rclone(['moveto', remoteJoin(root, `${MANIFEST}.new`), remoteJoin(root, MANIFEST)]);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A location's manifest, in key order; empty when it has none yet. Every line is checked: a remote is untrusted input. */
+export async function readManifest(root: string): Promise<Entry[]> {
+  const data = await rcloneCat(remoteJoin(root, MANIFEST));
+  if (!data) return [];
+  const entries: Entry[] = [];
+  data
+    .toString('utf8')
+    .split('\n')
+    .forEach((line, i) => {
+      if (!line) return;
+      let rec: Record<string, unknown>;
+      try {
+        rec = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        throw new HoardError(`${root}: ${MANIFEST} line ${i + 1} is not JSON`, 'bad-remote');
+      }
+      const problem = recordProblem(rec);
+      if (problem || rec.type !== 'entry') throw new HoardError(`${root}: ${MANIFEST} line ${i + 1}: ${problem ?? 'not an entry record'}`, 'bad-remote');
+      entries.push({ key: entryKey(rec.path as string, rec.pathBytes as string | undefined), hash: rec.hash as string, size: rec.size as number, mode: rec.mode as number, mtimeMs: rec.mtimeMs as number, ino: 0 });
+    });
+  return entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}

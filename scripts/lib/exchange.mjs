@@ -1,0 +1,138 @@
+// push, pull and sync: one exchange between this repository and a remote, as a chain of
+// hoard's plumbing. Each step is a tool anyone can run by hand; this only strings them:
+//
+//   hoard add                       record what changed here
+//   hoard remote fetch R            learn what R holds now; settle the three-way base
+//   hoard plan --push|--pull|--sync R  > plan.jsonl       (--dry-run prints it and stops)
+//   hoard stage | hoard transfer | hoard integrate | hoard reconcile   < plan.jsonl
+//   hoard remote fetch R            record the outcome; settle the base again
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { $ } from 'zx';
+import { Repository } from '@hoard/state';
+
+const require = createRequire(import.meta.url);
+const HOARD = [process.execPath, path.join(path.dirname(require.resolve('hoard/package.json')), 'bin', 'hoard.js')];
+
+const USAGE = {
+  push: 'hoard push REMOTE [--dry-run] [--json]: send the changes made here to REMOTE',
+  pull: 'hoard pull REMOTE [--dry-run] [--json]: bring the changes made at REMOTE here',
+  sync: 'hoard sync REMOTE [--dry-run] [--json]: both ways; two different edits of one file keep both',
+};
+
+export async function exchange(direction, argv) {
+  const args = argv.filter((a) => !a.startsWith('--'));
+  const flags = new Set(argv.filter((a) => a.startsWith('--')));
+  if (flags.has('--help') || flags.has('-h')) {
+    process.stdout.write(`${USAGE[direction]}\n\nExample:\n  hoard ${direction} nas --json | jq .\n`);
+    return 0;
+  }
+  const unknown = [...flags].filter((f) => !['--dry-run', '--json'].includes(f));
+  if (args.length !== 1 || unknown.length) {
+    process.stderr.write(`hoard ${direction}: ${unknown.length ? `unknown option ${unknown[0]}` : 'name one remote'} (usage: ${USAGE[direction]})\n`);
+    return 2;
+  }
+  const [remote] = args;
+  const json = flags.has('--json') || !process.stdout.isTTY;
+  let repo;
+  try {
+    repo = Repository.open('.');
+    repo.location(remote);
+  } catch (err) {
+    process.stderr.write(`hoard ${direction}: ${err.message}\n`);
+    return err.exitCode ?? 2;
+  }
+  const release = repo.lock(direction, 30_000);
+  const transfer = `${direction}-${remote}`;
+  const work = fs.mkdtempSync(path.join(repo.hoardDir, `${direction}-`));
+  $.verbose = false;
+  $.quiet = true;
+  $.env = { ...process.env, HOARD_LOCK_TOKEN: repo.lockToken, HOARD_NO_PROGRESS: process.env.HOARD_NO_PROGRESS ?? (process.stderr.isTTY ? '' : '1') };
+  $.cwd = repo.root;
+  const say = (text) => process.stderr.isTTY && !json && process.stderr.write(`${text}\n`);
+  const summary = { type: 'summary', command: direction, remote, filesSent: 0, bytesSent: 0, filesReceived: 0, bytesReceived: 0, checkedOut: 0, moved: 0, trashed: 0, conflicts: 0, errors: 0 };
+  try {
+    say(`recording changes here`);
+    await $`${HOARD} add --json`.nothrow().then(countErrors(summary));
+    say(`asking ${remote} what it holds`);
+    await $`${HOARD} remote fetch ${remote} ${direction === 'push' ? [] : ['--scan']}`.then(countErrors(summary));
+    const plan = path.join(work, 'plan.jsonl');
+    await $`${HOARD} plan ${`--${direction}`} ${remote} > ${plan}`;
+    if (flags.has('--dry-run')) {
+      process.stdout.write(fs.readFileSync(plan));
+      return 0;
+    }
+    say(`exchanging content`);
+    const results = path.join(work, 'results.jsonl');
+    const t = ['--transfer', transfer];
+    await $`${HOARD} stage ${t} < ${plan} | ${HOARD} transfer ${t} | ${HOARD} integrate ${t} | ${HOARD} reconcile ${t} > ${results}`.nothrow();
+    tally(summary, fs.readFileSync(results, 'utf8'), fs.readFileSync(plan, 'utf8'));
+    await $`${HOARD} remote fetch ${remote}`.then(countErrors(summary));
+    fs.rmSync(repo.stagingDir(transfer), { recursive: true, force: true });
+    fs.rmSync(`${repo.stagingDir(transfer)}.journal`, { force: true });
+  } catch (err) {
+    summary.errors++;
+    process.stderr.write(`hoard ${direction}: ${String(err.stderr ?? err.message).trim().split('\n').pop()}\n`);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+    release();
+    repo.close();
+  }
+  if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  else {
+    process.stdout.write(
+      `${direction} ${remote}: sent ${summary.filesSent} files (${human(summary.bytesSent)}), received ${summary.filesReceived} (${human(summary.bytesReceived)}), ` +
+        `${summary.moved} moved, ${summary.trashed} to trash, ${summary.conflicts} conflicts, ${summary.errors} errors\n`,
+    );
+  }
+  return summary.errors ? 1 : 0;
+}
+
+function countErrors(summary) {
+  return (out) => {
+    if (out.exitCode && out.exitCode !== 0) summary.errors++;
+    return out;
+  };
+}
+
+function tally(summary, resultsText, planText) {
+  for (const line of planText.split('\n')) {
+    if (!line) continue;
+    const a = JSON.parse(line);
+    if (a.op === 'skip' && /conflict|deleted-here|edited-here/.test(a.reason ?? '')) summary.conflicts++;
+    if (a.op === 'checkout' && a.reason === 'conflict') summary.conflicts++;
+  }
+  for (const line of resultsText.split('\n')) {
+    if (!line) continue;
+    const r = JSON.parse(line);
+    if (r.type === 'error') summary.errors++;
+    if (r.type !== 'result') continue;
+    if (!r.ok) {
+      if (r.code === 'conflict') summary.conflicts++;
+      else summary.errors++;
+      if (process.stderr.isTTY || true) process.stderr.write(`hoard: ${r.tool}: ${r.path ?? r.hash ?? ''}: ${r.message ?? r.code}\n`);
+      continue;
+    }
+    if (r.tool === 'integrate') {
+      if (r.target === 'local') (summary.filesReceived++, (summary.bytesReceived += r.bytes ?? 0));
+      else (summary.filesSent++, (summary.bytesSent += r.bytes ?? 0));
+    }
+    if (r.tool === 'reconcile') {
+      if (r.op === 'checkout') summary.checkedOut++;
+      if (r.op === 'move') summary.moved++;
+      if (r.op === 'trash') summary.trashed++;
+    }
+  }
+}
+
+function human(bytes) {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  let n = bytes;
+  while (n >= 1024 && i < units.length - 1) (n /= 1024), i++;
+  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+void os;

@@ -1,0 +1,146 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { HashPool } from '@hoard/hashing';
+import type { InputLine, OutputItem } from '@hoard/jsonl';
+import type { AnyRecord, ResultRecord } from '@hoard/schema';
+import { blobKey, blobKeyHash, LOCAL, type Repository } from '@hoard/state';
+import { forwardToPeer, peerUrl, rcloneBatch, rcloneRoot, remoteJoin, type OpenedLocation } from '@hoard/remote';
+
+export interface IntegrateOptions {
+  repo: Repository;
+  transferId: string;
+  locate(name: string): OpenedLocation | undefined;
+  onItem?: (bytes: number) => void;
+}
+
+interface Received {
+  key: string;
+  hash: string;
+  bytes: number;
+  path?: string;
+  source?: string;
+  target: string;
+}
+
+const BATCH = 2000;
+
+/**
+ * The receiving side of a transfer. Here: re-hash each received file and move it into the
+ * store (`.hoard/objects/`) only if its content is the id it claims; anything else is
+ * deleted from staging and reported, never stored. Recorded one transaction per batch.
+ * For another repository its own `hoard integrate` does this there; for an rclone vault,
+ * rclone verified the checksum as it wrote, and the blobs move from the vault's staging
+ * into place (server side). Successful transfer results are consumed; all else passes.
+ */
+export async function* integrateReceived(input: AsyncIterable<InputLine[]>, options: IntegrateOptions): AsyncGenerator<OutputItem[]> {
+  const pending = new Map<string, Received[]>();
+  let pool: HashPool | undefined;
+  try {
+    for await (const batch of input) {
+      const out: OutputItem[] = [];
+      for (const line of batch) {
+        const rec = line.record;
+        if (!rec) {
+          out.push({ type: 'error', tool: 'integrate', code: 'bad-input', line: line.lineNo, message: line.problem ?? 'bad input' });
+          continue;
+        }
+        if (rec.type !== 'result' || rec.tool !== 'transfer' || rec.ok !== true) {
+          out.push(line.text);
+          continue;
+        }
+        const r = rec as ResultRecord & { target: string };
+        if (typeof r.key !== 'string' || typeof r.hash !== 'string' || typeof r.target !== 'string') {
+          out.push({ type: 'error', tool: 'integrate', code: 'bad-input', line: line.lineNo, message: 'a transfer result needs key, hash and target' });
+          continue;
+        }
+        const list = pending.get(r.target) ?? [];
+        list.push({ key: r.key, hash: r.hash, bytes: r.bytes ?? 0, path: r.path, source: r.source as string | undefined, target: r.target });
+        pending.set(r.target, list);
+        if (r.target === LOCAL && list.length >= BATCH) {
+          pending.delete(r.target);
+          out.push(...(await integrateHere(list, options, () => (pool ??= new HashPool()))));
+        }
+      }
+      yield out;
+    }
+    for (const [target, list] of pending) {
+      if (target === LOCAL) {
+        for (let i = 0; i < list.length; i += BATCH) yield await integrateHere(list.slice(i, i + BATCH), options, () => (pool ??= new HashPool()));
+      } else yield await integrateThere(target, list, options);
+    }
+  } finally {
+    await pool?.close();
+  }
+}
+
+function result(item: Received, ok: boolean, code?: string, message?: string): ResultRecord {
+  return { type: 'result', tool: 'integrate', op: 'integrate', ok, key: item.key, hash: item.hash, bytes: item.bytes, target: item.target, path: item.path, ...(ok ? {} : { code, message }) };
+}
+
+/** Verify, then move into this repository's store; one transaction records the batch. */
+async function integrateHere(items: Received[], options: IntegrateOptions, pool: () => HashPool): Promise<ResultRecord[]> {
+  const { repo } = options;
+  const staging = repo.stagingDir(options.transferId);
+  const out: ResultRecord[] = [];
+  const files = items.map((i) => path.join(staging, i.key));
+  const claimed = items.map((i) => blobKeyHash(i.key) ?? i.hash);
+  const outcomes = await pool().hash('sha256', files, items.reduce((n, i) => n + i.bytes, 0));
+  const stored: Array<{ hash: string; size: number }> = [];
+  items.forEach((item, n) => {
+    const outcome = outcomes[n]!;
+    const file = files[n]!;
+    if (!outcome.ok) {
+      out.push(result(item, false, outcome.code, `received ${item.key}: ${outcome.message}`));
+      return;
+    }
+    if (outcome.hash !== item.hash || outcome.hash !== claimed[n]) {
+      fs.rmSync(file, { force: true });
+      out.push(result(item, false, 'hash-mismatch', `received content is ${outcome.hash}, not ${item.hash}: rejected, not stored`));
+      return;
+    }
+    const dest = repo.objectPath(outcome.hash);
+    fs.mkdirSync(path.dirname(dest), { recursive: true, mode: 0o700 });
+    fs.chmodSync(file, 0o600);
+    fs.renameSync(file, dest);
+    stored.push({ hash: outcome.hash, size: outcome.state.size });
+    options.onItem?.(outcome.state.size);
+    out.push(result(item, true));
+  });
+  repo.recordCopies(repo.location(LOCAL).id, stored);
+  return out;
+}
+
+/** The receiving side elsewhere: a repository integrates itself; a vault had rclone verify. */
+async function integrateThere(target: string, items: Received[], options: IntegrateOptions): Promise<OutputItem[]> {
+  const far = options.locate(target);
+  if (!far) return items.map((i) => result(i, false, 'unknown-location', `no location named "${target}"`));
+  const peer = peerUrl(far);
+  const out: OutputItem[] = [];
+  try {
+    if (peer) {
+      const records: AnyRecord[] = items.map((i) => ({ type: 'result', tool: 'transfer', op: 'copy', ok: true, key: i.key, hash: i.hash, bytes: i.bytes, target: i.target, path: i.path }));
+      for await (const rec of forwardToPeer(peer, target, 'integrate', ['--transfer', options.transferId], records, { hoard: far.location.options.hoard })) {
+        out.push(rec);
+        if (rec.type === 'result' && rec.ok === true && typeof rec.hash === 'string') options.onItem?.(Number(rec.bytes ?? 0));
+      }
+      return out;
+    }
+    if (far.caps.layout === 'tree') return items.map((i) => result(i, true)); // reconcile moves it into place
+    const root = rcloneRoot(far);
+    const blobs = items.filter((i) => blobKeyHash(i.key) === i.hash);
+    for (const i of items) if (blobKeyHash(i.key) !== i.hash) out.push(result(i, false, 'hash-mismatch', `key ${i.key} does not name ${i.hash}`));
+    let failed = new Map<string, string>();
+    if (!far.caps.atomicUpload) {
+      ({ failed } = await rcloneBatch('move', remoteJoin(root, `.hoard/staging/${options.transferId}`), remoteJoin(root, 'blobs'), blobs.map((b) => b.key)));
+    }
+    const ok = blobs.filter((b) => !failed.has(b.key));
+    options.repo.recordCopies(far.location.id, ok.map((b) => ({ hash: b.hash, size: b.bytes })));
+    for (const b of blobs) out.push(failed.has(b.key) ? result(b, false, 'rclone', failed.get(b.key)!) : result(b, true));
+    for (const b of ok) options.onItem?.(b.bytes);
+    return out;
+  } catch (err) {
+    return [...out, ...items.slice(out.length).map((i) => result(i, false, (err as NodeJS.ErrnoException).code ?? 'integrate', (err as Error).message))];
+  }
+}
+
+export { blobKey };

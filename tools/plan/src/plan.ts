@@ -1,0 +1,182 @@
+import path from 'node:path';
+import type { ActionRecord } from '@hoard/schema';
+import { keyPath, type Entry } from '@hoard/state';
+
+export type Direction = 'push' | 'pull' | 'sync';
+
+export interface PlanInput {
+  /** This repository's tree, the remote's last known tree, and what both last agreed on: all in key order. */
+  local: Iterable<Entry>;
+  remote: Iterable<Entry>;
+  base: Iterable<Entry>;
+  direction: Direction;
+  remoteName: string;
+  /** Whether a side already holds this content (in its tree or store): then nothing needs sending. */
+  remoteHolds(hash: string): boolean;
+  localHolds(hash: string): boolean;
+  /** Labels for conflict copies: `name.conflict-<label>-<stamp>.ext`. */
+  localLabel: string;
+  stamp: string;
+  /** The remote keeps no blobs by content id (a tree mirror): every checkout needs its content sent by path. */
+  remoteIsMirror?: boolean;
+}
+
+type Side = 'local' | 'remote';
+
+interface Put {
+  key: string;
+  entry: Entry;
+  prev?: Entry;
+  /** A conflict copy: written before the path it copies is overwritten. */
+  conflictCopy?: boolean;
+}
+
+interface SidePlan {
+  puts: Put[];
+  dels: Entry[];
+  skips: ActionRecord[];
+}
+
+/** Same version: content, permission bits and modification time (to the millisecond). */
+export function sameVersion(a: Entry | undefined, b: Entry | undefined): boolean {
+  if (!a || !b) return a === b;
+  return a.hash === b.hash && (a.mode & 0o7777) === (b.mode & 0o7777) && Math.abs(a.mtimeMs - b.mtimeMs) < 1;
+}
+
+/** `dir/name.conflict-<label>-<stamp>.ext` for a path (the extension stays last so the file still opens). */
+export function conflictName(key: string, label: string, stamp: string): string {
+  const { path: p } = keyPath(key);
+  const dir = path.posix.dirname(p);
+  const base = path.posix.basename(p);
+  const dot = base.lastIndexOf('.');
+  const [stem, ext] = dot > 0 ? [base.slice(0, dot), base.slice(dot)] : [base, ''];
+  const safeLabel = label.replace(/[^A-Za-z0-9._-]/g, '_');
+  const name = `${stem}.conflict-${safeLabel}-${stamp}${ext}`;
+  return dir === '.' ? name : `${dir}/${name}`;
+}
+
+/**
+ * The three-way plan between this repository and a remote: for each path, a side that
+ * changed since the base wins over one that did not; two different changes keep both
+ * (sync: the remote's version becomes a conflict copy on both sides; push and pull skip
+ * the path and say so); a deletion against an edit keeps the edit. Deletions become
+ * trash, renames become moves (no content sent), and content a side lacks is copied once.
+ */
+export function* plan(input: PlanInput): Generator<ActionRecord> {
+  const sides: Record<Side, SidePlan> = { local: { puts: [], dels: [], skips: [] }, remote: { puts: [], dels: [], skips: [] } };
+  const toRemote = input.direction !== 'pull';
+  const toLocal = input.direction !== 'push';
+  const skip = (side: Side, key: string, reason: string, hash?: string) =>
+    sides[side].skips.push({ type: 'action', op: 'skip', target: side === 'local' ? 'local' : input.remoteName, ...pathFields(key), ...(hash ? { hash } : {}), reason });
+
+  for (const [key, l, r, b] of mergeJoin(input.local, input.remote, input.base)) {
+    const changedL = !sameVersion(l, b);
+    const changedR = !sameVersion(r, b);
+    if (!changedL && !changedR) continue;
+    if (sameVersion(l, r)) continue; // both sides made the same change
+    if (changedL && !changedR) {
+      if (!toRemote) continue;
+      if (l) sides.remote.puts.push({ key, entry: l, prev: r });
+      else if (r) sides.remote.dels.push(r);
+      continue;
+    }
+    if (changedR && !changedL) {
+      if (!toLocal) continue;
+      if (r) sides.local.puts.push({ key, entry: r, prev: l });
+      else if (l) sides.local.dels.push(l);
+      continue;
+    }
+    // Both changed, differently.
+    if (!l && r) {
+      // Deleted here, edited there: the edit stays, and comes here.
+      if (toLocal) sides.local.puts.push({ key, entry: r });
+      else skip('remote', key, 'deleted-here-edited-there', r.hash);
+      continue;
+    }
+    if (l && !r) {
+      if (toRemote) sides.remote.puts.push({ key, entry: l });
+      else skip('local', key, 'edited-here-deleted-there', l.hash);
+      continue;
+    }
+    if (l && r) {
+      if (input.direction !== 'sync') {
+        skip(input.direction === 'push' ? 'remote' : 'local', key, 'conflict', (input.direction === 'push' ? l : r).hash);
+        continue;
+      }
+      // Keep both: this side's version at the path everywhere, the remote's beside it.
+      const copyKey = conflictName(key, input.remoteName, input.stamp);
+      sides.local.puts.push({ key: copyKey, entry: { ...r, key: copyKey }, conflictCopy: true });
+      sides.remote.puts.push({ key: copyKey, entry: { ...r, key: copyKey }, conflictCopy: true });
+      sides.remote.puts.push({ key, entry: l, prev: r });
+    }
+  }
+  yield* sideActions('remote', input.remoteName, sides.remote, input.remoteHolds, 'local', input.remoteIsMirror === true);
+  yield* sideActions('local', 'local', sides.local, input.localHolds, input.remoteName, false);
+}
+
+function* sideActions(side: Side, target: string, plan: SidePlan, holds: (hash: string) => boolean, source: string, mirror: boolean): Generator<ActionRecord> {
+  // A deletion and an addition of the same content at once is a rename: move, send nothing.
+  const deleted = new Map<string, Entry[]>();
+  for (const d of plan.dels) deleted.set(d.hash, [...(deleted.get(d.hash) ?? []), d]);
+  const moves: ActionRecord[] = [];
+  const puts: Put[] = [];
+  for (const p of plan.puts) {
+    const from = !p.prev && !p.conflictCopy ? deleted.get(p.entry.hash)?.pop() : undefined;
+    if (from) {
+      moves.push({ type: 'action', op: 'move', target, ...pathFields(p.key), ...fromFields(from.key), hash: p.entry.hash, prevHash: from.hash, size: p.entry.size, mode: p.entry.mode, mtimeMs: p.entry.mtimeMs });
+    } else puts.push(p);
+  }
+  const trashes = [...deleted.values()].flat();
+  // Content first (copy), then renames, then new files (conflict copies before what they copy is overwritten), then trash.
+  const sent = new Set<string>();
+  for (const p of puts) {
+    if (sent.has(p.entry.hash) || (!mirror && holds(p.entry.hash))) continue;
+    if (!mirror) sent.add(p.entry.hash);
+    yield { type: 'action', op: 'copy', target, source, hash: p.entry.hash, size: p.entry.size, ...pathFields(mirror ? p.key : p.entry.key) };
+  }
+  yield* moves;
+  puts.sort((a, b) => Number(Boolean(b.conflictCopy)) - Number(Boolean(a.conflictCopy)));
+  for (const p of puts) {
+    yield {
+      type: 'action',
+      op: 'checkout',
+      target,
+      ...pathFields(p.key),
+      hash: p.entry.hash,
+      size: p.entry.size,
+      mode: p.entry.mode,
+      mtimeMs: p.entry.mtimeMs,
+      ...(p.prev ? { prevHash: p.prev.hash } : {}),
+      ...(p.conflictCopy ? { reason: 'conflict' } : {}),
+    };
+  }
+  for (const t of trashes) yield { type: 'action', op: 'trash', target, ...pathFields(t.key), hash: t.hash, prevHash: t.hash, size: t.size };
+  yield* plan.skips;
+}
+
+function pathFields(key: string): { path: string; pathBytes?: string } {
+  return keyPath(key);
+}
+
+function fromFields(key: string): { from: string; fromBytes?: string } {
+  const { path: from, pathBytes } = keyPath(key);
+  return pathBytes === undefined ? { from } : { from, fromBytes: pathBytes };
+}
+
+/** Walk three key-ordered entry streams together: [key, a, b, c] for every key in any. */
+export function* mergeJoin(a: Iterable<Entry>, b: Iterable<Entry>, c: Iterable<Entry>): Generator<[string, Entry | undefined, Entry | undefined, Entry | undefined]> {
+  const its = [a[Symbol.iterator](), b[Symbol.iterator](), c[Symbol.iterator]()];
+  const heads = its.map((it) => it.next());
+  for (;;) {
+    let min: string | undefined;
+    for (const h of heads) if (!h.done && (min === undefined || h.value.key < min)) min = h.value.key;
+    if (min === undefined) return;
+    const row: Array<Entry | undefined> = heads.map((h, i) => {
+      if (h.done || h.value.key !== min) return undefined;
+      const v = h.value;
+      heads[i] = its[i]!.next();
+      return v;
+    });
+    yield [min, row[0], row[1], row[2]];
+  }
+}

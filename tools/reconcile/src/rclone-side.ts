@@ -1,0 +1,80 @@
+import type { OutputItem } from '@hoard/jsonl';
+import type { ActionRecord, ResultRecord } from '@hoard/schema';
+import { entryKey, type Entry } from '@hoard/state';
+import { rclone, rcloneBatch, rcloneRoot, rcloneSide, remoteJoin, writeManifest, type OpenedLocation } from '@hoard/remote';
+import type { ReconcileOptions } from './reconcile.js';
+
+type MakeResult = (a: ActionRecord, ok: boolean, code?: string, message?: string) => ResultRecord;
+
+/**
+ * Reconcile an rclone location from here. A mirror (tree layout): files to overwrite or
+ * delete are first moved into its `.hoard/trash/<stamp>/`, renames are server-side moves,
+ * new content moves in from the remote's staging folder (where rclone wrote it whole).
+ * A vault (blobs layout) only changes its manifest. Either way the manifest
+ * (`.hoard/manifest.jsonl`: path, content id, size, mode, mtime) is rewritten, then the
+ * location's recorded state.
+ */
+export async function reconcileRclone(far: OpenedLocation, actions: ActionRecord[], options: ReconcileOptions, result: MakeResult): Promise<OutputItem[]> {
+  const { repo } = options;
+  const root = rcloneRoot(far);
+  const stamp = options.stamp ?? new Date().toISOString().replace(/[:.]/g, '-');
+  const known = new Map<string, Entry>();
+  for (const e of repo.entries(far.location.id)) known.set(e.key, e);
+  const out: OutputItem[] = [];
+  const mirror = far.caps.layout === 'tree';
+  const toTrash: ActionRecord[] = [];
+  const moves: ActionRecord[] = [];
+  const checkouts: ActionRecord[] = [];
+  for (const a of actions) {
+    const key = entryKey(a.path!, a.pathBytes);
+    const now = known.get(key);
+    if (a.op === 'trash') {
+      if (!now) out.push(result(a, true));
+      else if (now.hash !== a.prevHash) out.push(result(a, false, 'conflict', `${a.path} changed there since the plan; kept`));
+      else toTrash.push(a);
+    } else if (a.op === 'move') {
+      const src = known.get(entryKey(a.from!, a.fromBytes));
+      if (!src && now?.hash === a.hash) out.push(result(a, true));
+      else if (!src || src.hash !== a.prevHash) out.push(result(a, false, 'conflict', `${a.from} changed or went there since the plan; not moved`));
+      else moves.push(a);
+    } else if (now && now.hash !== a.hash && now.hash !== a.prevHash) out.push(result(a, false, 'conflict', `${a.path} changed there since the plan; kept`));
+    else checkouts.push(a);
+  }
+  const failed = new Map<string, string>();
+  if (mirror) {
+    // Old versions go to the mirror's trash before anything replaces them.
+    const overwritten = checkouts.filter((a) => known.has(entryKey(a.path!, a.pathBytes)) && known.get(entryKey(a.path!, a.pathBytes))!.hash !== a.hash);
+    const trashKeys = [...toTrash, ...overwritten].map((a) => a.path!);
+    if (trashKeys.length) for (const [k, m] of (await rcloneBatch('move', rcloneSide(root, 'src'), rcloneSide(remoteJoin(root, `.hoard/trash/${stamp}`), 'dst'), trashKeys)).failed) failed.set(k, m);
+    for (const a of moves) {
+      try {
+        await rclone(['moveto', remoteJoin(root, a.from!), remoteJoin(root, a.path!)]);
+      } catch (err) {
+        failed.set(a.path!, (err as Error).message);
+      }
+    }
+    const incoming = checkouts.filter((a) => !failed.has(a.path!) && known.get(entryKey(a.path!, a.pathBytes))?.hash !== a.hash);
+    if (incoming.length) {
+      for (const [k, m] of (await rcloneBatch('move', rcloneSide(remoteJoin(root, `.hoard/staging/${options.transferId}`), 'src'), rcloneSide(root, 'dst'), incoming.map((a) => a.path!))).failed) failed.set(k, m);
+    }
+  }
+  for (const a of [...toTrash, ...moves, ...checkouts]) {
+    const key = entryKey(a.path!, a.pathBytes);
+    if (failed.has(a.path!)) {
+      out.push(result(a, false, 'rclone', failed.get(a.path!)!));
+      continue;
+    }
+    if (a.op === 'trash') known.delete(key);
+    else if (a.op === 'move') {
+      const src = known.get(entryKey(a.from!, a.fromBytes))!;
+      known.delete(entryKey(a.from!, a.fromBytes));
+      known.set(key, { ...src, key });
+    } else known.set(key, { key, hash: a.hash!, size: a.size ?? 0, mode: a.mode ?? 0o100644, mtimeMs: a.mtimeMs ?? Date.now(), ino: 0 });
+    out.push(result(a, true));
+    options.onItem?.();
+  }
+  const entries = [...known.values()].sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+  await writeManifest(root, entries);
+  repo.setState(far.location.id, entries);
+  return out;
+}

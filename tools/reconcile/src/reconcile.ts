@@ -1,0 +1,194 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { InputLine, OutputItem } from '@hoard/jsonl';
+import type { ActionRecord, AnyRecord, ResultRecord } from '@hoard/schema';
+import { entryKey, LOCAL, type Entry, type Repository, type StateChange } from '@hoard/state';
+import { forwardToPeer, peerUrl, type OpenedLocation } from '@hoard/remote';
+import { parentOf, Tree } from './tree.js';
+import { reconcileRclone } from './rclone-side.js';
+
+export interface ReconcileOptions {
+  repo: Repository;
+  transferId: string;
+  locate(name: string): OpenedLocation | undefined;
+  /** Names the trash folder of this run. */
+  stamp?: string;
+  onItem?: () => void;
+}
+
+/**
+ * Make a location's tree match the plan. Reads every action first (moves before new
+ * files, conflict copies before what they copy is overwritten, trash last), then applies
+ * them: here directly, in another repository by its own `hoard reconcile`, in an rclone
+ * remote by rclone. Other records pass through.
+ */
+export async function* reconcileActions(input: AsyncIterable<InputLine[]>, options: ReconcileOptions): AsyncGenerator<OutputItem[]> {
+  const byTarget = new Map<string, ActionRecord[]>();
+  for await (const batch of input) {
+    const out: OutputItem[] = [];
+    for (const line of batch) {
+      const rec = line.record;
+      if (!rec) {
+        out.push({ type: 'error', tool: 'reconcile', code: 'bad-input', line: line.lineNo, message: line.problem ?? 'bad input' });
+        continue;
+      }
+      if (rec.type !== 'action' || !['checkout', 'move', 'trash'].includes(rec.op as string)) {
+        out.push(line.text);
+        continue;
+      }
+      const a = rec as ActionRecord;
+      const list = byTarget.get(a.target) ?? [];
+      list.push(a);
+      byTarget.set(a.target, list);
+    }
+    if (out.length) yield out;
+  }
+  for (const [target, actions] of byTarget) {
+    if (target === LOCAL) yield* reconcileHere(actions, options);
+    else yield await reconcileThere(target, actions, options);
+  }
+}
+
+function result(a: ActionRecord, ok: boolean, code?: string, message?: string): ResultRecord {
+  return { type: 'result', tool: 'reconcile', op: a.op, ok, path: a.path, hash: a.hash, target: a.target, ...(a.from ? { from: a.from } : {}), ...(a.pathBytes ? { pathBytes: a.pathBytes } : {}), ...(ok ? {} : { code, message }) };
+}
+
+const ORDER: Record<string, number> = { move: 0, checkout: 1, trash: 2 };
+
+async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions): AsyncGenerator<OutputItem[]> {
+  const { repo } = options;
+  const local = repo.location(LOCAL);
+  const stamp = options.stamp ?? new Date().toISOString().replace(/[:.]/g, '-');
+  const tree = new Tree(repo.root, repo.trashDir);
+  const tmpDir = path.join(repo.hoardDir, 'tmp');
+  fs.mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
+  actions.sort((a, b) => ORDER[a.op]! - ORDER[b.op]!);
+  // How many checkouts still need each blob: the last one may take the stored blob itself.
+  const uses = new Map<string, number>();
+  for (const a of actions) if (a.op === 'checkout' && a.hash) uses.set(a.hash, (uses.get(a.hash) ?? 0) + 1);
+  const trashed = new Map<string, string | Buffer>();
+  const dropped: string[] = [];
+  let changes: StateChange[] = [];
+  let out: OutputItem[] = [];
+  const commit = () => {
+    if (changes.length) repo.applyChanges(local.id, changes, { origin: 'sync' });
+    if (dropped.length) repo.dropCopies(local.id, dropped.splice(0));
+    changes = [];
+  };
+
+  const recorded = (p: string, pb?: string): Entry | undefined => repo.entry(local.id, entryKey(p, pb));
+  const entryOf = (key: string, hash: string, file: string | Buffer): StateChange => {
+    const st = fs.lstatSync(file);
+    return { op: 'add', key, hash, size: st.size, mode: st.mode, mtimeMs: st.mtimeMs, ino: st.ino };
+  };
+
+  /** A file holding `hash` to copy from: the store, a recorded file that still holds it, or something trashed in this run. */
+  const sourceOf = (hash: string): { file: string | Buffer; stored: boolean } | undefined => {
+    const stored = repo.objectPath(hash);
+    if (fs.existsSync(stored)) return { file: stored, stored: true };
+    for (const e of [repo.entryWithContent(local.id, hash)]) {
+      if (!e) continue;
+      const { path: p, pathBytes } = splitKey(e.key);
+      const file = tree.file(p, pathBytes);
+      const now = tree.contentAt(file, e);
+      if (now?.hash === hash) return { file, stored: false };
+    }
+    const t = trashed.get(hash);
+    return t ? { file: t, stored: false } : undefined;
+  };
+
+  for (const a of actions) {
+    try {
+      const p = a.path!;
+      const file = tree.file(p, a.pathBytes);
+      const key = entryKey(p, a.pathBytes);
+      if (a.op === 'trash') {
+        const now = tree.contentAt(file, recorded(p, a.pathBytes));
+        if (!now) out.push(result(a, true)); // gone already
+        else if (now.hash !== a.prevHash) out.push(result(a, false, 'conflict', `${p} changed since the plan; kept`));
+        else {
+          trashed.set(now.hash, tree.trash(file, p, a.pathBytes, stamp));
+          changes.push({ op: 'delete', key });
+          out.push(result(a, true));
+        }
+      } else if (a.op === 'move') {
+        const fromFile = tree.file(a.from!, a.fromBytes);
+        const fromKey = entryKey(a.from!, a.fromBytes);
+        const src = tree.contentAt(fromFile, repo.entry(local.id, fromKey));
+        const dst = tree.contentAt(file, recorded(p, a.pathBytes));
+        if (!src && dst?.hash === a.hash) out.push(result(a, true)); // moved already
+        else if (!src || src.hash !== a.prevHash) out.push(result(a, false, 'conflict', `${a.from} changed or went since the plan; not moved`));
+        else {
+          if (dst) trashed.set(dst.hash, tree.trash(file, p, a.pathBytes, stamp));
+          fs.renameSync(fromFile, file);
+          changes.push({ op: 'move', key, fromKey, hash: src.hash, size: src.st.size, mode: src.st.mode, mtimeMs: src.st.mtimeMs, ino: src.st.ino });
+          out.push(result(a, true));
+        }
+      } else {
+        const hash = a.hash!;
+        const now = tree.contentAt(file, recorded(p, a.pathBytes));
+        const sameMeta = now && now.hash === hash && (a.mode === undefined || (now.st.mode & 0o7777) === (a.mode & 0o7777)) && (a.mtimeMs === undefined || Math.abs(now.st.mtimeMs - a.mtimeMs) < 1);
+        uses.set(hash, (uses.get(hash) ?? 1) - 1);
+        if (sameMeta) {
+          changes.push(entryOf(key, hash, file));
+          out.push(result(a, true));
+        } else if (now && now.hash !== hash && now.hash !== a.prevHash) {
+          out.push(result(a, false, 'conflict', `${p} changed since the plan; kept`));
+        } else {
+          const source = sourceOf(hash);
+          if (!source) out.push(result(a, false, 'missing-content', `no verified copy of ${hash} here to check ${p} out from`));
+          else {
+            // Write beside, then rename: the path holds the old file or the new, never half of one.
+            const tmp = path.join(tmpDir, `${crypto.randomUUID()}.tmp`);
+            if (source.stored && uses.get(hash)! <= 0) {
+              fs.renameSync(source.file, tmp);
+              dropped.push(hash);
+            } else fs.copyFileSync(source.file, tmp);
+            if (a.mode !== undefined) fs.chmodSync(tmp, a.mode & 0o7777);
+            if (a.mtimeMs !== undefined) fs.utimesSync(tmp, new Date(), a.mtimeMs / 1000);
+            if (now) trashed.set(now.hash, tree.trash(file, p, a.pathBytes, stamp));
+            fs.mkdirSync(parentOf(file), { recursive: true });
+            fs.renameSync(tmp, file);
+            changes.push(entryOf(key, hash, file));
+            out.push(result(a, true));
+          }
+        }
+      }
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      out.push(result(a, false, e.code ?? 'reconcile', e.message));
+    }
+    options.onItem?.();
+    if (out.length >= 2000) {
+      commit();
+      yield out;
+      out = [];
+    }
+  }
+  commit();
+  yield out;
+}
+
+function splitKey(key: string): { path: string; pathBytes?: string } {
+  const nul = key.indexOf('\0');
+  return nul === -1 ? { path: key } : { path: key.slice(0, nul), pathBytes: key.slice(nul + 1) };
+}
+
+async function reconcileThere(target: string, actions: ActionRecord[], options: ReconcileOptions): Promise<OutputItem[]> {
+  const far = options.locate(target);
+  if (!far) return actions.map((a) => result(a, false, 'unknown-location', `no location named "${target}"`));
+  if (!far.caps.online) return actions.map((a) => result(a, false, 'offline', `${target} is offline: the change waits`));
+  const peer = peerUrl(far);
+  if (!peer) return reconcileRclone(far, actions, options, result);
+  const out: OutputItem[] = [];
+  try {
+    for await (const rec of forwardToPeer(peer, target, 'reconcile', ['--transfer', options.transferId], actions as AnyRecord[], { hoard: far.location.options.hoard })) {
+      out.push(rec);
+      options.onItem?.();
+    }
+  } catch (err) {
+    out.push({ type: 'error', tool: 'reconcile', code: (err as NodeJS.ErrnoException).code ?? 'peer', message: (err as Error).message });
+  }
+  return out;
+}

@@ -1,0 +1,70 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { hashFile } from '@hoard/hashing';
+import { HoardError, joinRecordPath } from '@hoard/schema';
+import { HOARD_DIR, type Entry } from '@hoard/state';
+
+/**
+ * Safe file operations inside one tree: never outside its root, never through a symlinked
+ * folder, never into hoard's own folder, and never destroying a file (it goes to trash).
+ */
+export class Tree {
+  private readonly checkedDirs = new Set<string>();
+  private readonly readBuffer = Buffer.alloc(1 << 20);
+
+  constructor(
+    readonly root: string,
+    readonly trashRoot: string,
+  ) {}
+
+  /** The file of a record path, after checking no folder on the way is a symlink or hoard's own. */
+  file(p: string, pathBytes?: string): string | Buffer {
+    const parts = p.split('/');
+    if (parts[0] === HOARD_DIR) throw new HoardError(`${p}: hoard's own folder is not part of the tree`, 'refused');
+    let dir = this.root;
+    for (const part of parts.slice(0, -1)) {
+      dir = path.join(dir, part);
+      if (this.checkedDirs.has(dir)) continue;
+      try {
+        const st = fs.lstatSync(dir);
+        if (st.isSymbolicLink()) throw new HoardError(`${p}: ${path.relative(this.root, dir)} is a symlink; hoard does not write through it`, 'symlink-in-path');
+        if (!st.isDirectory()) throw new HoardError(`${p}: ${path.relative(this.root, dir)} is a file, not a folder`, 'ENOTDIR');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        fs.mkdirSync(dir, { mode: 0o755 });
+      }
+      this.checkedDirs.add(dir);
+    }
+    return joinRecordPath(this.root, p, pathBytes);
+  }
+
+  /** The content id of what is at `file` now, or undefined if nothing; uses the recorded entry when its stat still matches. */
+  contentAt(file: string | Buffer, recorded?: Entry): { hash: string; st: fs.Stats } | undefined {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    if (!st.isFile()) return { hash: st.isSymbolicLink() ? 'symlink' : 'special', st };
+    if (recorded && recorded.size === st.size && Math.abs(recorded.mtimeMs - st.mtimeMs) < 1 && recorded.ino === st.ino) return { hash: recorded.hash, st };
+    const outcome = hashFile(file, 'sha256', this.readBuffer);
+    if (!outcome.ok) throw new HoardError(`${String(file)}: ${outcome.message}`, outcome.code);
+    return { hash: outcome.hash, st };
+  }
+
+  /** Move a file of the tree to `<trash>/<stamp>/<path>` (recoverable with hoard trash restore). */
+  trash(file: string | Buffer, p: string, pathBytes: string | undefined, stamp: string): string {
+    const dest = joinRecordPath(path.join(this.trashRoot, stamp), p, pathBytes);
+    fs.mkdirSync(parentOf(dest), { recursive: true, mode: 0o700 });
+    fs.renameSync(file, dest);
+    return typeof dest === 'string' ? dest : dest.toString();
+  }
+}
+
+/** The folder of a path given as a string or as exact bytes. */
+export function parentOf(file: string | Buffer): string | Buffer {
+  if (typeof file === 'string') return path.dirname(file);
+  return file.subarray(0, file.lastIndexOf(0x2f));
+}

@@ -1,0 +1,102 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { HoardError } from '@hoard/schema';
+import { blobKeyHash, entryKey, LOCAL, type Entry, type Location, type Repository } from '@hoard/state';
+import { openLocation, peerUrl, readManifest, rcloneList, rcloneRoot, runPeerTool, remoteJoin, rclone } from '@hoard/remote';
+import { mergeJoin, sameVersion } from '@hoard/tool-plan/plan';
+
+export interface FetchOutcome {
+  location: string;
+  online: boolean;
+  files: number;
+  events: number;
+}
+
+/**
+ * Learn what a remote holds now and record it as that location's state (events of origin
+ * sync); then settle the base of the three-way merge: wherever this repository and the
+ * remote agree, that is what both last agreed on. An offline remote keeps its last known state.
+ */
+export async function fetchRemote(repo: Repository, location: Location, options: { scan?: boolean } = {}): Promise<FetchOutcome> {
+  const opened = openLocation(location);
+  if (!opened.caps.online) return { location: location.name, online: false, files: 0, events: 0 };
+  let entries: Entry[] = [];
+  const peer = peerUrl(opened);
+  if (peer) {
+    const hoard = location.options.hoard;
+    if (options.scan) for await (const _ of runPeerTool(peer, 'add', ['--json'], undefined, { hoard })) void _;
+    const blobs: Array<{ hash: string; size: number }> = [];
+    for await (const rec of runPeerTool(peer, 'ls', ['--blobs'], undefined, { hoard })) {
+      if (rec.type === 'entry') entries.push({ key: entryKey(rec.path as string, rec.pathBytes as string | undefined), hash: rec.hash as string, size: rec.size as number, mode: rec.mode as number, mtimeMs: rec.mtimeMs as number, ino: 0 });
+      else if (rec.type === 'blob') blobs.push({ hash: rec.hash as string, size: rec.size as number });
+    }
+    const held = new Set(blobs.map((b) => b.hash));
+    repo.dropCopies(location.id, [...repo.copies(location.id)].filter((c) => !held.has(c.hash)).map((c) => c.hash));
+    repo.recordCopies(location.id, blobs);
+  } else {
+    const root = rcloneRoot(opened);
+    entries = await readManifest(root);
+    if (opened.caps.layout === 'tree') entries = await checkMirror(root, entries);
+    else if (options.scan) {
+      // A vault's blobs, listed: what the copies table says it holds is checked against what it has.
+      const listed = await rcloneList(remoteJoin(root, 'blobs'));
+      const blobs = listed.map((l) => ({ hash: blobKeyHash(l.Path), size: l.Size })).filter((b): b is { hash: string; size: number } => b.hash !== undefined);
+      const held = new Set(blobs.map((b) => b.hash));
+      repo.dropCopies(location.id, [...repo.copies(location.id)].filter((c) => !held.has(c.hash)).map((c) => c.hash));
+      repo.recordCopies(location.id, blobs);
+    }
+  }
+  const events = repo.setState(location.id, entries);
+  settleBase(repo, location);
+  return { location: location.name, online: true, files: entries.length, events };
+}
+
+/**
+ * A mirror's files can change behind hoard's back: any file whose size or time differs
+ * from the manifest (or that it lacks) is hashed there; a file gone is gone.
+ */
+async function checkMirror(root: string, manifest: Entry[]): Promise<Entry[]> {
+  const listed = await rcloneList(root);
+  const byKey = new Map(manifest.map((e) => [e.key, e]));
+  const out: Entry[] = [];
+  const unknown: string[] = [];
+  for (const l of listed) {
+    if (l.Path.startsWith('.hoard/')) continue;
+    const e = byKey.get(l.Path);
+    const mtimeMs = Date.parse(l.ModTime);
+    if (e && e.size === l.Size && Math.abs(e.mtimeMs - mtimeMs) < 1000) out.push(e);
+    else unknown.push(l.Path);
+  }
+  if (unknown.length) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-hashsum-'));
+    const list = path.join(dir, 'files-from');
+    fs.writeFileSync(list, unknown.join('\n') + '\n');
+    const sums = await rclone(['hashsum', 'sha256', root, '--files-from-raw', list])
+      .catch((err: Error) => {
+        throw new HoardError(`files changed in ${root} outside hoard and cannot be hashed there: ${err.message}`, 'rclone');
+      })
+      .finally(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const info = new Map(listed.map((l) => [l.Path, l]));
+    for (const line of sums.split('\n')) {
+      const m = /^([0-9a-f]{64}) {2}(.*)$/.exec(line);
+      if (!m) continue;
+      const l = info.get(m[2]!);
+      if (l) out.push({ key: l.Path, hash: `sha256:${m[1]}`, size: l.Size, mode: 0o100644, mtimeMs: Date.parse(l.ModTime), ino: 0 });
+    }
+  }
+  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/** Base := the version both sides hold, wherever they agree (absent where both lack it); elsewhere unchanged. */
+export function settleBase(repo: Repository, remote: Location): void {
+  const base = repo.baseOf(remote);
+  const local = repo.location(LOCAL);
+  const settled: Entry[] = [];
+  for (const [, l, r, b] of mergeJoin(repo.entries(local.id), repo.entries(remote.id), repo.entries(base.id))) {
+    if (sameVersion(l, r)) {
+      if (l) settled.push({ ...l, ino: 0 });
+    } else if (b) settled.push(b);
+  }
+  repo.setState(base.id, settled);
+}

@@ -1,0 +1,132 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { InputLine, OutputItem } from '@hoard/jsonl';
+import { joinRecordPath, type ActionRecord, type AnyRecord, type ResultRecord } from '@hoard/schema';
+import { blobKey, entryKey, keyPath, LOCAL, type Repository } from '@hoard/state';
+import { forwardToPeer, openLocation, peerUrl, type OpenedLocation } from '@hoard/remote';
+
+export interface StageOptions {
+  repo: Repository;
+  transferId: string;
+  /** A location by name, or undefined when this repository has none of that name. */
+  locate(name: string): OpenedLocation | undefined;
+}
+
+/**
+ * For each `copy` action, make its content ready to send: a hardlink in
+ * `.hoard/staging/<transfer>/<key>` (a copy across devices) when it comes from this
+ * repository, the far repository's own `hoard stage` when it comes from there, nothing
+ * when it sits in an rclone remote already. One result record per copy; other records
+ * pass through. The staged key is the blob key (`sha256/ab/cd/<hex>`), or the path for a
+ * mirror (tree layout through rclone), whose files land at their paths.
+ */
+export async function* stageActions(input: AsyncIterable<InputLine[]>, options: StageOptions): AsyncGenerator<OutputItem[]> {
+  const { repo } = options;
+  const staging = repo.stagingDir(options.transferId);
+  const local = repo.location(LOCAL);
+  const forwarded = new Map<string, ActionRecord[]>();
+  const journal: string[] = [];
+  for await (const batch of input) {
+    const out: OutputItem[] = [];
+    for (const line of batch) {
+      if (!line.record) {
+        out.push({ type: 'error', tool: 'stage', code: 'bad-input', line: line.lineNo, message: line.problem ?? 'bad input' });
+        continue;
+      }
+      const rec = line.record;
+      if (rec.type !== 'action' || rec.op !== 'copy') {
+        out.push(line.text);
+        continue;
+      }
+      const action = rec as ActionRecord;
+      if (!action.hash || !action.path || !action.source) {
+        out.push(failed(action, 'bad-input', `copy action on line ${line.lineNo} needs hash, path and source`));
+        continue;
+      }
+      const source = action.source === LOCAL ? undefined : options.locate(action.source);
+      const target = action.target === LOCAL ? undefined : options.locate(action.target);
+      const mirror = target !== undefined && !target.caps.runsHoard && target.caps.layout === 'tree';
+      if (action.source === LOCAL) {
+        const result = stageLocal(repo, local.id, staging, action, mirror);
+        if (result.ok) journal.push(`${JSON.stringify({ key: result.key, hash: result.hash, bytes: result.bytes })}\n`);
+        out.push(result);
+      } else if (!source) out.push(failed(action, 'unknown-location', `no location named "${action.source}"`));
+      else if (!source.caps.online) out.push(failed(action, 'offline', `${source.location.name} is offline: the transfer waits`));
+      else if (source.caps.runsHoard) forwarded.set(source.location.name, [...(forwarded.get(source.location.name) ?? []), action]);
+      else if (source.caps.layout === 'blobs') out.push(ok(action, blobKey(action.hash)));
+      else if (action.pathBytes !== undefined || /[\n\r]/.test(action.path)) out.push(failed(action, 'unlistable-name', 'rclone cannot list this name in --files-from (line break or non-UTF-8 bytes)'));
+      else out.push(ok(action, action.path));
+    }
+    if (journal.length) {
+      fs.appendFileSync(`${staging}.journal`, journal.join(''), { mode: 0o600 });
+      journal.length = 0;
+    }
+    yield out;
+  }
+  // Copies from another repository are staged there, by its own hoard stage.
+  for (const [name, actions] of forwarded) {
+    const opened = options.locate(name)!;
+    const out: OutputItem[] = [];
+    try {
+      for await (const rec of forwardToPeer(peerUrl(opened)!, name, 'stage', ['--transfer', options.transferId], actions, { hoard: opened.location.options.hoard })) {
+        out.push(rec);
+        if (out.length >= 1000) yield out.splice(0);
+      }
+    } catch (err) {
+      out.push({ type: 'error', tool: 'stage', code: 'peer', message: (err as Error).message });
+    }
+    yield out;
+  }
+}
+
+function ok(action: ActionRecord, key: string, bytes = action.size): ResultRecord {
+  return { type: 'result', tool: 'stage', op: 'copy', ok: true, hash: action.hash, key, bytes, source: action.source, target: action.target, path: action.path };
+}
+
+function failed(action: AnyRecord, code: string, message: string): ResultRecord {
+  return { type: "result", tool: "stage", op: "copy", ok: false, code, message, hash: action.hash as string | undefined, source: action.source as string | undefined, target: action.target as string | undefined, path: action.path as string | undefined };
+}
+
+/**
+ * Hardlink one recorded file holding the content into staging. A file changed since it
+ * was recorded is not staged (its content is no longer the one planned).
+ */
+function stageLocal(repo: Repository, localId: number, staging: string, action: ActionRecord, mirror: boolean): ResultRecord {
+  const wanted = repo.entry(localId, entryKey(action.path!, action.pathBytes));
+  const entry = wanted?.hash === action.hash ? wanted : repo.entryWithContent(localId, action.hash!);
+  if (!entry) return failed(action, 'not-here', `no recorded file here holds ${action.hash}`);
+  const { path: p, pathBytes } = keyPath(entry.key);
+  const file = joinRecordPath(repo.root, p, pathBytes);
+  let key: string;
+  if (mirror) {
+    if (action.pathBytes !== undefined || /[\n\r]/.test(action.path!)) return failed(action, 'unlistable-name', 'rclone cannot list this name in --files-from (line break or non-UTF-8 bytes)');
+    key = action.path!;
+  } else key = blobKey(action.hash!);
+  const dest = path.join(staging, key);
+  try {
+    const st = fs.lstatSync(file);
+    if (!st.isFile() || st.size !== entry.size || Math.abs(st.mtimeMs - entry.mtimeMs) >= 1) {
+      return failed(action, 'changed-since-recorded', `${p} changed since it was recorded: run hoard add, then plan again`);
+    }
+    try {
+      const there = fs.statSync(dest);
+      if (there.ino === st.ino && there.dev === st.dev) return ok(action, key, st.size);
+      fs.rmSync(dest, { force: true });
+    } catch {
+      fs.mkdirSync(path.dirname(dest), { recursive: true, mode: 0o700 });
+    }
+    try {
+      fs.linkSync(file, dest);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw err;
+      fs.copyFileSync(file, dest);
+    }
+    return ok(action, key, st.size);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return failed(action, e.code ?? 'stage', `${p}: ${e.message}`);
+  }
+}
+
+export { openLocation };

@@ -1,0 +1,35 @@
+import { runTool, REPO_OPTION, type ToolDefinition } from '@hoard/cli';
+
+export const transferTool: ToolDefinition = {
+  name: 'transfer',
+  summary: "Send staged content (stage results) to its target's receiving area: rclone copy --files-from for rclone remotes, rsync over ssh, parallel copies on this machine. One result per item; resumable: what arrived is not sent again.",
+  options: [{ flags: '--transfer <id>', description: 'the transfer (its staging folder)', default: 'manual' }, REPO_OPTION],
+  examples: ['hoard stage --transfer t1 < plan.jsonl | hoard transfer --transfer t1 | jq -c "select(.type==\\"result\\")"'],
+  async run(ctx) {
+    const { Repository } = await import('@hoard/state');
+    const { openLocation } = await import('@hoard/remote');
+    const { transferStaged } = await import('./transfer.js');
+    const repo = Repository.open((ctx.options.repo as string | undefined) ?? '.');
+    try {
+      const locate = (name: string) => {
+        try {
+          return openLocation(repo.location(name));
+        } catch {
+          return undefined;
+        }
+      };
+      ctx.progress.start();
+      for await (const batch of transferStaged(ctx.input(), { repo, transferId: String(ctx.options.transfer), locate, onItem: (b) => ctx.progress.add(1, b) })) {
+        for (const item of batch) ctx.emit(item);
+        ctx.flush();
+      }
+      ctx.progress.stop();
+    } finally {
+      repo.close();
+    }
+  },
+};
+
+export function main(argv: string[]): Promise<never> {
+  return runTool(transferTool, argv);
+}

@@ -1,0 +1,167 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { InputLine, OutputItem } from '@hoard/jsonl';
+import type { ResultRecord } from '@hoard/schema';
+import { LOCAL, type Repository } from '@hoard/state';
+import { peerUrl, rcloneBatch, remoteJoin, rcloneRoot, rsyncFiles, type OpenedLocation, type PeerUrl } from '@hoard/remote';
+
+export interface TransferOptions {
+  repo: Repository;
+  transferId: string;
+  locate(name: string): OpenedLocation | undefined;
+  /** Items per rclone/rsync process. */
+  batchSize?: number;
+  onItem?: (bytes: number) => void;
+}
+
+interface Item {
+  key: string;
+  hash?: string;
+  bytes: number;
+  path?: string;
+  source: string;
+  target: string;
+}
+
+/**
+ * Move staged content from its source to its target's receiving area: between two
+ * folders here by parallel copies, over ssh by rsync, to and from rclone remotes by one
+ * `rclone copy --files-from --no-traverse` per batch. What already arrived is not sent
+ * again (rclone and rsync compare, local copies check the size). One result per item;
+ * records that are not successful stage results pass through.
+ */
+export async function* transferStaged(input: AsyncIterable<InputLine[]>, options: TransferOptions): AsyncGenerator<OutputItem[]> {
+  const groups = new Map<string, Item[]>();
+  const batchSize = options.batchSize ?? 50_000;
+  for await (const batch of input) {
+    const out: OutputItem[] = [];
+    for (const line of batch) {
+      const rec = line.record;
+      if (!rec) {
+        out.push({ type: 'error', tool: 'transfer', code: 'bad-input', line: line.lineNo, message: line.problem ?? 'bad input' });
+        continue;
+      }
+      if (rec.type !== 'result' || rec.tool !== 'stage' || rec.ok !== true || rec.op !== 'copy') {
+        out.push(line.text);
+        continue;
+      }
+      const r = rec as ResultRecord & { source: string; target: string };
+      if (typeof r.key !== 'string' || typeof r.source !== 'string' || typeof r.target !== 'string' || !safeKey(r.key)) {
+        out.push({ type: 'error', tool: 'transfer', code: 'bad-input', line: line.lineNo, message: 'a stage result needs a relative key, source and target' });
+        continue;
+      }
+      const group = `${r.source}\0${r.target}`;
+      const items = groups.get(group) ?? [];
+      items.push({ key: r.key, hash: r.hash, bytes: r.bytes ?? 0, path: r.path, source: r.source, target: r.target });
+      groups.set(group, items);
+      if (items.length >= batchSize) {
+        groups.delete(group);
+        out.push(...(await send(items, options)));
+      }
+    }
+    yield out;
+  }
+  for (const items of groups.values()) yield await send(items, options);
+}
+
+/** A staging key may name a nested file but never climb out of its folder. */
+function safeKey(key: string): boolean {
+  return key.length > 0 && !key.startsWith('/') && !key.split('/').some((c) => c === '..' || c === '.' || c === '') && !key.includes('\0');
+}
+
+async function send(items: Item[], options: TransferOptions): Promise<ResultRecord[]> {
+  const { source, target } = items[0]!;
+  const results = new Map<string, ResultRecord>();
+  const done = (item: Item) => {
+    options.onItem?.(item.bytes);
+    results.set(item.key, result(item, true));
+  };
+  const byKey = new Map(items.map((i) => [i.key, i]));
+  const fail = (item: Item, code: string, message: string) => results.set(item.key, result(item, false, code, message));
+  const localStaging = options.repo.stagingDir(options.transferId);
+  const pushing = source === LOCAL;
+  const far = options.locate(pushing ? target : source);
+  try {
+    if (!far) throw Object.assign(new Error(`no location named "${pushing ? target : source}"`), { code: 'unknown-location' });
+    if (!far.caps.online) throw Object.assign(new Error(`${far.location.name} is offline: the transfer waits`), { code: 'offline' });
+    const peer = peerUrl(far);
+    if (peer) {
+      const farStaging = path.posix.join(peer.path, '.hoard', 'staging', options.transferId);
+      if (peer.kind === 'path') await copyLocal(items, pushing ? localStaging : farStaging, pushing ? farStaging : localStaging, done, fail);
+      else await rsyncOver(peer, items, pushing, localStaging, farStaging, byKey, done, options.transferId);
+    } else {
+      const root = rcloneRoot(far);
+      const farDir =
+        far.caps.layout === 'blobs' ? (pushing && !far.caps.atomicUpload ? remoteJoin(root, `.hoard/staging/${options.transferId}`) : remoteJoin(root, 'blobs')) : pushing ? remoteJoin(root, `.hoard/staging/${options.transferId}`) : root;
+      const { failed } = await rcloneBatch('copy', pushing ? localStaging : farDir, pushing ? farDir : localStaging, items.map((i) => i.key), {
+        onItem: (e) => {
+          const item = byKey.get(e.object);
+          if (item && (e.outcome === 'copied' || e.outcome === 'unchanged')) done(item);
+        },
+      });
+      for (const [key, message] of failed) if (byKey.has(key)) fail(byKey.get(key)!, 'rclone', message);
+    }
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    for (const item of items) if (!results.has(item.key)) fail(item, e.code ?? 'transfer', e.message);
+  }
+  return items.map((i) => results.get(i.key) ?? result(i, false, 'not-transferred', 'the transport did not report it (missing at the source?)'));
+}
+
+function result(item: Item, ok: boolean, code?: string, message?: string): ResultRecord {
+  return { type: 'result', tool: 'transfer', op: 'copy', ok, key: item.key, hash: item.hash, bytes: item.bytes, source: item.source, target: item.target, path: item.path, ...(ok ? {} : { code, message }) };
+}
+
+/** Parallel copies between two folders of this machine; a file already there whole is kept. */
+async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i: Item) => void, fail: (i: Item, code: string, message: string) => void): Promise<void> {
+  let next = 0;
+  const made = new Set<string>();
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      const from = path.join(fromDir, item.key);
+      const to = path.join(toDir, item.key);
+      try {
+        const st = await fs.promises.stat(from);
+        try {
+          if ((await fs.promises.stat(to)).size === st.size) {
+            done(item);
+            continue;
+          }
+        } catch {
+          /* not there yet */
+        }
+        const dir = path.dirname(to);
+        if (!made.has(dir)) {
+          await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+          made.add(dir);
+        }
+        // Copy to a temporary name: a killed copy never leaves a partial file under the key.
+        const tmp = `${to}.part`;
+        await fs.promises.copyFile(from, tmp);
+        await fs.promises.rename(tmp, to);
+        done(item);
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        fail(item, e.code ?? 'copy', e.message);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+}
+
+async function rsyncOver(peer: PeerUrl, items: Item[], pushing: boolean, localStaging: string, farStaging: string, byKey: Map<string, Item>, done: (i: Item) => void, transferId: string): Promise<void> {
+  const listFile = `${localStaging}.files-from`;
+  fs.mkdirSync(path.dirname(listFile), { recursive: true, mode: 0o700 });
+  const sent = new Set<string>();
+  await rsyncFiles(pushing ? { dir: localStaging } : { peer, dir: farStaging }, pushing ? { peer, dir: farStaging } : { dir: localStaging }, items.map((i) => i.key), (key) => {
+    const item = byKey.get(key);
+    if (item && !sent.has(key)) {
+      sent.add(key);
+      done(item);
+    }
+  }, listFile);
+  // rsync names only what it sent: what was there already is complete too.
+  void transferId;
+  for (const item of items) if (!sent.has(item.key)) done(item);
+}
