@@ -98,12 +98,15 @@ function countErrors(summary) {
 }
 
 function tally(summary, resultsText, planText) {
+  // One conflict per path, however many steps it takes (a conflict copy on each side).
+  const conflicts = new Set();
   for (const line of planText.split('\n')) {
     if (!line) continue;
     const a = JSON.parse(line);
-    if (a.op === 'skip' && /conflict|deleted-here|edited-here/.test(a.reason ?? '')) summary.conflicts++;
-    if (a.op === 'checkout' && a.reason === 'conflict') summary.conflicts++;
+    if (a.op === 'skip' && /conflict|deleted-here|edited-here/.test(a.reason ?? '')) conflicts.add(a.path);
+    if (a.op === 'checkout' && a.reason === 'conflict') conflicts.add(a.path);
   }
+  summary.conflicts += conflicts.size;
   for (const line of resultsText.split('\n')) {
     if (!line) continue;
     const r = JSON.parse(line);
@@ -112,7 +115,7 @@ function tally(summary, resultsText, planText) {
     if (!r.ok) {
       if (r.code === 'conflict') summary.conflicts++;
       else summary.errors++;
-      if (process.stderr.isTTY || true) process.stderr.write(`hoard: ${r.tool}: ${r.path ?? r.hash ?? ''}: ${r.message ?? r.code}\n`);
+      process.stderr.write(`hoard: ${r.tool}: ${r.path ?? r.hash ?? ''}: ${r.message ?? r.code}\n`);
       continue;
     }
     if (r.tool === 'integrate') {

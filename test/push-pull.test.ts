@@ -1,0 +1,204 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, hoardEnv, jsonl } from './support/cli.js';
+import { treeSnapshot, snapshotNames } from './support/compare.js';
+import { startSshd, type SshServer } from './support/sshd.js';
+import { tempDir, writeHostileTree, writeNonUtf8File } from './support/trees.js';
+
+let sshd: SshServer;
+const rcloneConfig = path.join(tempDir('hoard-rclone-'), 'rclone.conf');
+
+function env(): Record<string, string> {
+  return hoardEnv({ XDG_CACHE_HOME: tempDir(), HOARD_SSH_COMMAND: sshd.sshCommand, RCLONE_CONFIG: rcloneConfig });
+}
+const hoard = (cwd: string, ...args: string[]) => execa(path.join(BIN, 'hoard'), args, { cwd, env: env(), reject: false });
+
+async function ok(cwd: string, ...args: string[]) {
+  const r = await hoard(cwd, ...args);
+  expect(r.exitCode, `hoard ${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return r;
+}
+
+async function summary(cwd: string, ...args: string[]) {
+  const r = await ok(cwd, ...args, '--json');
+  const s = jsonl(r.stdout).at(-1)!;
+  expect(s).toMatchObject({ type: 'summary', errors: 0 });
+  return s;
+}
+
+function writeTree(root: string): void {
+  const put = (rel: string, content: string, mode = 0o644, mtime = 1_600_000_000 + rel.length) => {
+    fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+    fs.writeFileSync(path.join(root, rel), content);
+    fs.chmodSync(path.join(root, rel), mode);
+    fs.utimesSync(path.join(root, rel), mtime, mtime);
+  };
+  for (let i = 0; i < 40; i++) put(`photos/${2020 + (i % 4)}/img${i}.jpg`, `image ${i}\n`.repeat(50 + i));
+  put('docs/readme.md', '# hello\n');
+  put('docs/script.sh', '#!/bin/sh\necho hi\n', 0o755);
+  put('docs/private.txt', 'secret\n', 0o600);
+  put('docs/same-as-readme.md', '# hello\n');
+  put('empty', '');
+}
+
+beforeAll(async () => {
+  sshd = await startSshd({ path: [BIN] });
+  fs.writeFileSync(rcloneConfig, '');
+}, 30_000);
+afterAll(async () => {
+  await sshd?.stop();
+});
+
+/** The four kinds of remote, each given a fresh place. */
+// A mirror keeps files at their paths: two files with the same content are sent twice.
+const KINDS: Array<{ kind: string; add: (dir: string) => string[]; firstSent: number }> = [
+  { kind: 'local path repository', add: (dir) => [dir, '--init'], firstSent: 44 },
+  { kind: 'ssh repository', add: (dir) => [`ssh://${sshd.alias}${dir}`, '--init'], firstSent: 44 },
+  { kind: 'rclone tree', add: (dir) => [`rclone:${dir}`], firstSent: 45 },
+  { kind: 'rclone blobs', add: (dir) => [`rclone:${dir}`, '--layout', 'blobs'], firstSent: 44 },
+];
+
+describe.each(KINDS)('push and pull through a $kind', ({ add, firstSent }) => {
+  it('round-trips a tree with modes and mtimes, then sends only what changed (renames send nothing)', async () => {
+    const src = tempDir();
+    writeTree(src);
+    await ok(src, 'init');
+    const far = path.join(tempDir(), 'far place');
+    await ok(src, 'remote', 'add', 'far', ...add(far));
+    const first = await summary(src, 'push', 'far');
+    expect(first.filesSent).toBe(firstSent); // 45 files, two with the same content
+    const noop = await summary(src, 'push', 'far');
+    expect(noop).toMatchObject({ filesSent: 0, bytesSent: 0 });
+
+    const dst = tempDir();
+    await ok(dst, 'init');
+    await ok(dst, 'remote', 'add', 'far', ...add(far).filter((a) => a !== '--init'));
+    await summary(dst, 'pull', 'far');
+    expect(treeSnapshot(dst)).toEqual(treeSnapshot(src));
+
+    // Edit one file, rename one, delete one: only the edit's content travels.
+    fs.appendFileSync(path.join(src, 'docs/readme.md'), 'more\n');
+    fs.renameSync(path.join(src, 'photos/2020/img0.jpg'), path.join(src, 'photos/renamed.jpg'));
+    fs.rmSync(path.join(src, 'photos/2021/img1.jpg'));
+    const second = await summary(src, 'push', 'far');
+    expect(second).toMatchObject({ filesSent: 1, bytesSent: fs.statSync(path.join(src, 'docs/readme.md')).size, trashed: 1 });
+    const pulled = await summary(dst, 'pull', 'far');
+    expect(pulled).toMatchObject({ filesReceived: 1, trashed: 1 });
+    expect(treeSnapshot(dst)).toEqual(treeSnapshot(src));
+    // What the pull deleted and overwrote is in the trash, whole.
+    const trashed = jsonl((await ok(dst, 'trash', 'list', '--json')).stdout).map((t) => t.path);
+    expect(trashed.sort()).toEqual(['docs/readme.md', 'photos/2021/img1.jpg']);
+    const r = await ok(dst, 'whereis', 'docs/readme.md', '--json');
+    expect(new Set(jsonl(r.stdout).map((w) => w.location))).toEqual(new Set(['far', 'local']));
+  }, 60_000);
+});
+
+describe('hostile names over ssh', () => {
+  it('round-trip bit-identical and nothing is executed', async () => {
+    const src = tempDir();
+    writeHostileTree(src);
+    writeNonUtf8File(src, 'raw bytes\n');
+    fs.writeFileSync(path.join(src, '--help'), 'not an option\n');
+    await ok(src, 'init');
+    const far = path.join(tempDir(), `far $(touch PWNED) 'q' "d"`);
+    await ok(src, 'remote', 'add', 'far', `ssh://${sshd.alias}${far}`, '--init');
+    const pushed = await summary(src, 'push', 'far');
+    expect(pushed.filesSent).toBeGreaterThan(10);
+    const dst = tempDir();
+    await ok(dst, 'init');
+    await ok(dst, 'remote', 'add', 'far', `ssh://${sshd.alias}${far}`);
+    await summary(dst, 'pull', 'far');
+    expect(treeSnapshot(dst)).toEqual(treeSnapshot(src));
+    expect(treeSnapshot(far)).toEqual(treeSnapshot(src));
+    expect(snapshotNames(treeSnapshot(dst))).toContain('$(touch pwned).txt');
+    for (const dir of [src, dst, far, path.dirname(far), process.cwd(), sshd.dir]) {
+      expect(fs.existsSync(path.join(dir, 'pwned'))).toBe(false);
+      expect(fs.existsSync(path.join(dir, 'pwned2'))).toBe(false);
+      expect(fs.existsSync(path.join(dir, 'PWNED'))).toBe(false);
+    }
+  }, 60_000);
+});
+
+describe('sync', () => {
+  it('keeps both versions of a file edited on both sides, and a deletion reaches the other side\'s trash', async () => {
+    const a = tempDir();
+    writeTree(a);
+    await ok(a, 'init');
+    const b = tempDir();
+    await ok(a, 'remote', 'add', 'b', b, '--init');
+    await summary(a, 'sync', 'b');
+    expect(treeSnapshot(b)).toEqual(treeSnapshot(a));
+
+    fs.writeFileSync(path.join(a, 'docs/readme.md'), 'edited on a\n');
+    fs.writeFileSync(path.join(b, 'docs/readme.md'), 'edited on b\n');
+    fs.writeFileSync(path.join(b, 'docs/new-on-b.txt'), 'new on b\n');
+    fs.rmSync(path.join(b, 'docs/private.txt'));
+    const s = await summary(a, 'sync', 'b');
+    expect(s.conflicts).toBe(1);
+    const names = snapshotNames(treeSnapshot(a));
+    const copy = names.find((n) => /^docs\/readme\.conflict-b-\d{8}-\d{6}\.md$/.test(n));
+    expect(copy, names.join('\n')).toBeDefined();
+    expect(fs.readFileSync(path.join(a, 'docs/readme.md'), 'utf8')).toBe('edited on a\n');
+    expect(fs.readFileSync(path.join(a, copy!), 'utf8')).toBe('edited on b\n');
+    expect(fs.readFileSync(path.join(a, 'docs/new-on-b.txt'), 'utf8')).toBe('new on b\n');
+    expect(fs.existsSync(path.join(a, 'docs/private.txt'))).toBe(false);
+    expect(treeSnapshot(b)).toEqual(treeSnapshot(a));
+
+    // The deletion made on b sent a's copy to a's trash; it comes back on request.
+    const restored = await ok(a, 'trash', 'restore', 'docs/private.txt');
+    expect(jsonl(restored.stdout)[0]).toMatchObject({ type: 'result', op: 'restore', ok: true });
+    expect(fs.readFileSync(path.join(a, 'docs/private.txt'), 'utf8')).toBe('secret\n');
+    // Synced again, the restored file returns to b as well.
+    await summary(a, 'sync', 'b');
+    expect(fs.readFileSync(path.join(b, 'docs/private.txt'), 'utf8')).toBe('secret\n');
+    // A deletion on one side against an edit on the other keeps the edit.
+    fs.rmSync(path.join(a, 'docs/script.sh'));
+    fs.appendFileSync(path.join(b, 'docs/script.sh'), 'echo edited\n');
+    await summary(a, 'sync', 'b');
+    expect(fs.readFileSync(path.join(a, 'docs/script.sh'), 'utf8')).toContain('echo edited');
+    expect(treeSnapshot(b)).toEqual(treeSnapshot(a));
+  }, 60_000);
+});
+
+describe('untrusted plans and remotes', () => {
+  it('reconcile refuses ../ and absolute paths and writes nothing outside the root', async () => {
+    const root = path.join(tempDir(), 'repo');
+    fs.mkdirSync(root);
+    await ok(root, 'init');
+    const outside = path.join(path.dirname(root), 'escaped.txt');
+    const hash = `sha256:${'0'.repeat(64)}`;
+    for (const bad of ['../escaped.txt', outside, 'a/../../escaped.txt', '.hoard/state.db']) {
+      const line = JSON.stringify({ type: 'action', op: 'checkout', target: 'local', path: bad, hash, size: 1, mode: 0o100644, mtimeMs: 0 });
+      const r = await execa(path.join(BIN, 'hoard'), ['reconcile'], { cwd: root, env: env(), input: `${line}\n`, reject: false });
+      expect(r.exitCode, `${bad}: ${r.stdout}`).not.toBe(0);
+      expect(r.stderr).toMatch(/stdin:1:|hoard's own folder/);
+      expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    }
+    expect(fs.existsSync(outside)).toBe(false);
+  });
+
+  it('a remote naming ../ in its answer is refused before anything is written', async () => {
+    const src = tempDir();
+    writeTree(src);
+    await ok(src, 'init');
+    const evil = tempDir();
+    fs.mkdirSync(path.join(evil, '.hoard'));
+    fs.writeFileSync(path.join(evil, '.hoard', 'manifest.jsonl'), `${JSON.stringify({ type: 'entry', location: 'manifest', path: '../../escaped.txt', hash: `sha256:${'1'.repeat(64)}`, size: 1, mode: 0o100644, mtimeMs: 0 })}\n`);
+    await ok(src, 'remote', 'add', 'evil', `rclone:${evil}`, '--layout', 'blobs');
+    const r = await hoard(src, 'pull', 'evil', '--json');
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/manifest\.jsonl line 1: entry\.path/);
+    expect(fs.existsSync(path.join(path.dirname(src), 'escaped.txt'))).toBe(false);
+    // A far hoard answering with a path outside its tree: same refusal.
+    const liar = path.join(tempDir(), 'hoard');
+    fs.writeFileSync(liar, `#!/bin/sh\necho '${JSON.stringify({ type: 'entry', location: 'local', path: '/etc/passwd', hash: `sha256:${'2'.repeat(64)}`, size: 1, mode: 0o100644, mtimeMs: 0 })}'\n`, { mode: 0o755 });
+    const far = tempDir();
+    fs.mkdirSync(path.join(far, '.hoard'));
+    const l = await hoard(src, 'remote', 'add', 'liar', `ssh://${sshd.alias}${far}`, '--hoard', liar);
+    expect(l.exitCode).not.toBe(0);
+    expect(l.stderr).toMatch(/invalid record on line 1: entry\.path is absolute/);
+    expect(l.stderr.trim().split('\n')).toHaveLength(1);
+  }, 30_000);
+});
