@@ -1,0 +1,37 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { asInputLines } from '@hoard/jsonl';
+import { blobKey, Repository } from '@hoard/state';
+import { integrateReceived } from './integrate.js';
+
+const sha = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
+
+describe('integrate', () => {
+  it('stores a received blob only when its content is the id it claims', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-integrate-'));
+    const repo = Repository.init(root);
+    const good = Buffer.from('good content\n');
+    const claimed = Buffer.from('what the sender said it was\n');
+    const staging = repo.stagingDir('t');
+    for (const [hash, content] of [[sha(good), good], [sha(claimed), Buffer.from('tampered in transit\n')]] as const) {
+      fs.mkdirSync(path.dirname(path.join(staging, blobKey(hash))), { recursive: true });
+      fs.writeFileSync(path.join(staging, blobKey(hash)), content);
+    }
+    const results = [sha(good), sha(claimed)].map((hash) => ({ type: 'result', tool: 'transfer', op: 'copy', ok: true, key: blobKey(hash), hash, bytes: 1, target: 'local' }));
+    const out = [];
+    for await (const batch of integrateReceived(asInputLines([results]), { repo, transferId: 't', locate: () => undefined })) out.push(...batch);
+    expect(out).toMatchObject([
+      { tool: 'integrate', ok: true, hash: sha(good) },
+      { tool: 'integrate', ok: false, code: 'hash-mismatch', hash: sha(claimed) },
+    ]);
+    expect(fs.readFileSync(repo.objectPath(sha(good)))).toEqual(good);
+    expect(fs.existsSync(repo.objectPath(sha(claimed)))).toBe(false);
+    expect(fs.existsSync(path.join(staging, blobKey(sha(claimed))))).toBe(false); // rejected content is not kept
+    expect(repo.holds(repo.location('local').id, sha(good))).toBe(true);
+    expect(repo.holds(repo.location('local').id, sha(claimed))).toBe(false);
+    repo.close();
+  });
+});

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import type { Entry } from '@hoard/state';
+import { conflictName, plan, type Direction } from './plan.js';
+
+const H = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
+const e = (key: string, n: number, mtimeMs = 1000): Entry => ({ key, hash: H(n), size: n, mode: 0o100644, mtimeMs, ino: 0 });
+
+function run(local: Entry[], remote: Entry[], base: Entry[], direction: Direction = 'sync', remoteHas: number[] = []) {
+  const holds = (side: Entry[], extra: number[]) => (h: string) => side.some((x) => x.hash === h) || extra.some((n) => H(n) === h);
+  return [...plan({ local, remote, base, direction, remoteName: 'nas', remoteHolds: holds(remote, remoteHas), localHolds: holds(local, []), localLabel: 'here', stamp: '20261122-120000' })].map(
+    (a) => `${a.target} ${a.op} ${a.from ? `${a.from}->` : ''}${a.path ?? ''}${a.reason ? ` (${a.reason})` : ''}`,
+  );
+}
+
+describe('plan (three-way)', () => {
+  it('sends a change made on one side only, and nothing when both agree', () => {
+    expect(run([e('a', 2)], [e('a', 1)], [e('a', 1)])).toEqual(['nas copy a', 'nas checkout a']);
+    expect(run([e('a', 1)], [e('a', 2)], [e('a', 1)])).toEqual(['local copy a', 'local checkout a']);
+    expect(run([e('a', 2)], [e('a', 2)], [e('a', 1)])).toEqual([]);
+    expect(run([e('a', 1)], [e('a', 1)], [])).toEqual([]);
+  });
+  it('push and pull carry only their own direction', () => {
+    expect(run([e('a', 2)], [e('b', 3)], [], 'push')).toEqual(['nas copy a', 'nas checkout a']);
+    expect(run([e('a', 2)], [e('b', 3)], [], 'pull')).toEqual(['local copy b', 'local checkout b']);
+  });
+  it('turns a deletion plus an addition of the same content into a move, and sends no content', () => {
+    expect(run([e('new', 1)], [e('old', 1)], [e('old', 1)])).toEqual(['nas move old->new']);
+  });
+  it('sends content the other side already holds zero times, shared content once', () => {
+    expect(run([e('a', 5), e('b', 5)], [], [], 'push', [])).toEqual(['nas copy a', 'nas checkout a', 'nas checkout b']);
+    expect(run([e('a', 5)], [], [], 'push', [5])).toEqual(['nas checkout a']);
+  });
+  it('a deletion goes to trash, never plain delete', () => {
+    expect(run([], [e('a', 1)], [e('a', 1)])).toEqual(['nas trash a']);
+  });
+  it('two different edits keep both: the remote version as a conflict copy on both sides', () => {
+    const name = conflictName('d/photo.jpg', 'nas', '20261122-120000');
+    expect(name).toBe('d/photo.conflict-nas-20261122-120000.jpg');
+    const actions = run([e('d/photo.jpg', 2)], [e('d/photo.jpg', 3)], [e('d/photo.jpg', 1)]);
+    expect(actions).toContain(`nas checkout ${name} (conflict)`);
+    expect(actions).toContain(`local checkout ${name} (conflict)`);
+    expect(actions).toContain('nas checkout d/photo.jpg');
+    expect(actions.indexOf(`nas checkout ${name} (conflict)`)).toBeLessThan(actions.indexOf('nas checkout d/photo.jpg'));
+    expect(run([e('a', 2)], [e('a', 3)], [e('a', 1)], 'push')).toEqual(['nas skip a (conflict)']);
+  });
+  it('a deletion against an edit keeps the edit', () => {
+    expect(run([], [e('a', 2)], [e('a', 1)])).toEqual(['local copy a', 'local checkout a']);
+    expect(run([e('a', 2)], [], [e('a', 1)])).toEqual(['nas copy a', 'nas checkout a']);
+    expect(run([], [e('a', 2)], [e('a', 1)], 'push')).toEqual(['nas skip a (deleted-here-edited-there)']);
+  });
+  it('a time-only change travels as a checkout of content already there', () => {
+    expect(run([e('a', 1, 5000)], [e('a', 1)], [e('a', 1)])).toEqual(['nas checkout a']);
+  });
+});
