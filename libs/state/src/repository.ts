@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HoardError, LockedError, NoRepositoryError, UsageError } from '@hoard/schema';
+import type Database from 'better-sqlite3';
 import { openDatabase, type Db } from './database.js';
 import { findRepository, HOARD_DIR, STATE_FILE } from './locations.js';
 import { stateMigrations } from './migrations.js';
@@ -119,6 +120,15 @@ export class Repository {
     readonly db: Db,
   ) {}
 
+  private readonly statements = new Map<string, Database.Statement<unknown[]>>();
+
+  /** A prepared statement kept for reuse: for point queries tools make once per file (never for iteration). */
+  private cached(sql: string): Database.Statement<unknown[]> {
+    let stmt = this.statements.get(sql);
+    if (!stmt) this.statements.set(sql, (stmt = this.db.prepare(sql)));
+    return stmt;
+  }
+
   /** The token of the lock this object holds (tools it runs may share it through HOARD_LOCK_TOKEN). */
   lockToken: string | undefined;
 
@@ -163,7 +173,7 @@ export class Repository {
   }
 
   location(name: string): Location {
-    const row = this.db.prepare('SELECT id, name, kind, url, layout, options FROM locations WHERE name = ?').get(name) as (Location & { options: string }) | undefined;
+    const row = this.cached('SELECT id, name, kind, url, layout, options FROM locations WHERE name = ?').get(name) as (Location & { options: string }) | undefined;
     if (!row || row.kind === 'removed') throw new UsageError(`no location named "${name}" (see hoard remote list)`);
     return { ...row, options: JSON.parse(row.options) as Record<string, string> };
   }
@@ -222,20 +232,20 @@ export class Repository {
 
   /** One entry of a location, or undefined. */
   entry(locationId: number, key: string): Entry | undefined {
-    return this.db.prepare('SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE location_id = ? AND key = ?').get(locationId, key) as Entry | undefined;
+    return this.cached('SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE location_id = ? AND key = ?').get(locationId, key) as Entry | undefined;
   }
 
   /** Whether a location holds this content: in its tree (entries) or its store (copies). */
   holds(locationId: number, hash: string): boolean {
     return (
-      this.db.prepare('SELECT 1 FROM entries WHERE hash = ? AND location_id = ? LIMIT 1').get(hash, locationId) !== undefined ||
-      this.db.prepare('SELECT 1 FROM copies WHERE hash = ? AND location_id = ?').get(hash, locationId) !== undefined
+      this.cached('SELECT 1 FROM entries WHERE hash = ? AND location_id = ? LIMIT 1').get(hash, locationId) !== undefined ||
+      this.cached('SELECT 1 FROM copies WHERE hash = ? AND location_id = ?').get(hash, locationId) !== undefined
     );
   }
 
   /** Some entry holding this content in a location (a file to read it from). */
   entryWithContent(locationId: number, hash: string): Entry | undefined {
-    return this.db.prepare('SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE hash = ? AND location_id = ? LIMIT 1').get(hash, locationId) as Entry | undefined;
+    return this.cached('SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE hash = ? AND location_id = ? LIMIT 1').get(hash, locationId) as Entry | undefined;
   }
 
   /** Record blobs as held, verified now, in a location's store. One transaction. */
@@ -310,6 +320,21 @@ export class Repository {
     } finally {
       reader.close();
     }
+  }
+
+  /** Replace a location's settings (kept as JSON beside it). */
+  setLocationOptions(locationId: number, options: Record<string, string>): void {
+    this.db.prepare('UPDATE locations SET options = ? WHERE id = ?').run(JSON.stringify(options), locationId);
+  }
+
+  /**
+   * A version of a location's recorded state: the last event appended for it, and the
+   * number and newest verification of its stored blobs. Equal versions, equal state.
+   */
+  stateVersion(locationId: number): string {
+    const seq = this.cached('SELECT max(seq) FROM events WHERE location_id = ?').pluck().get(locationId) as number | null;
+    const blobs = this.cached('SELECT count(*) || \':\' || ifnull(max(verified_at), \'\') FROM copies WHERE location_id = ?').pluck().get(locationId) as string;
+    return `${seq ?? 0}:${blobs}`;
   }
 
   /** Where this repository keeps verified blobs that are not (yet) files of its tree. */

@@ -24,6 +24,9 @@ interface Received {
 
 const BATCH = 2000;
 
+/** Store folders made in this run (mkdir -p once each). */
+const madeDirs = new Set<string>();
+
 /**
  * The receiving side of a transfer. Here: re-hash each received file and move it into the
  * store (`.hoard/objects/`) only if its content is the id it claims; anything else is
@@ -99,8 +102,11 @@ async function integrateHere(items: Received[], options: IntegrateOptions, pool:
       return;
     }
     const dest = repo.objectPath(outcome.hash);
-    fs.mkdirSync(path.dirname(dest), { recursive: true, mode: 0o700 });
-    fs.chmodSync(file, 0o600);
+    const dir = path.dirname(dest);
+    if (!madeDirs.has(dir)) {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      madeDirs.add(dir);
+    }
     fs.renameSync(file, dest);
     stored.push({ hash: outcome.hash, size: outcome.state.size });
     options.onItem?.(outcome.state.size);

@@ -5,7 +5,7 @@ import type { InputLine, OutputItem } from '@hoard/jsonl';
 import type { ActionRecord, AnyRecord, ResultRecord } from '@hoard/schema';
 import { entryKey, LOCAL, type Entry, type Repository, type StateChange } from '@hoard/state';
 import { forwardToPeer, peerUrl, type OpenedLocation } from '@hoard/remote';
-import { parentOf, Tree } from './tree.js';
+import { Tree } from './tree.js';
 import { reconcileRclone } from './rclone-side.js';
 
 export interface ReconcileOptions {
@@ -139,17 +139,20 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
           const source = sourceOf(hash);
           if (!source) out.push(result(a, false, 'missing-content', `no verified copy of ${hash} here to check ${p} out from`));
           else {
-            // Write beside, then rename: the path holds the old file or the new, never half of one.
-            const tmp = path.join(tmpDir, `${crypto.randomUUID()}.tmp`);
+            // Made whole beside, then renamed into place: the path holds the old file or the new, never half of one.
+            // The last use of a stored blob takes the blob itself (private to .hoard, complete, verified).
+            let ready: string;
             if (source.stored && uses.get(hash)! <= 0) {
-              fs.renameSync(source.file, tmp);
+              ready = source.file as string;
               dropped.push(hash);
-            } else fs.copyFileSync(source.file, tmp);
-            if (a.mode !== undefined) fs.chmodSync(tmp, a.mode & 0o7777);
-            if (a.mtimeMs !== undefined) fs.utimesSync(tmp, new Date(), a.mtimeMs / 1000);
+            } else {
+              ready = path.join(tmpDir, `${crypto.randomUUID()}.tmp`);
+              fs.copyFileSync(source.file, ready);
+            }
+            if (a.mode !== undefined) fs.chmodSync(ready, a.mode & 0o7777);
+            if (a.mtimeMs !== undefined) fs.utimesSync(ready, new Date(), a.mtimeMs / 1000);
             if (now) trashed.set(now.hash, tree.trash(file, p, a.pathBytes, stamp));
-            fs.mkdirSync(parentOf(file), { recursive: true });
-            fs.renameSync(tmp, file);
+            fs.renameSync(ready, file);
             changes.push(entryOf(key, hash, file));
             out.push(result(a, true));
           }

@@ -25,14 +25,10 @@ export class Tree {
     for (const part of parts.slice(0, -1)) {
       dir = path.join(dir, part);
       if (this.checkedDirs.has(dir)) continue;
-      try {
-        const st = fs.lstatSync(dir);
-        if (st.isSymbolicLink()) throw new HoardError(`${p}: ${path.relative(this.root, dir)} is a symlink; hoard does not write through it`, 'symlink-in-path');
-        if (!st.isDirectory()) throw new HoardError(`${p}: ${path.relative(this.root, dir)} is a file, not a folder`, 'ENOTDIR');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        fs.mkdirSync(dir, { mode: 0o755 });
-      }
+      const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+      if (!st) fs.mkdirSync(dir, { mode: 0o755 });
+      else if (st.isSymbolicLink()) throw new HoardError(`${p}: ${path.relative(this.root, dir)} is a symlink; hoard does not write through it`, 'symlink-in-path');
+      else if (!st.isDirectory()) throw new HoardError(`${p}: ${path.relative(this.root, dir)} is a file, not a folder`, 'ENOTDIR');
       this.checkedDirs.add(dir);
     }
     return joinRecordPath(this.root, p, pathBytes);
@@ -40,13 +36,8 @@ export class Tree {
 
   /** The content id of what is at `file` now, or undefined if nothing; uses the recorded entry when its stat still matches. */
   contentAt(file: string | Buffer, recorded?: Entry): { hash: string; st: fs.Stats } | undefined {
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+    const st = fs.lstatSync(file, { throwIfNoEntry: false });
+    if (!st) return undefined;
     if (!st.isFile()) return { hash: st.isSymbolicLink() ? 'symlink' : 'special', st };
     if (recorded && recorded.size === st.size && Math.abs(recorded.mtimeMs - st.mtimeMs) < 1 && recorded.ino === st.ino) return { hash: recorded.hash, st };
     const outcome = hashFile(file, 'sha256', this.readBuffer);

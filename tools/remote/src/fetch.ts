@@ -9,7 +9,9 @@ import { mergeJoin, sameVersion } from '@hoard/tool-plan/plan';
 export interface FetchOutcome {
   location: string;
   online: boolean;
-  files: number;
+  /** Files it holds (absent when unchanged since the last fetch). */
+  files?: number;
+  unchanged?: boolean;
   events: number;
 }
 
@@ -27,13 +29,25 @@ export async function fetchRemote(repo: Repository, location: Location, options:
     const hoard = location.options.hoard;
     if (options.scan) for await (const _ of runPeerTool(peer, 'add', ['--json'], undefined, { hoard })) void _;
     const blobs: Array<{ hash: string; size: number }> = [];
-    for await (const rec of runPeerTool(peer, 'ls', ['--blobs'], undefined, { hoard })) {
-      if (rec.type === 'entry') entries.push({ key: entryKey(rec.path as string, rec.pathBytes as string | undefined), hash: rec.hash as string, size: rec.size as number, mode: rec.mode as number, mtimeMs: rec.mtimeMs as number, ino: 0 });
+    // The far state's version: unchanged since the last fetch, nothing more to learn.
+    const known = location.options.farVersion ?? 'none';
+    let version: string | undefined;
+    let unchanged = false;
+    for await (const rec of runPeerTool(peer, 'ls', ['--blobs', '--unless-version', known], undefined, { hoard })) {
+      if (rec.type === 'state') {
+        version = String(rec.version);
+        unchanged = version === known;
+      } else if (rec.type === 'entry') entries.push({ key: entryKey(rec.path as string, rec.pathBytes as string | undefined), hash: rec.hash as string, size: rec.size as number, mode: rec.mode as number, mtimeMs: rec.mtimeMs as number, ino: 0 });
       else if (rec.type === 'blob') blobs.push({ hash: rec.hash as string, size: rec.size as number });
+    }
+    if (unchanged) {
+      settleBase(repo, location);
+      return { location: location.name, online: true, unchanged: true, events: 0 };
     }
     const held = new Set(blobs.map((b) => b.hash));
     repo.dropCopies(location.id, [...repo.copies(location.id)].filter((c) => !held.has(c.hash)).map((c) => c.hash));
     repo.recordCopies(location.id, blobs);
+    if (version) repo.setLocationOptions(location.id, { ...location.options, farVersion: version });
   } else {
     const root = rcloneRoot(opened);
     entries = await readManifest(root);
@@ -92,6 +106,10 @@ async function checkMirror(root: string, manifest: Entry[]): Promise<Entry[]> {
 export function settleBase(repo: Repository, remote: Location): void {
   const base = repo.baseOf(remote);
   const local = repo.location(LOCAL);
+  // The base is a function of the three states: unchanged inputs, nothing to settle.
+  const inputs = [local, remote, base].map((l) => repo.stateVersion(l.id)).join('/');
+  const current = repo.location(remote.name);
+  if (current.options.settled === inputs) return;
   const settled: Entry[] = [];
   for (const [, l, r, b] of mergeJoin(repo.entries(local.id), repo.entries(remote.id), repo.entries(base.id))) {
     if (sameVersion(l, r)) {
@@ -99,4 +117,6 @@ export function settleBase(repo: Repository, remote: Location): void {
     } else if (b) settled.push(b);
   }
   repo.setState(base.id, settled);
+  const after = [local, remote, base].map((l) => repo.stateVersion(l.id)).join('/');
+  repo.setLocationOptions(current.id, { ...current.options, settled: after });
 }

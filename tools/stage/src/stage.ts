@@ -79,6 +79,15 @@ export async function* stageActions(input: AsyncIterable<InputLine[]>, options: 
   }
 }
 
+const made = new Set<string>();
+
+/** mkdir -p, once per folder per run. */
+function madeDir(dir: string): void {
+  if (made.has(dir)) return;
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  made.add(dir);
+}
+
 function ok(action: ActionRecord, key: string, bytes = action.size): ResultRecord {
   return { type: 'result', tool: 'stage', op: 'copy', ok: true, hash: action.hash, key, bytes, source: action.source, target: action.target, path: action.path };
 }
@@ -108,13 +117,10 @@ function stageLocal(repo: Repository, localId: number, staging: string, action: 
     if (!st.isFile() || st.size !== entry.size || Math.abs(st.mtimeMs - entry.mtimeMs) >= 1) {
       return failed(action, 'changed-since-recorded', `${p} changed since it was recorded: run hoard add, then plan again`);
     }
-    try {
-      const there = fs.statSync(dest);
-      if (there.ino === st.ino && there.dev === st.dev) return ok(action, key, st.size);
-      fs.rmSync(dest, { force: true });
-    } catch {
-      fs.mkdirSync(path.dirname(dest), { recursive: true, mode: 0o700 });
-    }
+    const there = fs.statSync(dest, { throwIfNoEntry: false });
+    if (there && there.ino === st.ino && there.dev === st.dev) return ok(action, key, st.size);
+    if (there) fs.rmSync(dest, { force: true });
+    else madeDir(path.dirname(dest));
     try {
       fs.linkSync(file, dest);
     } catch (err) {

@@ -6,6 +6,8 @@ export const transferTool: ToolDefinition = {
   options: [{ flags: '--transfer <id>', description: 'the transfer (its staging folder)', default: 'manual' }, REPO_OPTION],
   examples: ['hoard stage --transfer t1 < plan.jsonl | hoard transfer --transfer t1 | jq -c "select(.type==\\"result\\")"'],
   async run(ctx) {
+    // Copies on this machine run on libuv's thread pool: 4 threads by default, too few for many small files.
+    process.env.UV_THREADPOOL_SIZE ??= '16';
     const { Repository } = await import('@hoard/state');
     const { openLocation } = await import('@hoard/remote');
     const { transferStaged } = await import('./transfer.js');

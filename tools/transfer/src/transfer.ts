@@ -123,23 +123,19 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i
       const to = path.join(toDir, item.key);
       try {
         const st = await fs.promises.stat(from);
-        try {
-          if ((await fs.promises.stat(to)).size === st.size) {
-            done(item);
-            continue;
-          }
-        } catch {
-          /* not there yet */
+        const there = await fs.promises.stat(to).catch(() => undefined);
+        if (there?.size === st.size) {
+          done(item);
+          continue;
         }
         const dir = path.dirname(to);
         if (!made.has(dir)) {
           await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
           made.add(dir);
         }
-        // Copy to a temporary name: a killed copy never leaves a partial file under the key.
-        const tmp = `${to}.part`;
-        await fs.promises.copyFile(from, tmp);
-        await fs.promises.rename(tmp, to);
+        // Straight into the receiving staging folder: a copy cut short there is only ever a partial
+        // file in staging, which integrate's hash check rejects and the next transfer redoes.
+        await fs.promises.copyFile(from, to);
         done(item);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
