@@ -7,14 +7,24 @@
 //   node bench/run.mjs [--runs N] [--only M2,M4b] [--quick]
 //
 //   --runs N   timed runs per command after one warm-up (default 5); the median is reported
-//   --only L   comma-separated ids (M1 M2 M3 M4a M4b M4c M5 M6 M7 S1 S2 S3 S4 S7; "M4" =
-//              M4a,M4b,M4c; "S" = every S item). Rows of the items not run are carried over
-//              from the previous results.json (same --quick), marked with their date.
+//   --only L   comma-separated ids (M1 M2 M3 M4a M4b M4c M5 M6 M7 S1 S2 S3 S4 S7 P1 P2a P2b
+//              P3a P3b; a prefix takes every id it starts: "M4" = M4a,M4b,M4c; "S" = every S
+//              item; "P" = every P item, "P3" = P3a,P3b). Rows of the items not run are carried
+//              over from the previous results.json (same --quick), marked with their date.
 //   --quick    10,000-file small tree only (corpus-quick/), media-dependent parts skipped;
 //              S7 uses 100,000 records instead of 1,000,000
 //
 // S items (issue 3, repository state) work on <work>/state-small, a copy of the small tree
 // (cp -a, made afresh when an item needs it pristine); mutations never touch the corpus.
+//
+// P items (issue 4: push, pull, sync) work under <work>/push: a source repository src (a cp -a
+// copy of the small tree, then hoard init + hoard add, the way a commit precedes git push),
+// its remotes (far-local: a repository by path; far-ssh: a repository over ssh to an OpenSSH
+// server on 127.0.0.1 with a throwaway key, test/support/sshd.mjs; far-tree / far-blobs: rclone
+// local backend, --layout tree / blobs), fresh repositories pulled into, and the peers' copies.
+// RCLONE_CONFIG is an empty file there. P2b mutates src (mutate --seed 7); P3a/P3b then copy it
+// afresh. P3a/P3b run min(--runs, 2) rounds (each run ~20-80 s, fresh destination, `sync`
+// first). Everything under <work>/push is removed at the end.
 //
 // Environment: HOARD_BENCH_DIR (work dir, default bench/.work, git-ignored; <dir>/corpus may
 // be a symlink to an existing corpus), HOARD_CORPUS_GEN (path to make-corpus.mjs).
@@ -22,7 +32,7 @@
 // Only ratios measured side by side mean anything on a shared machine, so every comparison
 // runs hoard and its peers in the same process, interleaved round by round.
 // Exit status: 0 when the report was written (even if targets fail), 1 on a correctness
-// failure (M1, S1, S4) or a crash.
+// failure (M1, S1, S4, P1) or a crash.
 
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -41,11 +51,12 @@ const BIN = path.join(REPO, 'node_modules', '.bin');
 const WORK = path.resolve(process.env.HOARD_BENCH_DIR || path.join(BENCH, '.work'));
 const CORPUS_GEN = path.resolve(process.env.HOARD_CORPUS_GEN || path.join(REPO, '..', 'shared', 'bench', 'make-corpus.mjs'));
 
-const ALL_IDS = ['M1', 'M2', 'M3', 'M4a', 'M4b', 'M4c', 'M5', 'M6', 'M7', 'S1', 'S2', 'S3', 'S4', 'S7'];
+const ALL_IDS = ['M1', 'M2', 'M3', 'M4a', 'M4b', 'M4c', 'M5', 'M6', 'M7', 'S1', 'S2', 'S3', 'S4', 'S7', 'P1', 'P2a', 'P2b', 'P3a', 'P3b'];
 /** Report sections: rows are grouped by the first letter of their id. */
 const SECTIONS = [
   { prefix: 'M', title: null },
   { prefix: 'S', title: 'Issue 3: Repository state' },
+  { prefix: 'P', title: 'Issue 4: push, pull, sync' },
 ];
 const opts = parseArgs(process.argv.slice(2));
 
@@ -64,7 +75,7 @@ const TMP = path.join(WORK, 'tmp');
 let SMALL, MEDIA, CORPUS_DIR;
 const missingTools = new Set();
 const results = [];
-/** Ids of failed correctness checks (M1, S1, S4): the exit status is 1 when there are any. */
+/** Ids of failed correctness checks (M1, S1, S4, P1): the exit status is 1 when there are any. */
 const correctnessFailures = new Set();
 
 function parseArgs(argv) {
@@ -105,6 +116,8 @@ const median = (xs) => {
 };
 /** The first non-empty stderr line, shortened: what went wrong, in one line for the table. */
 const firstLine = (s, n = 160) => (String(s).split('\n').find((l) => l.trim()) ?? '').trim().slice(0, n);
+/** The last non-empty stderr line, shortened: where a failing hoard command says why it gave up. */
+const lastLine = (s, n = 240) => (String(s).split('\n').filter((l) => l.trim()).at(-1) ?? '').trim().slice(0, n);
 const head = (s, n = 600) => (s.length > n ? s.slice(0, n) + '…' : s).trim();
 function tempDir(prefix) {
   fs.mkdirSync(TMP, { recursive: true });
@@ -126,15 +139,17 @@ function runOnce(cmd, { env = ENV, capture = false, stdinFile, cwd = WORK } = {}
     if (typeof stdinFd === 'number') fs.closeSync(stdinFd);
     const out = [];
     let err = '';
+    let tail = '';
     child.stdout?.on('data', (d) => out.push(d));
     // Keep the start of stderr: the first error says what went wrong; a flood adds nothing.
     child.stderr.on('data', (d) => {
       if (err.length < 1 << 16) err += d;
+      tail = (tail + d).slice(-4096);
     });
     child.on('error', reject);
     child.on('close', (code, signal) => {
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      resolve({ code: code ?? 128, signal, seconds, stdout: capture ? Buffer.concat(out).toString('utf8') : '', stderr: err });
+      resolve({ code: code ?? 128, signal, seconds, stdout: capture ? Buffer.concat(out).toString('utf8') : '', stderr: err, stderrTail: tail });
     });
   });
 }
@@ -154,7 +169,7 @@ async function timeCommands(entries, { runs = opts.runs } = {}) {
     log(`  warm-up  ${e.key}: ${e.cmd}`);
     await e.before?.();
     const r = await runOnce(e.cmd, { env: envOf(e), cwd: e.cwd });
-    out[e.key] = { cmd: e.cmd, times: [], warmup: r.seconds, ok: r.code === 0, code: r.code, stderr: head(r.stderr) };
+    out[e.key] = { cmd: e.cmd, times: [], warmup: r.seconds, ok: r.code === 0, code: r.code, stderr: head(r.stderr), stderrTail: r.stderrTail };
   }
   const live = entries.filter((e) => out[e.key].ok);
   for (let round = 1; round <= runs; round++) {
@@ -162,7 +177,7 @@ async function timeCommands(entries, { runs = opts.runs } = {}) {
       await e.before?.();
       const r = await runOnce(e.cmd, { env: envOf(e), cwd: e.cwd });
       const o = out[e.key];
-      if (r.code !== 0) Object.assign(o, { ok: false, code: r.code, stderr: head(r.stderr) });
+      if (r.code !== 0) Object.assign(o, { ok: false, code: r.code, stderr: head(r.stderr), stderrTail: r.stderrTail });
       o.times.push(r.seconds);
     }
     log(`  round ${round}/${runs}: ${live.map((e) => `${e.key} ${out[e.key].times.at(-1).toFixed(3)}s`).join(', ')}`);
@@ -1051,6 +1066,409 @@ async function s7Memory() {
   fs.rmSync(env.XDG_CACHE_HOME, { recursive: true, force: true });
 }
 
+// ---------- issue 4: push, pull, sync (P items) ----------
+
+/**
+ * Shared by the P items: <work>/push/src (the source repository), its remotes by kind (each
+ * made and pushed to once, on first need), the env (own cache, empty rclone config).
+ * `src`: 'none' | 'pristine' (a copy of SMALL, recorded) | 'mutated' (after P2b).
+ */
+const PUSH = { root: null, src: 'none', addSummary: null, addSeconds: null, remotes: new Map(), sshd: null };
+const P_RUNS = () => Math.min(opts.runs, 2);
+
+function pushRoot() {
+  PUSH.root ??= path.join(WORK, 'push');
+  fs.mkdirSync(PUSH.root, { recursive: true });
+  const conf = path.join(PUSH.root, 'rclone.conf');
+  if (!fs.existsSync(conf)) fs.writeFileSync(conf, '');
+  return PUSH.root;
+}
+const srcDir = () => path.join(pushRoot(), 'src');
+
+/** The env of every P command, hoard's and the peers': own cache, an empty rclone config, the ssh fixture. */
+function pushEnv() {
+  const root = pushRoot();
+  return {
+    ...ENV,
+    XDG_CACHE_HOME: path.join(root, 'cache'),
+    RCLONE_CONFIG: path.join(root, 'rclone.conf'),
+    ...(PUSH.sshd ? { HOARD_SSH_COMMAND: PUSH.sshd.sshCommand } : {}),
+  };
+}
+
+/** Flush dirty pages (the previous run's writes, a deleted tree) so that they are not billed to the next run. */
+const syncDisk = () => spawnSync('sync', { stdio: 'ignore' });
+
+/**
+ * Run a hoard command (captured, in `cwd`); `fail` says what went wrong, in one line, or is
+ * null: non-zero exit (with the last stderr line), no summary record, or errors in it.
+ */
+async function hoardStep(cmd, { cwd, env = pushEnv(), needSummary = true } = {}) {
+  const r = await runOnce(cmd, { capture: true, env, cwd });
+  const summary = summaryOf(r.stdout) ?? null;
+  let fail = null;
+  if (r.code !== 0) fail = `\`${cmd}\` exited ${r.code}${r.signal ? ` (${r.signal})` : ''}: ${lastLine(r.stderrTail) || '(no stderr)'}`;
+  else if (needSummary && !summary) fail = `\`${cmd}\`: no summary record on stdout`;
+  else if (needSummary && summary.errors) fail = `\`${cmd}\`: summary reports ${summary.errors} errors: ${lastLine(r.stderrTail) || '(no stderr)'}`;
+  return { r, seconds: r.seconds, summary, fail };
+}
+
+/** Like hoardStep, but a failure throws (the item is reported as crashed, with that line). */
+async function hoardMust(cmd, runOpts) {
+  const s = await hoardStep(cmd, runOpts);
+  if (s.fail) throw new Error(s.fail);
+  return s;
+}
+
+const bytesFmt = (b) => `${(b / 1e6).toFixed(1)} MB`;
+const pushFigures = (s) => (s ? `${s.filesSent} files / ${bytesFmt(s.bytesSent)} sent, ${s.checkedOut} checked out, ${s.moved} moved, ${s.trashed} trashed` : 'no summary');
+
+/**
+ * The source repository: a cp -a copy of the small tree, hoard init, hoard add (recorded before
+ * any push). `pristine`: made afresh if it was mutated. A new copy forgets the remotes.
+ */
+async function ensurePushSource({ pristine = false } = {}) {
+  const dir = srcDir();
+  if (PUSH.src !== 'none' && fs.existsSync(dir) && !(pristine && PUSH.src !== 'pristine')) return dir;
+  for (const kind of PUSH.remotes.keys()) fs.rmSync(path.join(pushRoot(), `far-${kind}`), { recursive: true, force: true });
+  PUSH.remotes.clear();
+  PUSH.src = 'none';
+  fs.rmSync(dir, { recursive: true, force: true });
+  log(`  source repository: cp -a ${SMALL} ${dir}; hoard init; hoard add`);
+  await mustRun('copying the small tree', `cp -a ${q(SMALL)} ${q(dir)}`);
+  await hoardMust('hoard init', { cwd: dir, needSummary: false });
+  const add = await hoardMust('hoard add --json', { cwd: dir });
+  if (add.summary.complete !== true || add.summary.files !== add.summary.added) throw new Error(`hoard add of the source: unexpected summary ${JSON.stringify(add.summary)}`);
+  Object.assign(PUSH, { src: 'pristine', addSummary: add.summary, addSeconds: add.seconds });
+  return dir;
+}
+
+/** The four kinds of remote: how the source adds it (and a fresh repository adds it to pull). */
+const P_KINDS = {
+  local: { label: 'local-path repository', url: (far) => far, layout: [] },
+  ssh: { label: 'ssh:// repository on localhost', url: (far) => `ssh://${PUSH.sshd.alias}${far}`, layout: [] },
+  tree: { label: 'rclone tree remote', url: (far) => `rclone:${far}`, layout: ['--layout', 'tree'] },
+  blobs: { label: 'rclone blobs remote', url: (far) => `rclone:${far}`, layout: ['--layout', 'blobs'] },
+};
+const isRepoKind = (kind) => kind === 'local' || kind === 'ssh';
+const remoteAddCmd = (kind, far, { init, name = kind }) => ['hoard remote add', name, q(P_KINDS[kind].url(far)), ...P_KINDS[kind].layout, ...(init && isRepoKind(kind) ? ['--init'] : [])].join(' ');
+
+/**
+ * Remote `kind` of the source, added and pushed to once (that first push is returned: P1
+ * reports it). The remote is named after its kind; its far side is <push>/far-KIND.
+ */
+async function ensureRemote(kind) {
+  const have = PUSH.remotes.get(kind);
+  if (have) return have;
+  const src = await ensurePushSource();
+  const far = path.join(pushRoot(), `far-${kind}`);
+  fs.rmSync(far, { recursive: true, force: true });
+  await hoardStep(`hoard remote remove ${kind}`, { cwd: src, needSummary: false }); // a leftover of a failed run
+  const added = await hoardStep(remoteAddCmd(kind, far, { init: true }), { cwd: src, needSummary: false });
+  const rec = { kind, name: kind, far, url: P_KINDS[kind].url(far), push: null, fail: added.fail };
+  if (!added.fail) {
+    log(`  first push to ${kind}: hoard push ${kind} --json`);
+    syncDisk();
+    rec.push = await hoardStep(`hoard push ${kind} --json`, { cwd: src });
+    rec.fail = rec.push.fail;
+  }
+  PUSH.remotes.set(kind, rec);
+  return rec;
+}
+
+async function dropRemote(kind) {
+  const rec = PUSH.remotes.get(kind);
+  PUSH.remotes.delete(kind);
+  if (PUSH.src !== 'none') await hoardStep(`hoard remote remove ${kind}`, { cwd: srcDir(), needSummary: false });
+  fs.rmSync(rec?.far ?? path.join(pushRoot(), `far-${kind}`), { recursive: true, force: true });
+}
+
+/** rel path -> { type, perm, mtimeMs (whole ms, from the ns value), size, link } of everything under dir but .hoard. */
+function lstatTree(dir) {
+  const out = new Map();
+  const walk = (rel) => {
+    for (const d of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${d.name}` : d.name;
+      if (!rel && d.name === '.hoard') continue;
+      const st = fs.lstatSync(path.join(dir, r), { bigint: true });
+      const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+      out.set(r, { type, perm: Number(st.mode & 0o7777n), mtimeMs: st.mtimeNs / 1_000_000n, size: st.size, link: type === 'symlink' ? fs.readlinkSync(path.join(dir, r)) : null });
+      if (type === 'dir') walk(r);
+    }
+  };
+  walk('');
+  return out;
+}
+
+/**
+ * The pulled tree against the source: `diff -r` (contents, names; .hoard left out), then lstat
+ * of every non-directory: permission bits and mtime to the millisecond.
+ */
+async function compareTrees(src, dst) {
+  const problems = [];
+  const d = await runOnce(`diff -r -q --no-dereference -x .hoard ${q(src)} ${q(dst)}`, { capture: true });
+  const diffLines = d.stdout.split('\n').filter(Boolean);
+  if (d.code > 1) problems.push(`diff -r exited ${d.code}: ${firstLine(d.stderr)}`);
+  if (diffLines.length) problems.push(`diff -r: ${diffLines.length} differences (e.g. ${diffLines.slice(0, 3).map((l) => l.replaceAll(src, 'SRC').replaceAll(dst, 'DST')).join('; ')})`);
+  const a = lstatTree(src), b = lstatTree(dst);
+  let files = 0, perm = 0, mtime = 0, missing = 0, extra = 0, type = 0;
+  const ex = [];
+  for (const [p, x] of a) {
+    if (x.type === 'dir') continue;
+    files++;
+    const y = b.get(p);
+    if (!y) { missing++; continue; }
+    if (y.type !== x.type || y.link !== x.link) { type++; if (ex.length < 3) ex.push(`${p}: ${x.type} -> ${y.type}`); continue; }
+    if (x.type === 'symlink') continue; // a symlink's own mode and mtime are not carried by anyone
+    if (y.perm !== x.perm) { perm++; if (ex.length < 3) ex.push(`${p}: mode ${x.perm.toString(8)} -> ${y.perm.toString(8)}`); }
+    if (y.mtimeMs !== x.mtimeMs) { mtime++; if (ex.length < 3) ex.push(`${p}: mtime ${x.mtimeMs} -> ${y.mtimeMs} ms`); }
+  }
+  for (const [p, y] of b) if (y.type !== 'dir' && !a.has(p)) extra++;
+  if (missing || extra || type) problems.push(`lstat: ${missing} missing, ${extra} extra, ${type} of another type`);
+  if (perm || mtime) problems.push(`lstat: ${perm} permission bits and ${mtime} mtimes differ (e.g. ${ex.join('; ')})`);
+  return { problems, files, diffSeconds: d.seconds };
+}
+
+/** P1: push to each kind of remote, pull into a fresh repository, compare with the source. */
+async function p1RoundTrip() {
+  log('P1: push then pull through a local repository, ssh, an rclone tree and an rclone vault');
+  const src = await ensurePushSource();
+  const srcNote = `source: cp -a of small, hoard init + hoard add (${PUSH.addSummary.files} files) before the push`;
+  for (const kind of ['local', 'ssh', 'tree', 'blobs']) {
+    const name = `P1 push + pull round trip: ${P_KINDS[kind].label}`;
+    log(`  ${kind}`);
+    if (kind === 'ssh') {
+      try {
+        const { startSshd } = await import('../test/support/sshd.mjs');
+        PUSH.sshd = await startSshd({ path: [BIN], env: { XDG_CACHE_HOME: path.join(pushRoot(), 'cache-far'), HOARD_NO_PROGRESS: '1' } });
+      } catch (err) {
+        correctnessFailures.add('P1');
+        addCheck({ id: 'P1', name, pass: false, note: `could not start the sshd fixture: ${firstLine(err?.message ?? err, 300)}` });
+        continue;
+      }
+    }
+    const pullDir = path.join(pushRoot(), `p1-pull-${kind}`);
+    try {
+      const rem = await ensureRemote(kind);
+      const problems = [];
+      let pull = null, cmp = null;
+      if (rem.fail) problems.push(`push: ${rem.fail}`);
+      else {
+        fs.rmSync(pullDir, { recursive: true, force: true });
+        fs.mkdirSync(pullDir);
+        const init = await hoardStep('hoard init', { cwd: pullDir, needSummary: false });
+        const add = init.fail ? init : await hoardStep(remoteAddCmd(kind, rem.far, { init: false }), { cwd: pullDir, needSummary: false });
+        if (add.fail) problems.push(`pull side: ${add.fail}`);
+        else {
+          log(`  hoard pull ${kind} --json (into ${pullDir})`);
+          syncDisk();
+          pull = await hoardStep(`hoard pull ${kind} --json`, { cwd: pullDir });
+          if (pull.fail) problems.push(`pull: ${pull.fail}`);
+          log('  comparing: diff -r, lstat');
+          cmp = await compareTrees(src, pullDir);
+          problems.push(...cmp.problems);
+        }
+      }
+      const pass = problems.length === 0;
+      if (!pass) correctnessFailures.add('P1');
+      const ps = rem.push?.summary, ls = pull?.summary;
+      addCheck({
+        id: 'P1', name, pass, hoardSeconds: rem.push && pull ? rem.push.seconds + pull.seconds : null,
+        note: [
+          `push ${rem.push ? `${rem.push.seconds.toFixed(1)} s` : 'not run'}${ps ? ` (${pushFigures(ps)})` : ''}`,
+          `pull ${pull ? `${pull.seconds.toFixed(1)} s` : 'not run'}${ls ? ` (${ls.filesReceived} files / ${bytesFmt(ls.bytesReceived)} received, ${ls.checkedOut} checked out)` : ''}`,
+          ...(cmp ? [`compared ${cmp.files} files`] : []),
+          srcNote, 'hoard s = push + pull',
+          ...problems, ...(pass ? ['identical: diff -r, permission bits, mtimes to the ms'] : []),
+        ].join('; '),
+        details: { kind, url: rem.url, pushSeconds: rem.push?.seconds ?? null, pullSeconds: pull?.seconds ?? null, push: ps ?? null, pull: ls ?? null, problems },
+      });
+    } finally {
+      fs.rmSync(pullDir, { recursive: true, force: true });
+      if (kind === 'ssh') {
+        await dropRemote('ssh');
+        await PUSH.sshd?.stop().catch(() => {});
+        PUSH.sshd = null;
+      }
+    }
+  }
+}
+
+/** P2a: a push with nothing changed: 0 bytes, and its time against a no-op rclone copy. */
+async function p2aNoop() {
+  log('P2a: push with nothing changed');
+  const src = await ensurePushSource();
+  const env = pushEnv();
+  const rems = { local: await ensureRemote('local'), tree: await ensureRemote('tree') };
+  const peerDst = path.join(pushRoot(), 'p2a-rclone-dst');
+  const rcloneCmd = `rclone copy --exclude '/.hoard/**' ${q(src)} ${q(peerDst)}`;
+  try {
+    const checks = {};
+    for (const [kind, rem] of Object.entries(rems)) {
+      if (rem.fail) { checks[kind] = { fail: `first push: ${rem.fail}` }; continue; }
+      const s = await hoardStep(`hoard push ${kind} --json`, { cwd: src });
+      const noop = s.summary && s.summary.filesSent === 0 && s.summary.bytesSent === 0;
+      checks[kind] = { fail: s.fail ?? (noop ? null : `not a no-op: ${pushFigures(s.summary)}`), summary: s.summary };
+    }
+    let peerFail = null;
+    if (missingTools.has('rclone')) peerFail = 'rclone not installed';
+    else {
+      log(`  priming the peer: ${rcloneCmd}`);
+      fs.rmSync(peerDst, { recursive: true, force: true });
+      const prime = await runOnce(rcloneCmd, { env });
+      if (prime.code !== 0) peerFail = `priming \`${rcloneCmd}\` exited ${prime.code}: ${lastLine(prime.stderrTail)}`;
+    }
+    const entries = Object.keys(rems).filter((k) => !checks[k].fail).map((k) => ({ key: k, cmd: `cd ${q(src)} && hoard push ${k} --json`, env }));
+    if (!peerFail) entries.push({ key: 'rclone', cmd: rcloneCmd, env });
+    const t = entries.length ? await timeCommands(entries) : {};
+    const peerNote = 'peer: rclone copy of the same tree (.hoard excluded) into a full copy made by rclone copy';
+    for (const [kind, target, name] of [
+      ['local', 1.5, 'P2a no-op push (local-path repository) vs no-op rclone copy'],
+      ['tree', null, 'P2a no-op push (rclone tree remote) vs no-op rclone copy'],
+    ]) {
+      const c = checks[kind];
+      if (c.fail) { addCheck({ id: 'P2a', name, pass: false, note: `${c.fail}` }); continue; }
+      const row = addComparison({ id: 'P2a', name, hoard: t[kind], peer: t.rclone, peerName: 'rclone copy (no-op)', target, note: `no-op push: ${pushFigures(c.summary)}; ${peerNote}${peerFail ? `; ${peerFail}` : ''}` });
+      if (t[kind] && !t[kind].ok) row.note = `hoard exited ${t[kind].code}: ${lastLine(t[kind].stderrTail)}`;
+      else if (!row.note.includes('no-op push')) row.note = `${row.note}; no-op push: ${pushFigures(c.summary)}`;
+    }
+  } finally {
+    fs.rmSync(peerDst, { recursive: true, force: true });
+  }
+}
+
+/** Ground truth of a tree without hoard: rel path -> { hash, ino, size }. */
+async function listTreeSized(dir) {
+  const files = await listTree(dir);
+  for (const [p, f] of files) f.size = fs.lstatSync(path.join(dir, p)).size;
+  return files;
+}
+
+/** P2b: after mutate, add + push sends exactly the new content; renames send none. */
+async function p2bChanges() {
+  log('P2b: push after mutate --seed 7');
+  const kinds = ['local', 'blobs'];
+  const src = await ensurePushSource({ pristine: true });
+  const rems = {};
+  for (const k of kinds) rems[k] = await ensureRemote(k);
+  log('  ground truth before (find, sha256sum)');
+  const before = await listTreeSized(src);
+  log(`  node ${CORPUS_GEN} mutate --seed 7 ${src}`);
+  PUSH.src = 'mutated';
+  const mut = await mustRun('mutate', `node ${q(CORPUS_GEN)} mutate --seed 7 ${q(src)}`);
+  log('  ground truth after');
+  const after = await listTreeSized(src);
+  const truth = countOps(truthChanges(before, after));
+  const oldHashes = new Set([...before.values()].map((f) => f.hash));
+  const newContent = new Map();
+  let newFiles = 0, newFileBytes = 0;
+  for (const f of after.values()) {
+    if (oldHashes.has(f.hash)) continue;
+    newFiles++;
+    newFileBytes += f.size;
+    newContent.set(f.hash, f.size);
+  }
+  const expected = [...newContent.values()].reduce((a, b) => a + b, 0);
+  const truthNote = `truth (mutate: ${firstLine(mut.stdout, 120)}): ${fmtOps(truth)}; ${newFiles} files with content not present before, ${newContent.size} distinct = ${expected} bytes (${newFileBytes} counting duplicates)`;
+  log('  hoard add --json');
+  const add = await hoardStep('hoard add --json', { cwd: src });
+  for (const k of kinds) {
+    const name = `P2b push after mutate (${P_KINDS[k].label}): bytes sent == new content, renames send none`;
+    const problems = [];
+    let s = null;
+    if (rems[k].fail) problems.push(`first push: ${rems[k].fail}`);
+    else if (add.fail) problems.push(`add: ${add.fail}`);
+    else {
+      log(`  hoard push ${k} --json`);
+      syncDisk();
+      s = await hoardStep(`hoard push ${k} --json`, { cwd: src });
+      if (s.fail) problems.push(s.fail);
+      else {
+        const sum = s.summary;
+        if (Math.abs(sum.bytesSent - expected) > 0.01 * expected) problems.push(`bytesSent ${sum.bytesSent} is ${(((sum.bytesSent - expected) / expected) * 100).toFixed(2)}% off ${expected}`);
+        if (!(sum.moved >= truth.move)) problems.push(`moved ${sum.moved} < ${truth.move} pure renames`);
+      }
+    }
+    const sum = s?.summary;
+    addCheck({
+      id: 'P2b', name, pass: problems.length === 0, hoardSeconds: s?.seconds ?? null,
+      value: sum && expected ? `${(sum.bytesSent / expected).toFixed(4)}` : null, target: 'bytes 1 ± 0.01',
+      note: [
+        `push: ${sum ? pushFigures(sum) + ` (${sum.bytesSent} bytes)` : 'no summary'}`,
+        `add ${add.seconds.toFixed(1)} s: ${add.summary ? JSON.stringify({ added: add.summary.added, modified: add.summary.modified, deleted: add.summary.deleted, moved: add.summary.moved }) : 'no summary'}`,
+        truthNote, 'ratio = bytesSent / expected bytes', ...problems,
+      ].join('; '),
+      details: { truth, expectedBytes: expected, newFiles, newDistinct: newContent.size, newFileBytes, push: sum ?? null, add: add.summary ?? null, problems },
+    });
+  }
+}
+
+/**
+ * P3a/P3b: a first push to a fresh remote against the peer copying the same tree to a fresh
+ * place. Both destinations are deleted and `sync` is run before every run, outside the timing.
+ */
+async function p3FirstPush({ id, kind, name, peerName, peerCmd, target, tool }) {
+  log(`${id}: first push to a fresh ${P_KINDS[kind].label} vs ${peerName}`);
+  if (!needTools(id, name, [tool])) return;
+  const src = await ensurePushSource({ pristine: true });
+  const env = pushEnv();
+  const remote = `${id.toLowerCase()}`;
+  const far = path.join(pushRoot(), `${remote}-far`);
+  const peerDst = path.join(pushRoot(), `${remote}-peer`);
+  const out = path.join(pushRoot(), `${remote}-push.jsonl`);
+  let setupFail = null;
+  try {
+    const t = await timeCommands([
+      {
+        key: 'hoard', cmd: `cd ${q(src)} && hoard push ${remote} --json > ${q(out)}`, env,
+        before: async () => {
+          fs.rmSync(far, { recursive: true, force: true });
+          await hoardStep(`hoard remote remove ${remote}`, { cwd: src, needSummary: false });
+          const a = await hoardStep(remoteAddCmd(kind, far, { init: true, name: remote }), { cwd: src, needSummary: false });
+          if (a.fail) setupFail ??= a.fail;
+          syncDisk();
+        },
+      },
+      {
+        key: 'peer', cmd: peerCmd(src, peerDst), env,
+        before: () => {
+          fs.rmSync(peerDst, { recursive: true, force: true });
+          syncDisk();
+        },
+      },
+    ], { runs: P_RUNS() });
+    const last = fs.existsSync(out) ? summaryOf(fs.readFileSync(out, 'utf8')) : null;
+    const setupNote = isRepoKind(kind) ? 'the far repository is made (remote add --init) before the timing' : 'remote added before the timing';
+    const row = addComparison({
+      id, name, hoard: t.hoard, peer: t.peer, peerName, target,
+      note: `source recorded (hoard init + add) beforehand; fresh destination and sync before every run, ${setupNote}; last push: ${pushFigures(last)}`,
+    });
+    if (!t.hoard.ok) row.note = `hoard exited ${t.hoard.code}: ${lastLine(t.hoard.stderrTail)}${setupFail ? `; setup: ${setupFail}` : ''}`;
+    else if (last?.errors) { row.status = 'FAIL'; row.note += `; ${last.errors} errors in the summary`; }
+  } finally {
+    await hoardStep(`hoard remote remove ${remote}`, { cwd: src, needSummary: false });
+    for (const d of [far, peerDst, out]) fs.rmSync(d, { recursive: true, force: true });
+  }
+}
+
+const p3aRclone = () => p3FirstPush({
+  id: 'P3a', kind: 'tree', tool: 'rclone', target: 1.0,
+  name: 'P3a first push to a fresh rclone tree remote vs rclone copy',
+  peerName: 'rclone copy', peerCmd: (src, dst) => `rclone copy --exclude '/.hoard/**' ${q(src)} ${q(dst)}`,
+});
+const p3bRsync = () => p3FirstPush({
+  id: 'P3b', kind: 'local', tool: 'rsync', target: 0.75,
+  name: 'P3b first push to a fresh local-path repository vs rsync -a',
+  peerName: 'rsync -a', peerCmd: (src, dst) => `rsync -a --exclude /.hoard ${q(`${src}/`)} ${q(`${dst}/`)}`,
+});
+
+/** After the P items: stop the ssh fixture, remove <work>/push. */
+async function pushCleanup() {
+  await PUSH.sshd?.stop().catch(() => {});
+  PUSH.sshd = null;
+  if (PUSH.root) fs.rmSync(PUSH.root, { recursive: true, force: true });
+}
+
 // ---------- setup ----------
 
 /** The corpus: reuse <work>/corpus (or corpus-quick), generating whatever tree is missing. */
@@ -1078,7 +1496,7 @@ function checkTools() {
   for (const t of ['hoard', 'hoard-scan', 'hoard-hash']) {
     if (!fs.existsSync(path.join(BIN, t))) throw new Error(`${path.join(BIN, t)} missing: run npm install && npm run build (or npm run bench)`);
   }
-  for (const t of ['find', 'rclone', 'sha256sum', 'b3sum', 'xargs', 'restic', 'git']) {
+  for (const t of ['find', 'rclone', 'sha256sum', 'b3sum', 'xargs', 'restic', 'git', 'rsync']) {
     if (spawnSync('bash', ['-c', `command -v ${t}`], { env: ENV, stdio: 'ignore' }).status !== 0) missingTools.add(t);
   }
   if (missingTools.size) {
@@ -1193,6 +1611,7 @@ function writeReports(meta) {
 const MEASUREMENTS = {
   M1: m1Correctness, M2: m2Scan, M3: m3Media, M4a: m4aFirstRun, M4b: m4bWarmRun, M4c: m4cRacy, M5: m5Startup, M6: m6BadInput, M7: m7Memory,
   S1: s1Exactness, S2: s2AddTiming, S3: s3Status, S4: s4Rebuild, S7: s7Memory,
+  P1: p1RoundTrip, P2a: p2aNoop, P2b: p2bChanges, P3a: p3aRclone, P3b: p3bRsync,
 };
 
 async function main() {
@@ -1206,8 +1625,8 @@ async function main() {
     meta.corpus = { dir: CORPUS_DIR, small: corpusSummary(SMALL), media: corpusSummary(MEDIA) };
     log(`corpus: ${SMALL}${MEDIA ? `, ${MEDIA}` : ''}; ${opts.runs} runs; ${opts.ids.join(' ')}`);
     for (const id of opts.ids) {
-      // An S item that crashes is reported as a failed row; the others still run.
-      if (!id.startsWith('S')) await MEASUREMENTS[id]();
+      // An S or P item that crashes is reported as a failed row; the others still run.
+      if (!id.startsWith('S') && !id.startsWith('P')) await MEASUREMENTS[id]();
       else {
         try {
           await MEASUREMENTS[id]();
@@ -1225,6 +1644,7 @@ async function main() {
     log(`bench crashed: ${meta.crash}`);
     exitCode = 1;
   } finally {
+    await pushCleanup().catch((err) => log(`cleaning up ${PUSH.root}: ${err?.message ?? err}`));
     fs.rmSync(TMP, { recursive: true, force: true });
   }
   printTable();

@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, hoardEnv, jsonl } from './support/cli.js';
 import { treeSnapshot, snapshotNames } from './support/compare.js';
-import { startSshd, type SshServer } from './support/sshd.js';
+import { startSshd, type SshServer } from './support/sshd.mjs';
 import { tempDir, writeHostileTree, writeNonUtf8File } from './support/trees.js';
 
 let sshd: SshServer;

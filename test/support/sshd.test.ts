@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSshd, type SshServer } from './sshd.js';
+import { startSshd, type SshServer } from './sshd.mjs';
 import { tempDir } from './trees.js';
 
 /** Quote one word for a POSIX shell. */

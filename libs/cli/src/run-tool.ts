@@ -71,7 +71,9 @@ export interface ToolDefinition {
  */
 export async function runTool(def: ToolDefinition, argv: string[], programName = `hoard ${def.name}`): Promise<never> {
   // Answered before anything else loads: scripts call --version to probe for hoard.
-  if (argv.includes('--version') || argv.includes('-v')) {
+  // (Unless the tool has a --version option of its own, like restore's --version N.)
+  const ownVersion = def.options?.some((o) => o.flags.startsWith('--version ')) ?? false;
+  if (!ownVersion && (argv.includes('--version') || argv.includes('-v'))) {
     fs.writeSync(1, `${HOARD_VERSION}\n`);
     process.exit(ExitCode.ok);
   }

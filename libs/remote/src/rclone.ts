@@ -26,7 +26,7 @@ function baseArgs(): string[] {
  * rclone skips what already arrived (size and time match), so a retry re-sends nothing.
  */
 export async function rcloneBatch(
-  verb: 'copy' | 'move',
+  verb: 'copy' | 'move' | 'delete',
   src: string,
   dst: string,
   keys: string[],
@@ -42,7 +42,7 @@ export async function rcloneBatch(
     for (let attempt = 0; ; attempt++) {
       failed = new Map();
       let transient = false;
-      const args = [verb, src, dst, '--files-from-raw', list, '--no-traverse', '--transfers', transfers, '--checkers', transfers, '-vv', '--retries', '1', ...baseArgs(), ...(options.extra ?? [])];
+      const args = [verb, src, ...(verb === 'delete' ? [] : [dst]), '--files-from-raw', list, '--no-traverse', '--transfers', transfers, '--checkers', transfers, '-vv', '--retries', '1', ...baseArgs(), ...(options.extra ?? [])];
       const child = execa('rclone', args, { reject: false, stdout: 'ignore', stderr: 'pipe', buffer: false });
       const lines = readline.createInterface({ input: child.stderr! });
       let generalError = '';

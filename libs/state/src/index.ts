@@ -3,3 +3,4 @@ export * from './migrations.js';
 export * from './hash-cache.js';
 export * from './locations.js';
 export * from './repository.js';
+export * from './host.js';

@@ -122,5 +122,42 @@ const remotes: Migration = {
   `,
 };
 
-/** The schema of a repository's state database. */
-export const stateMigrations: readonly Migration[] = [hashCache, repositoryState, remotes];
+/**
+ * Backup (a host's state database): tracked directories (each a location of kind dir),
+ * files staged for the next backup, backup runs, and snapshots tied to the run that made them.
+ */
+const backup: Migration = {
+  version: 4,
+  name: 'backup',
+  sql: `
+    CREATE TABLE directories (
+      id INTEGER PRIMARY KEY,
+      path TEXT NOT NULL UNIQUE,
+      location_id INTEGER NOT NULL REFERENCES locations(id),
+      created_at TEXT NOT NULL
+    );
+    CREATE TABLE staged (
+      location_id INTEGER NOT NULL,
+      key TEXT NOT NULL,
+      staged_at TEXT NOT NULL,
+      PRIMARY KEY (location_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE backups (
+      id INTEGER PRIMARY KEY,
+      host TEXT NOT NULL,
+      started_at TEXT NOT NULL,
+      finished_at TEXT,
+      files INTEGER NOT NULL DEFAULT 0,
+      bytes INTEGER NOT NULL DEFAULT 0,
+      new_files INTEGER NOT NULL DEFAULT 0,
+      new_bytes INTEGER NOT NULL DEFAULT 0
+    );
+    ALTER TABLE snapshots ADD COLUMN backup_id INTEGER REFERENCES backups(id);
+    -- A deletion seen by a backup: the file's history goes on, its current state is gone.
+    ALTER TABLE snapshots ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX snapshots_hash ON snapshots (hash);
+  `,
+};
+
+/** The schema of a repository's state database (a host's backup state uses the same). */
+export const stateMigrations: readonly Migration[] = [hashCache, repositoryState, remotes, backup];

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { asInputLines, type OutputItem } from '@hoard/jsonl';
 import { HashPool } from '@hoard/hashing';
-import { LOCAL, type Repository } from '@hoard/state';
+import { LOCAL, type Location, type Repository } from '@hoard/state';
 import { scanTree } from '@hoard/tool-scan/scan';
 import { hashRecords } from '@hoard/tool-hash/hash';
 import { openHashCaches } from '@hoard/tool-hash/cache';
@@ -19,6 +19,8 @@ export interface RepositoryDiff {
 export interface DiffProgress {
   onFound?: (count: number, size: number) => void;
   onHashed?: (size: number) => void;
+  /** Also emit `unchanged` change records. */
+  unchanged?: boolean;
 }
 
 /**
@@ -28,13 +30,20 @@ export interface DiffProgress {
  */
 export function diffRepository(reader: Repository, target: string, progress: DiffProgress = {}): RepositoryDiff {
   const under = reader.relative(target);
-  const abs = under ? path.join(reader.root, under) : reader.root;
-  const local = reader.location(LOCAL);
+  return diffTree(reader, reader.location(LOCAL), reader.root, under, progress);
+}
+
+/**
+ * `scan | hash | diff-state` of any tree against the recorded entries of a location
+ * (a repository's own tree, or a folder a host backs up), in process.
+ */
+export function diffTree(reader: Repository, location: Location, root: string, under: string, progress: DiffProgress = {}): RepositoryDiff {
+  const abs = under ? path.join(root, under) : root;
   let pool: HashPool | undefined;
   const caches = openHashCaches('sha256');
-  const scanned = scanTree(abs, { root: reader.root, onFiles: progress.onFound });
+  const scanned = scanTree(abs, { root, onFiles: progress.onFound });
   const hashed = hashRecords(asInputLines(scanned), { algo: 'sha256', pool: () => (pool ??= new HashPool()), cacheFor: caches.cacheFor, onFile: progress.onHashed, asObjects: true });
-  const items = diffState(asInputLines(hashed), { entries: reader.entries(local.id, under), location: local.name, under });
+  const items = diffState(asInputLines(hashed), { entries: reader.entries(location.id, under), location: location.name, under, unchanged: progress.unchanged });
   return {
     under,
     items,

@@ -184,6 +184,8 @@ function change(op: Change['op'], rec: FileRecord, location: string, prevHash?: 
   const c: Change = { type: 'change', op, path: rec.path, location, hash: rec.hash!, size: rec.size, mode: rec.mode, mtimeMs: rec.mtimeMs, ino: rec.ino };
   if (rec.pathBytes !== undefined) c.pathBytes = rec.pathBytes;
   if (prevHash !== undefined && op !== 'add') c.prevHash = prevHash;
+  // The rest of the file's metadata rides along for those who keep it (backup snapshots).
+  for (const field of ['uid', 'gid', 'atimeMs', 'ctimeMs', 'birthtimeMs'] as const) if (rec[field] !== undefined) (c as Record<string, unknown>)[field] = rec[field];
   return c;
 }
 

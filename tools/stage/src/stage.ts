@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import { joinRecordPath, type ActionRecord, type AnyRecord, type ResultRecord } from '@hoard/schema';
-import { blobKey, entryKey, keyPath, LOCAL, type Repository } from '@hoard/state';
+import { blobKey, entryKey, keyPath, LOCAL, type Entry, type Repository } from '@hoard/state';
 import { forwardToPeer, openLocation, peerUrl, type OpenedLocation } from '@hoard/remote';
 
 export interface StageOptions {
@@ -48,6 +48,11 @@ export async function* stageActions(input: AsyncIterable<InputLine[]>, options: 
       const mirror = target !== undefined && !target.caps.runsHoard && target.caps.layout === 'tree';
       if (action.source === LOCAL) {
         const result = stageLocal(repo, local.id, staging, action, mirror);
+        if (result.ok) journal.push(`${JSON.stringify({ key: result.key, hash: result.hash, bytes: result.bytes })}\n`);
+        out.push(result);
+      } else if (source?.location.kind === 'dir') {
+        // A folder this host backs up: the file at the action's path, as the action describes it.
+        const result = stageFile(source.location.url, { key: entryKey(action.path, action.pathBytes), hash: action.hash, size: action.size ?? -1, mtimeMs: Number(action.mtimeMs ?? NaN), mode: 0, ino: 0 }, staging, action, mirror);
         if (result.ok) journal.push(`${JSON.stringify({ key: result.key, hash: result.hash, bytes: result.bytes })}\n`);
         out.push(result);
       } else if (!source) out.push(failed(action, 'unknown-location', `no location named "${action.source}"`));
@@ -104,8 +109,13 @@ function stageLocal(repo: Repository, localId: number, staging: string, action: 
   const wanted = repo.entry(localId, entryKey(action.path!, action.pathBytes));
   const entry = wanted?.hash === action.hash ? wanted : repo.entryWithContent(localId, action.hash!);
   if (!entry) return failed(action, 'not-here', `no recorded file here holds ${action.hash}`);
+  return stageFile(repo.root, entry, staging, action, mirror);
+}
+
+/** Hardlink the file of `entry` under `root` into staging, if it still is what was recorded (size and time). */
+function stageFile(root: string, entry: Entry, staging: string, action: ActionRecord, mirror: boolean): ResultRecord {
   const { path: p, pathBytes } = keyPath(entry.key);
-  const file = joinRecordPath(repo.root, p, pathBytes);
+  const file = joinRecordPath(root, p, pathBytes);
   let key: string;
   if (mirror) {
     if (action.pathBytes !== undefined || /[\n\r]/.test(action.path!)) return failed(action, 'unlistable-name', 'rclone cannot list this name in --files-from (line break or non-UTF-8 bytes)');

@@ -79,7 +79,8 @@ async function send(items: Item[], options: TransferOptions): Promise<ResultReco
   const byKey = new Map(items.map((i) => [i.key, i]));
   const fail = (item: Item, code: string, message: string) => results.set(item.key, result(item, false, code, message));
   const localStaging = options.repo.stagingDir(options.transferId);
-  const pushing = source === LOCAL;
+  // Content staged here: from this repository's tree, or from a folder this host backs up.
+  const pushing = source === LOCAL || options.locate(source)?.location.kind === 'dir';
   const far = options.locate(pushing ? target : source);
   try {
     if (!far) throw Object.assign(new Error(`no location named "${pushing ? target : source}"`), { code: 'unknown-location' });

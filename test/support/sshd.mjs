@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -6,27 +6,30 @@ import path from 'node:path';
 import { execa } from 'execa';
 
 /**
- * A real OpenSSH server on loopback, for tests that drive hoard over ssh.
+ * A real OpenSSH server on loopback, for tests (and the benchmark) that drive hoard over ssh.
+ * Plain JavaScript with JSDoc types, so that both vitest and bench/run.mjs can import it.
  *
  * Everything it needs (host key, client key, configs, known_hosts, logs) lives
  * in one private temporary folder; nothing in ~/.ssh or /etc/ssh is read or written.
  */
-export interface SshServer {
-  host: '127.0.0.1';
-  port: number;
-  /** The login user: whoever runs the tests. */
-  user: string;
-  /** Private temp dir (mode 0700) holding keys, configs and logs. */
-  dir: string;
-  /** 'hoard-test-remote': a Host alias defined in `configFile`. */
-  alias: string;
-  /** An ssh client config that reaches the server through `alias` with no prompts. */
-  configFile: string;
-  /** `ssh -F <configFile>`: what tests put in HOARD_SSH_COMMAND (like GIT_SSH_COMMAND). */
-  sshCommand: string;
-  /** Kill sshd and remove `dir`. */
-  stop(): Promise<void>;
-}
+
+/**
+ * @typedef {object} SshServer
+ * @property {'127.0.0.1'} host
+ * @property {number} port
+ * @property {string} user The login user: whoever runs the tests.
+ * @property {string} dir Private temp dir (mode 0700) holding keys, configs and logs.
+ * @property {string} alias 'hoard-test-remote': a Host alias defined in `configFile`.
+ * @property {string} configFile An ssh client config that reaches the server through `alias` with no prompts.
+ * @property {string} sshCommand `ssh -F <configFile>`: what tests put in HOARD_SSH_COMMAND (like GIT_SSH_COMMAND).
+ * @property {() => Promise<void>} stop Kill sshd and remove `dir`.
+ */
+
+/**
+ * @typedef {object} SshdOptions
+ * @property {string[]} [path] Folders put first on the PATH of commands run through the server.
+ * @property {Record<string, string>} [env] More environment variables for those commands.
+ */
 
 const SSHD = '/usr/sbin/sshd';
 const ALIAS = 'hoard-test-remote';
@@ -34,48 +37,72 @@ const HOST = '127.0.0.1';
 const READY_TIMEOUT_MS = 10_000;
 const BIND_ATTEMPTS = 4;
 
-/** Quote one word for a POSIX shell. */
-function shellQuote(s: string): string {
+/**
+ * Quote one word for a POSIX shell.
+ * @param {string} s
+ * @returns {string}
+ */
+function shellQuote(s) {
   return /^[A-Za-z0-9_\-+=.,:/@%]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Quote one argument for ssh_config / sshd_config (OpenSSH's argv_split honours "..." and \ escapes). */
-function configQuote(s: string): string {
+/**
+ * Quote one argument for ssh_config / sshd_config (OpenSSH's argv_split honours "..." and \ escapes).
+ * @param {string} s
+ * @returns {string}
+ */
+function configQuote(s) {
   if (/[\r\n\0]/.test(s)) throw new Error(`cannot put a newline or NUL in an ssh config value: ${JSON.stringify(s)}`);
   return `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
-function freePort(): Promise<number> {
+/** @returns {Promise<number>} */
+function freePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();
     server.once('error', reject);
     server.listen(0, HOST, () => {
-      const { port } = server.address() as net.AddressInfo;
+      const { port } = /** @type {net.AddressInfo} */ (server.address());
       server.close(() => resolve(port));
     });
   });
 }
 
-async function keygen(file: string, comment: string): Promise<void> {
+/**
+ * @param {string} file
+ * @param {string} comment
+ * @returns {Promise<void>}
+ */
+async function keygen(file, comment) {
   await execa('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-C', comment, '-f', file], { stdin: 'ignore' });
 }
 
-function exited(child: ChildProcess): Promise<void> {
+/**
+ * @param {import('node:child_process').ChildProcess} child
+ * @returns {Promise<void>}
+ */
+function exited(child) {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once('exit', () => resolve());
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** @param {number} ms */
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export async function startSshd(options: { path?: string[]; env?: Record<string, string> } = {}): Promise<SshServer> {
+/**
+ * @param {SshdOptions} [options]
+ * @returns {Promise<SshServer>}
+ */
+export async function startSshd(options = {}) {
   const user = os.userInfo().username;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-sshd-'));
   fs.chmodSync(dir, 0o700);
 
-  let child: ChildProcess | undefined;
+  /** @type {import('node:child_process').ChildProcess | undefined} */
+  let child;
   const killOnExit = () => child?.kill('SIGKILL');
   process.once('exit', killOnExit);
 
@@ -168,12 +195,14 @@ export async function startSshd(options: { path?: string[]; env?: Record<string,
       let stderr = '';
       const proc = spawn(SSHD, ['-D', '-e', '-f', sshdConfig], { detached: false, stdio: ['ignore', 'ignore', 'pipe'] });
       child = proc;
-      proc.stderr!.setEncoding('utf8');
-      proc.stderr!.on('data', (d: string) => {
+      const procStderr = /** @type {import('node:stream').Readable} */ (proc.stderr);
+      procStderr.setEncoding('utf8');
+      procStderr.on('data', (/** @type {string} */ d) => {
         stderr += d;
         fs.appendFileSync(path.join(dir, 'sshd.log'), d);
       });
-      let spawnError: Error | undefined;
+      /** @type {Error | undefined} */
+      let spawnError;
       proc.once('error', (e) => (spawnError = e));
       const dead = () => spawnError !== undefined || proc.exitCode !== null || proc.signalCode !== null;
 
@@ -203,7 +232,7 @@ export async function startSshd(options: { path?: string[]; env?: Record<string,
         await exited(proc);
         throw new Error(`sshd on port ${port} did not accept a login within ${READY_TIMEOUT_MS} ms\nssh: ${lastSsh}\nsshd stderr:\n${stderr}`);
       }
-      if (spawnError) throw new Error(`could not run ${SSHD}: ${spawnError.message}`);
+      if (spawnError) throw new Error(`could not run ${SSHD}: ${/** @type {Error} */ (spawnError).message}`);
       await exited(proc);
       lastError = `sshd exited (code ${proc.exitCode}, signal ${proc.signalCode}) on port ${port}\nsshd stderr:\n${stderr}`;
       // Most likely someone took the port between freePort() and bind(): try another.

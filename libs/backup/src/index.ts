@@ -1,0 +1,4 @@
+export * from './vault.js';
+export * from './metadata.js';
+export * from './snapshots.js';
+export * from './tracked.js';

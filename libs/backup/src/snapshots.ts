@@ -1,0 +1,47 @@
+import type { Repository } from '@hoard/state';
+
+/** One version of one file, as a backup recorded it (seed 004's FileSnapshot). */
+export interface Snapshot {
+  id: number;
+  locationId: number;
+  key: string;
+  hash: string;
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  atimeMs: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  birthtimeMs: number;
+  createdAt: string;
+  backupId: number | null;
+  deleted: number;
+}
+
+const COLUMNS = `id, location_id AS locationId, key, hash, size, mode, uid, gid, atime_ms AS atimeMs, mtime_ms AS mtimeMs, ctime_ms AS ctimeMs,
+  birthtime_ms AS birthtimeMs, created_at AS createdAt, backup_id AS backupId, deleted`;
+
+/** A file's versions, oldest first (deletions included, flagged). */
+export function history(host: Repository, locationId: number, key: string): Snapshot[] {
+  return host.db.prepare(`SELECT ${COLUMNS} FROM snapshots WHERE location_id = ? AND key = ? ORDER BY id`).all(locationId, key) as Snapshot[];
+}
+
+/**
+ * The files of a tracked folder (or part of it) as they were at `time` (ISO): for each
+ * path its newest version recorded at or before then, unless that was a deletion.
+ */
+export function* stateAt(host: Repository, locationId: number, under: string, time: string): Generator<Snapshot> {
+  const [lo, hi] = under ? [`${under}/`, `${under}0`] : ['', '\u{10FFFF}'];
+  const stmt = host.db.prepare(
+    `SELECT ${COLUMNS} FROM snapshots s WHERE location_id = ? AND ((key >= ? AND key < ?) OR key = ?) AND created_at <= ?
+       AND id = (SELECT max(id) FROM snapshots t WHERE t.location_id = s.location_id AND t.key = s.key AND t.created_at <= ?)
+     ORDER BY key`,
+  );
+  for (const s of stmt.iterate(locationId, lo, hi, under, time, time) as IterableIterator<Snapshot>) if (!s.deleted) yield s;
+}
+
+/** Every content id any version still refers to. */
+export function referencedHashes(db: Repository['db']): Set<string> {
+  return new Set(db.prepare('SELECT DISTINCT hash FROM snapshots').pluck().all() as string[]);
+}

@@ -1,0 +1,65 @@
+import path from 'node:path';
+import { UsageError } from '@hoard/schema';
+import type { Location, Repository } from '@hoard/state';
+
+/** A folder this host backs up. */
+export interface Tracked {
+  id: number;
+  path: string;
+  location: Location;
+}
+
+export function trackedDirs(host: Repository): Tracked[] {
+  const rows = host.db.prepare('SELECT d.id, d.path, l.name FROM directories d JOIN locations l ON l.id = d.location_id ORDER BY d.path').all() as Array<{ id: number; path: string; name: string }>;
+  return rows.map((r) => ({ id: r.id, path: r.path, location: host.location(r.name) }));
+}
+
+/** The tracked folder containing `p`, and `p` relative to it. */
+export function trackedFor(host: Repository, p: string): { dir: Tracked; rel: string } | undefined {
+  const abs = path.resolve(p);
+  let best: Tracked | undefined;
+  for (const d of trackedDirs(host)) if ((abs === d.path || abs.startsWith(`${d.path}/`)) && (!best || d.path.length > best.path.length)) best = d;
+  return best ? { dir: best, rel: path.relative(best.path, abs) } : undefined;
+}
+
+/**
+ * Track a folder (seed 004's create_directory): a folder inside a tracked one is tracked
+ * already; tracking a parent absorbs the tracked folders inside it, their files and
+ * history re-keyed under the parent, in one transaction.
+ */
+export function trackDir(host: Repository, dir: string): { dir: Tracked; absorbed: string[]; already: boolean } {
+  const abs = path.resolve(dir);
+  if (abs === '/') throw new UsageError('tracking / is not supported; track the folders you mean');
+  const inside = trackedFor(host, abs);
+  if (inside && inside.dir.path !== abs) return { dir: inside.dir, absorbed: [], already: true };
+  let parent = inside?.dir;
+  if (!parent) {
+    host.db
+      .transaction(() => {
+        const name = `dir-${host.db.prepare('SELECT ifnull(max(id), 0) + 1 FROM directories').pluck().get() as number}`;
+        const loc = host.addLocation(name, 'dir', abs, 'tree');
+        const id = Number(host.db.prepare('INSERT INTO directories (path, location_id, created_at) VALUES (?, ?, ?)').run(abs, loc.id, new Date().toISOString()).lastInsertRowid);
+        parent = { id, path: abs, location: loc };
+      })
+      .immediate();
+  }
+  // Absorb tracked folders inside: their current files move under the parent (logged as
+  // events of both locations), their history and staged files are re-keyed. Re-running
+  // after a crash finishes the job.
+  const children = trackedDirs(host).filter((d) => d.path.startsWith(`${abs}/`));
+  for (const child of children) {
+    const prefix = `${path.relative(abs, child.path)}/`;
+    const moved = [...host.entries(child.location.id)];
+    host.applyChanges(parent!.location.id, moved.map((e) => ({ op: 'add' as const, ...e, key: prefix + e.key })));
+    host.applyChanges(child.location.id, moved.map((e) => ({ op: 'delete' as const, key: e.key })));
+    host.db
+      .transaction(() => {
+        for (const table of ['snapshots', 'staged']) {
+          host.db.prepare(`UPDATE ${table} SET location_id = ?, key = ? || key WHERE location_id = ?`).run(parent!.location.id, prefix, child.location.id);
+        }
+        host.db.prepare('DELETE FROM directories WHERE id = ?').run(child.id);
+      })
+      .immediate();
+  }
+  return { dir: parent!, absorbed: children.map((c) => c.path), already: inside !== undefined && children.length === 0 };
+}

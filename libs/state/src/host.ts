@@ -1,0 +1,72 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { UsageError } from '@hoard/schema';
+import { HOARD_DIR, STATE_FILE } from './locations.js';
+import { Repository } from './repository.js';
+
+/** This host's configuration: `$XDG_CONFIG_HOME/hoard/config.json`. */
+export interface HostConfig {
+  hostId: string;
+  /** Vaults by name: a blobs-layout location (a path or rclone:REMOTE:path). */
+  vaults: Record<string, { url: string }>;
+  defaultVault: string;
+}
+
+function xdg(variable: string, fallback: string): string {
+  const v = process.env[variable];
+  return v && path.isAbsolute(v) ? v : path.join(os.homedir(), fallback);
+}
+
+export function configDir(): string {
+  return path.join(xdg('XDG_CONFIG_HOME', '.config'), 'hoard');
+}
+
+/** Where this host's backup state lives: `$XDG_DATA_HOME/hoard` (a repository of its own, without a tree). */
+export function dataDir(): string {
+  return path.join(xdg('XDG_DATA_HOME', '.local/share'), 'hoard');
+}
+
+export function configFile(): string {
+  return path.join(configDir(), 'config.json');
+}
+
+export function readConfig(): HostConfig | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(configFile(), 'utf8')) as HostConfig;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new UsageError(`${configFile()}: ${(err as Error).message}`);
+  }
+}
+
+export function writeConfig(config: HostConfig): void {
+  fs.mkdirSync(configDir(), { recursive: true, mode: 0o700 });
+  const tmp = `${configFile()}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  fs.renameSync(tmp, configFile());
+}
+
+/** The configuration, created on first use: a host id generated once, the local default vault. */
+export function ensureConfig(options: { hostId?: string } = {}): HostConfig {
+  const existing = readConfig();
+  if (existing) return existing;
+  const config: HostConfig = {
+    hostId: options.hostId ?? crypto.randomUUID(),
+    vaults: { default: { url: path.join(dataDir(), 'vault') } },
+    defaultVault: 'default',
+  };
+  writeConfig(config);
+  return config;
+}
+
+/** This host's backup state database (created on first use). */
+export function openHost(): Repository {
+  const dir = dataDir();
+  if (!fs.existsSync(path.join(dir, HOARD_DIR, STATE_FILE))) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    Repository.init(dir, { nested: true }).close();
+  }
+  return Repository.open(dir);
+}

@@ -1,0 +1,212 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { asInputLines, type OutputItem } from '@hoard/jsonl';
+import { blobKeyHash, entryKey, type HostConfig, type Location, type Repository, type StateChange } from '@hoard/state';
+import type { ActionRecord, AnyRecord } from '@hoard/schema';
+import { openLocation, type OpenedLocation } from '@hoard/remote';
+import { trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, type Tracked } from '@hoard/backup';
+import { diffTree } from '@hoard/tool-add/pipeline';
+import { stageActions } from '@hoard/tool-stage/stage';
+import { transferStaged } from '@hoard/tool-transfer/transfer';
+import { integrateReceived } from '@hoard/tool-integrate/integrate';
+
+export interface BackupOptions {
+  /** Re-scan every tracked folder, not only what was staged. */
+  all: boolean;
+  /** Folders to track (if not yet) and back up whole. */
+  dirs: string[];
+  onScanned?: (bytes: number) => void;
+  onSent?: (bytes: number) => void;
+  onError?: (error: { code: string; message: string; path?: string }) => void;
+}
+
+export interface BackupSummary {
+  type: 'summary';
+  command: 'backup';
+  backup: number;
+  files: number;
+  bytes: number;
+  newFiles: number;
+  newBytes: number;
+  sentFiles: number;
+  sentBytes: number;
+  deleted: number;
+  metadata?: string;
+  errors: number;
+  [extra: string]: unknown;
+}
+
+type Change = StateChange & { path: string; pathBytes?: string; uid?: number; gid?: number; atimeMs?: number; ctimeMs?: number; birthtimeMs?: number };
+
+interface Work {
+  dir: Tracked;
+  under: string;
+  /** Only these keys (a staged file): the rest of the folder scanned is not this backup's business. */
+  only?: Set<string>;
+}
+
+/**
+ * One backup: scan | hash | diff-state of each folder to back up against what the last
+ * backup recorded, then the content the vault lacks goes through stage | transfer |
+ * integrate (verified on arrival), and only then are the new versions recorded, with
+ * their full metadata, and this host's state uploaded to the vault. A file whose content
+ * did not reach the vault is not recorded: the next backup sends it again.
+ */
+export async function runBackup(host: Repository, config: HostConfig, options: BackupOptions): Promise<BackupSummary> {
+  const vault = await vaultLocation(host, config);
+  const startedAt = new Date().toISOString();
+  const backupId = Number(host.db.prepare('INSERT INTO backups (host, started_at) VALUES (?, ?)').run(config.hostId, startedAt).lastInsertRowid);
+  const summary: BackupSummary = { type: 'summary', command: 'backup', backup: backupId, files: 0, bytes: 0, newFiles: 0, newBytes: 0, sentFiles: 0, sentBytes: 0, deleted: 0, errors: 0 };
+  const fail = (e: { code: string; message: string; path?: string }) => {
+    summary.errors++;
+    options.onError?.(e);
+  };
+
+  for (const d of options.dirs) trackDir(host, d);
+  const work = plannedWork(host, options);
+  const changes = new Map<number, Change[]>();
+  const complete = new Map<number, boolean>();
+  for (const w of work) {
+    const found = await changesOf(host, w, options, fail, summary);
+    changes.set(w.dir.location.id, [...(changes.get(w.dir.location.id) ?? []), ...found.changes]);
+    complete.set(w.dir.location.id, (complete.get(w.dir.location.id) ?? true) && found.complete);
+  }
+
+  // Content the vault lacks, once per content id.
+  const actions: ActionRecord[] = [];
+  const wanted = new Set<string>();
+  for (const [locationId, list] of changes) {
+    const loc = work.find((w) => w.dir.location.id === locationId)!.dir.location;
+    for (const c of list) {
+      if (c.op === 'delete' || !c.hash || wanted.has(c.hash) || host.holds(vault.id, c.hash)) continue;
+      wanted.add(c.hash);
+      actions.push({ type: 'action', op: 'copy', source: loc.name, target: vault.name, hash: c.hash, size: c.size, path: c.path, ...(c.pathBytes ? { pathBytes: c.pathBytes } : {}), mtimeMs: c.mtimeMs });
+      summary.newFiles++;
+      summary.newBytes += c.size ?? 0;
+    }
+  }
+  if (actions.length) await sendToVault(host, actions, options, fail, summary);
+
+  // Record what is safe in the vault now: new versions with full metadata, and deletions.
+  host.db
+    .transaction(() => {
+      const snap = host.db.prepare(
+        `INSERT INTO snapshots (location_id, key, hash, size, mode, uid, gid, atime_ms, mtime_ms, ctime_ms, birthtime_ms, created_at, backup_id, deleted)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      const unstage = host.db.prepare('DELETE FROM staged WHERE location_id = ?');
+      const now = new Date().toISOString();
+      for (const [locationId, list] of changes) {
+        const recorded: StateChange[] = [];
+        for (const c of list) {
+          if (c.op === 'delete') {
+            const prev = host.entry(locationId, c.key);
+            if (!prev) continue;
+            snap.run(locationId, c.key, prev.hash, prev.size, prev.mode, 0, 0, 0, prev.mtimeMs, 0, 0, now, backupId, 1);
+            summary.deleted++;
+            recorded.push(c);
+          } else if (c.hash && host.holds(vault.id, c.hash)) {
+            snap.run(locationId, c.key, c.hash, c.size ?? 0, c.mode ?? 0, c.uid ?? 0, c.gid ?? 0, c.atimeMs ?? 0, c.mtimeMs ?? 0, c.ctimeMs ?? 0, c.birthtimeMs ?? 0, now, backupId, 0);
+            if (c.op === 'move' && c.fromKey) {
+              const prev = host.entry(locationId, c.fromKey);
+              if (prev) snap.run(locationId, c.fromKey, prev.hash, prev.size, prev.mode, 0, 0, 0, prev.mtimeMs, 0, 0, now, backupId, 1);
+            }
+            recorded.push(c);
+          }
+        }
+        host.applyChanges(locationId, recorded);
+        if (complete.get(locationId)) unstage.run(locationId);
+      }
+      host.db.prepare('UPDATE backups SET finished_at = ?, files = ?, bytes = ?, new_files = ?, new_bytes = ? WHERE id = ?').run(now, summary.files, summary.bytes, summary.newFiles, summary.newBytes, backupId);
+    })
+    .immediate();
+
+  summary.metadata = await uploadMetadata(host, vaultSpec(config.vaults[config.defaultVault]!.url), config.hostId);
+  return summary;
+}
+
+/** What to scan: the folders named and, with --all, every tracked one; otherwise what `hoard add` staged. */
+function plannedWork(host: Repository, options: BackupOptions): Work[] {
+  const tracked = trackedDirs(host);
+  const named = new Set(options.dirs.map((d) => path.resolve(d)));
+  const work: Work[] = [];
+  for (const dir of tracked) {
+    if (options.all || [...named].some((n) => n === dir.path || n.startsWith(`${dir.path}/`))) {
+      work.push({ dir, under: '' });
+      continue;
+    }
+    const staged = host.db.prepare('SELECT key FROM staged WHERE location_id = ? ORDER BY key').pluck().all(dir.location.id) as string[];
+    for (const key of staged) {
+      if (!key) {
+        work.push({ dir, under: '' });
+        break;
+      }
+      const st = fs.lstatSync(path.join(dir.path, key), { throwIfNoEntry: false });
+      if (st?.isDirectory()) work.push({ dir, under: key });
+      else work.push({ dir, under: path.posix.dirname(key) === '.' ? '' : path.posix.dirname(key), only: new Set([key]) });
+    }
+  }
+  return work;
+}
+
+async function changesOf(host: Repository, w: Work, options: BackupOptions, fail: (e: { code: string; message: string; path?: string }) => void, summary: BackupSummary): Promise<{ changes: Change[]; complete: boolean }> {
+  const reader = host; // reads through the same connection: nothing writes while the scan runs
+  const diff = diffTree(reader, w.dir.location, w.dir.path, w.under, { onHashed: (size) => options.onScanned?.(size) });
+  const changes: Change[] = [];
+  let complete = false;
+  try {
+    for await (const batch of diff.items) {
+      for (const item of batch) {
+        const rec = (typeof item === 'string' ? JSON.parse(item) : item) as AnyRecord;
+        if (rec.type === 'error') fail({ code: String(rec.code), message: String(rec.message), path: rec.path as string | undefined });
+        else if (rec.type === 'scan') {
+          complete = rec.complete === true;
+          summary.files += Number(rec.files ?? 0);
+          summary.bytes += Number(rec.bytes ?? 0);
+        } else if (rec.type === 'change') {
+          const key = entryKey(String(rec.path), rec.pathBytes as string | undefined);
+          const fromKey = rec.from !== undefined ? entryKey(String(rec.from), rec.fromBytes as string | undefined) : undefined;
+          if (w.only && !w.only.has(key) && !(fromKey && w.only.has(fromKey))) continue;
+          changes.push({ ...(rec as unknown as Change), key, fromKey });
+        }
+      }
+    }
+  } finally {
+    await diff.close();
+  }
+  return { changes, complete };
+}
+
+/** stage | transfer | integrate into the vault, in process; counts what arrived verified. */
+async function sendToVault(host: Repository, actions: ActionRecord[], options: BackupOptions, fail: (e: { code: string; message: string; path?: string }) => void, summary: BackupSummary): Promise<void> {
+  const transferId = 'backup';
+  const locate = (name: string): OpenedLocation | undefined => {
+    try {
+      return openLocation(host.location(name));
+    } catch {
+      return undefined;
+    }
+  };
+  const staged = stageActions(asInputLines(chunks(actions)), { repo: host, transferId, locate });
+  const sent = transferStaged(asInputLines(staged), { repo: host, transferId, locate, onItem: (b) => options.onSent?.(b) });
+  const stored = integrateReceived(asInputLines(sent), { repo: host, transferId, locate });
+  for await (const batch of stored) {
+    for (const item of batch as OutputItem[]) {
+      const rec = (typeof item === 'string' ? JSON.parse(item) : item) as AnyRecord;
+      if (rec.type === 'result' && rec.ok === false) fail({ code: String(rec.code), message: String(rec.message), path: rec.path as string | undefined });
+      else if (rec.type === 'result' && rec.tool === 'integrate' && rec.ok === true) {
+        summary.sentFiles++;
+        summary.sentBytes += Number(rec.bytes ?? 0);
+      } else if (rec.type === 'error') fail({ code: String(rec.code), message: String(rec.message) });
+    }
+  }
+  fs.rmSync(host.stagingDir(transferId), { recursive: true, force: true });
+  fs.rmSync(`${host.stagingDir(transferId)}.journal`, { force: true });
+  void blobKeyHash;
+}
+
+function* chunks<T>(items: T[], size = 1000): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
+
+export type { Location };

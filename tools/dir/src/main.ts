@@ -1,0 +1,40 @@
+import { runTool, WAIT_OPTION, type ToolDefinition } from '@hoard/cli';
+
+export const dirTool: ToolDefinition = {
+  name: 'dir',
+  summary: 'Folders this host backs up. init [DIR]: track DIR (default: here); tracking a parent absorbs tracked folders inside it. status [DIR]: each file backed up, staged, modified since its backup, or untracked (--deleted: also files gone since).',
+  args: '<subcommand> [dir]',
+  options: [{ flags: '--deleted', description: 'status: also list files deleted since their last backup' }, { flags: '--json', description: 'JSONL even on a terminal' }, WAIT_OPTION],
+  examples: ['cd ~/Documents && hoard dir init', 'hoard dir status --json | jq -r "select(.status==\\"modified\\") | .path"'],
+  async run(ctx) {
+    const { openHost, ensureConfig } = await import('@hoard/state');
+    const { UsageError } = await import('@hoard/schema');
+    const [sub, dir] = ctx.args;
+    ensureConfig();
+    const host = openHost();
+    try {
+      if (sub === 'init') {
+        const { trackDir } = await import('@hoard/backup');
+        const release = host.lock('dir init', Number(ctx.options.wait) * 1000);
+        try {
+          const r = trackDir(host, dir ?? '.');
+          ctx.emit({ type: 'tracked', path: r.dir.path, already: r.already, absorbed: r.absorbed });
+        } finally {
+          release();
+        }
+      } else if (sub === 'status') {
+        const { dirStatus } = await import('./status.js');
+        const json = Boolean(ctx.options.json) || !process.stdout.isTTY;
+        for await (const s of dirStatus(host, dir ?? '.', Boolean(ctx.options.deleted))) {
+          ctx.emit(json ? { type: 'file-status', ...s } : `${s.status.padEnd(10)} ${s.path}`);
+        }
+      } else throw new UsageError(`unknown subcommand "${sub}": init or status`);
+    } finally {
+      host.close();
+    }
+  },
+};
+
+export function main(argv: string[]): Promise<never> {
+  return runTool(dirTool, argv);
+}

@@ -1,0 +1,23 @@
+import { runTool, WAIT_OPTION, type ToolDefinition } from '@hoard/cli';
+
+export const pruneTool: ToolDefinition = {
+  name: 'prune',
+  summary: "Delete the vault's blobs that no host refers to any more: reads every host's metadata in the vault first; blobs younger than --grace are kept (a backup running elsewhere may have just sent them).",
+  options: [
+    { flags: '--grace <seconds>', description: 'keep unreferenced blobs younger than this', default: 3600 },
+    { flags: '--dry-run', description: 'only say what would be deleted' },
+    { flags: '--json', description: 'JSON summary even on a terminal' },
+    WAIT_OPTION,
+  ],
+  examples: ['hoard forget --keep-daily 30 && hoard prune', 'hoard prune --dry-run --json | jq .removable'],
+  async run(ctx) {
+    const { runPrune } = await import('./prune.js');
+    const summary = await runPrune({ graceMs: Number(ctx.options.grace) * 1000, dryRun: Boolean(ctx.options.dryRun), waitMs: Number(ctx.options.wait) * 1000 }, (rec) => ctx.emit(rec));
+    if (ctx.options.json || !process.stdout.isTTY) ctx.emit(summary);
+    else ctx.emit(`${summary.dryRun ? 'would remove' : 'removed'} ${String(summary.removed)} blobs (${String(summary.removedBytes)} bytes) of ${String(summary.blobs)}; ${String(summary.young)} young ones kept; ${String(summary.hosts)} hosts' metadata read`);
+  },
+};
+
+export function main(argv: string[]): Promise<never> {
+  return runTool(pruneTool, argv);
+}
