@@ -15,7 +15,18 @@ export const addTool: ToolDefinition = {
     const { diffRepository } = await import('./pipeline.js');
     const { recordChanges } = await import('@hoard/tool-record/record');
     const { asInputLines } = await import('@hoard/jsonl');
-    const repo = Repository.open(ctx.args[0] ?? '.');
+    let repo: ReturnType<typeof Repository.open>;
+    try {
+      repo = Repository.open(ctx.args[0] ?? '.');
+    } catch (err) {
+      // Outside any repository, inside a folder this host backs up: stage for the next backup.
+      const { stageForBackup } = await import('./stage-backup.js');
+      if (!(err instanceof (await import('@hoard/schema')).NoRepositoryError)) throw err;
+      const staged = stageForBackup(ctx.args[0] ?? '.');
+      if (!staged) throw err;
+      ctx.emit(ctx.options.json || !process.stdout.isTTY ? { type: 'summary', command: 'add', staged: staged.path, folder: staged.folder, errors: 0 } : `staged ${staged.path || '.'} in ${staged.folder} for the next hoard backup`);
+      return;
+    }
     const release = repo.lock('add', Number(ctx.options.wait) * 1000);
     const reader = Repository.open(repo.root);
     const counts: Record<string, number> = { add: 0, modify: 0, delete: 0, move: 0 };

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { asInputLines, type OutputItem } from '@hoard/jsonl';
 import { blobKeyHash, entryKey, type HostConfig, type Location, type Repository, type StateChange } from '@hoard/state';
 import type { ActionRecord, AnyRecord } from '@hoard/schema';
-import { openLocation, type OpenedLocation } from '@hoard/remote';
+import { openLocation, rcloneList, remoteJoin, type OpenedLocation } from '@hoard/remote';
 import { trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, type Tracked } from '@hoard/backup';
 import { diffTree } from '@hoard/tool-add/pipeline';
 import { stageActions } from '@hoard/tool-stage/stage';
@@ -72,7 +72,13 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
     complete.set(w.dir.location.id, (complete.get(w.dir.location.id) ?? true) && found.complete);
   }
 
-  // Content the vault lacks, once per content id.
+  // Content the vault lacks, once per content id. What this host does not know the vault
+  // to hold may have come from another host: the vault's own listing says (dedup across hosts).
+  const unknown = [...changes.values()].flat().some((c) => c.op !== 'delete' && c.hash && !host.holds(vault.id, c.hash));
+  if (unknown) {
+    const listed = await rcloneList(remoteJoin(vaultSpec(config.vaults[config.defaultVault]!.url), 'blobs'));
+    host.recordCopies(vault.id, listed.map((l) => ({ hash: blobKeyHash(l.Path), size: l.Size })).filter((b): b is { hash: string; size: number } => b.hash !== undefined));
+  }
   const actions: ActionRecord[] = [];
   const wanted = new Set<string>();
   for (const [locationId, list] of changes) {
@@ -202,7 +208,6 @@ async function sendToVault(host: Repository, actions: ActionRecord[], options: B
   }
   fs.rmSync(host.stagingDir(transferId), { recursive: true, force: true });
   fs.rmSync(`${host.stagingDir(transferId)}.journal`, { force: true });
-  void blobKeyHash;
 }
 
 function* chunks<T>(items: T[], size = 1000): Generator<T[]> {

@@ -136,12 +136,31 @@ async function integrateThere(target: string, items: Received[], options: Integr
     const blobs = items.filter((i) => blobKeyHash(i.key) === i.hash);
     for (const i of items) if (blobKeyHash(i.key) !== i.hash) out.push(result(i, false, 'hash-mismatch', `key ${i.key} does not name ${i.hash}`));
     let failed = new Map<string, string>();
-    if (!far.caps.atomicUpload) {
-      ({ failed } = await rcloneBatch('move', remoteJoin(root, `.hoard/staging/${options.transferId}`), remoteJoin(root, 'blobs'), blobs.map((b) => b.key)));
+    if (root.startsWith('/')) {
+      // A vault on a file system here: check every blob's content against its name ourselves
+      // before it moves in (elsewhere rclone compared checksums as it wrote).
+      const dir = far.caps.atomicUpload ? path.join(root, 'blobs') : path.join(root, '.hoard', 'staging', options.transferId);
+      const pool = new HashPool();
+      try {
+        const outcomes = await pool.hash('sha256', blobs.map((b) => path.join(dir, b.key)), blobs.reduce((n, b) => n + b.bytes, 0));
+        blobs.forEach((b, n) => {
+          const o = outcomes[n]!;
+          if (o.ok && o.hash === b.hash) return;
+          fs.rmSync(path.join(dir, b.key), { force: true });
+          failed.set(b.key, o.ok ? `received content is ${o.hash}, not ${b.hash}: rejected, not stored` : o.message);
+        });
+      } finally {
+        await pool.close();
+      }
+    }
+    const verified = blobs.filter((b) => !failed.has(b.key));
+    if (!far.caps.atomicUpload && verified.length) {
+      const moved = await rcloneBatch('move', remoteJoin(root, `.hoard/staging/${options.transferId}`), remoteJoin(root, 'blobs'), verified.map((b) => b.key));
+      for (const [k, m] of moved.failed) failed.set(k, m);
     }
     const ok = blobs.filter((b) => !failed.has(b.key));
     options.repo.recordCopies(far.location.id, ok.map((b) => ({ hash: b.hash, size: b.bytes })));
-    for (const b of blobs) out.push(failed.has(b.key) ? result(b, false, 'rclone', failed.get(b.key)!) : result(b, true));
+    for (const b of blobs) out.push(failed.has(b.key) ? result(b, false, /not stored/.test(failed.get(b.key)!) ? 'hash-mismatch' : 'rclone', failed.get(b.key)!) : result(b, true));
     for (const b of ok) options.onItem?.(b.bytes);
     return out;
   } catch (err) {

@@ -1,0 +1,183 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { BIN, hoardEnv, jsonl } from './support/cli.js';
+import { treeSnapshot } from './support/compare.js';
+import { tempDir } from './support/trees.js';
+
+/** One host: its own config and state folders; all hosts may share a vault. */
+function makeHost(extra: Record<string, string> = {}) {
+  const home = tempDir('hoard-host-');
+  const env = hoardEnv({ XDG_CONFIG_HOME: path.join(home, 'config'), XDG_DATA_HOME: path.join(home, 'data'), XDG_CACHE_HOME: path.join(home, 'cache'), RCLONE_CONFIG: path.join(home, 'rclone.conf'), ...extra });
+  fs.writeFileSync(env.RCLONE_CONFIG!, '');
+  const run = (cwd: string, ...args: string[]) => execa(path.join(BIN, 'hoard'), args, { cwd, env, reject: false });
+  const ok = async (cwd: string, ...args: string[]) => {
+    const r = await run(cwd, ...args);
+    expect(r.exitCode, `hoard ${args.join(' ')}: ${r.stderr}`).toBe(0);
+    return r;
+  };
+  const summary = async (cwd: string, ...args: string[]) => {
+    const s = jsonl((await ok(cwd, ...args, '--json')).stdout).at(-1)!;
+    expect(s).toMatchObject({ type: 'summary', errors: 0 });
+    return s;
+  };
+  return { home, env, run, ok, summary };
+}
+
+function writeTree(root: string, tag: string, shared = 20): void {
+  const put = (rel: string, content: string | Buffer, mode = 0o644) => {
+    fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+    fs.writeFileSync(path.join(root, rel), content);
+    fs.chmodSync(path.join(root, rel), mode);
+    const t = 1_700_000_000 + rel.length * 1000;
+    fs.utimesSync(path.join(root, rel), t, t);
+  };
+  for (let i = 0; i < shared; i++) put(`shared/s${i}.dat`, `shared content ${i}\n`.repeat(100));
+  for (let i = 0; i < 10; i++) put(`${tag}/own${i}.txt`, `${tag} own ${i}\n`);
+  put(`${tag}/run.sh`, '#!/bin/sh\n', 0o755);
+  put(`${tag}/private`, 'secret\n', 0o600);
+  put('empty', '');
+}
+
+const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
+
+/** Every blob in a vault folder, checked against its name; returns their ids. */
+function vaultBlobs(vault: string): string[] {
+  const dir = path.join(vault, 'blobs');
+  if (!fs.existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const rel of fs.readdirSync(dir, { recursive: true }) as string[]) {
+    const file = path.join(dir, rel);
+    if (!fs.statSync(file).isFile()) continue;
+    expect(sha(fs.readFileSync(file)), `vault blob ${rel}`).toBe(path.basename(rel));
+    out.push(path.basename(rel));
+  }
+  return out.sort();
+}
+
+describe('backup and restore', () => {
+  it('restores a whole folder identical to the source, and any older version bit-identical', async () => {
+    const h = makeHost();
+    const src = path.join(tempDir(), 'docs');
+    writeTree(src, 'a');
+    const first = await h.summary(src, 'backup', src);
+    expect(first).toMatchObject({ files: 33, newFiles: 33, sentFiles: 33 });
+    const again = await h.summary(src, 'backup', '--all');
+    expect(again).toMatchObject({ newFiles: 0, sentBytes: 0 });
+
+    const v1 = fs.readFileSync(path.join(src, 'a/own1.txt'));
+    fs.writeFileSync(path.join(src, 'a/own1.txt'), 'second version\n');
+    await h.summary(src, 'backup', '--all');
+    fs.writeFileSync(path.join(src, 'a/own1.txt'), 'third version\n');
+    fs.chmodSync(path.join(src, 'a/own1.txt'), 0o640);
+    const third = await h.summary(src, 'backup', '--all');
+    expect(third).toMatchObject({ newFiles: 1, sentFiles: 1 });
+    const log = jsonl((await h.ok(src, 'log', 'a/own1.txt', '--json')).stdout);
+    expect(log.map((v) => v.version)).toEqual([1, 2, 3]);
+    expect(log[2]!.changed).toEqual(expect.arrayContaining(['content', 'mode']));
+
+    const r = await h.summary(src, 'restore', 'a/own1.txt', '--version', '1');
+    expect(fs.readFileSync(String(r.to))).toEqual(v1);
+    expect(path.dirname(String(r.to))).toBe(path.join(src, 'a'));
+    expect(path.basename(String(r.to))).toMatch(/^own1\.txt\.[0-9a-f]{12}$/);
+    fs.rmSync(String(r.to));
+
+    const to = path.join(tempDir(), 'restored');
+    await h.summary(src, 'restore', src, '--to', to);
+    expect(treeSnapshot(to)).toEqual(treeSnapshot(src));
+    // Restoring never overwrites: what was in the way is in the trash.
+    fs.writeFileSync(path.join(to, 'empty'), 'in the way');
+    const again2 = await h.summary(src, 'restore', src, '--to', to);
+    expect(again2.trashed).toBeGreaterThan(0);
+    expect(treeSnapshot(to)).toEqual(treeSnapshot(src));
+  }, 60_000);
+
+  it('two hosts share one vault: shared content is stored once; forget and prune keep what anyone needs', async () => {
+    const vault = path.join(tempDir(), 'vault');
+    const h1 = makeHost();
+    const h2 = makeHost();
+    for (const h of [h1, h2]) await h.ok(h.home, 'config', 'vault', 'init', 'shared', vault);
+    const t1 = path.join(tempDir(), 'one');
+    const t2 = path.join(tempDir(), 'two');
+    writeTree(t1, 'a');
+    writeTree(t2, 'b');
+    await h1.summary(t1, 'backup', t1);
+    const second = await h2.summary(t2, 'backup', t2);
+    expect(second.newFiles).toBe(10); // b's own ten texts: not the shared files, run.sh, private or the empty file, which host 1 sent
+    const unique = new Set([...Object.values(treeSnapshot(t1)), ...Object.values(treeSnapshot(t2))].map((f) => f.sha256));
+    expect(vaultBlobs(vault)).toEqual([...unique].sort());
+
+    // Host 1 rewrites a shared file twice; host 2 still has the original.
+    const original = fs.readFileSync(path.join(t1, 'shared/s0.dat'));
+    for (const v of ['v2', 'v3']) {
+      fs.writeFileSync(path.join(t1, 'shared/s0.dat'), `${v}\n`);
+      await h1.summary(t1, 'backup', '--all');
+    }
+    const v2 = sha(Buffer.from('v2\n'));
+    expect(vaultBlobs(vault)).toContain(v2);
+    const forgot = await h1.summary(t1, 'forget', '--keep-last', '1');
+    expect(forgot.removed).toBe(2); // s0.dat's first two versions
+    const pruned = await h1.summary(t1, 'prune', '--grace', '0');
+    expect(pruned.removed).toBe(1); // v2 only: the original is host 2's too
+    const blobs = vaultBlobs(vault);
+    expect(blobs).not.toContain(v2);
+    expect(blobs).toContain(sha(original));
+    // Every remaining version still restores, on both hosts.
+    const to1 = path.join(tempDir(), 'r1');
+    await h1.summary(t1, 'restore', t1, '--to', to1);
+    expect(treeSnapshot(to1)).toEqual(treeSnapshot(t1));
+    const to2 = path.join(tempDir(), 'r2');
+    await h2.summary(t2, 'restore', t2, '--to', to2);
+    expect(treeSnapshot(to2)).toEqual(treeSnapshot(t2));
+
+    // Disaster recovery: host 1 loses its state and config; the vault brings every file back.
+    const id1 = jsonl((await h1.ok(t1, 'config', 'list', '--json')).stdout)[0]!.hostId as string;
+    fs.rmSync(path.join(h1.home, 'config'), { recursive: true });
+    fs.rmSync(path.join(h1.home, 'data'), { recursive: true });
+    const listing = await h1.run(h1.home, 'restore', '--from-vault', '--vault', vault, '--to', path.join(tempDir(), 'x'), '--json');
+    expect(listing.exitCode).toBe(2); // two hosts in the vault: it lists them and asks
+    expect(jsonl(listing.stdout).map((r) => r.hostId).sort()).toEqual(expect.arrayContaining([id1]));
+    const dr = path.join(tempDir(), 'dr');
+    const recovered = await h1.summary(h1.home, 'restore', '--from-vault', '--vault', vault, '--host', id1, '--to', dr);
+    expect(recovered.restored).toBe(33);
+    expect(treeSnapshot(path.join(dr, t1))).toEqual(treeSnapshot(t1));
+    // And this machine is that host now: backups go on.
+    expect(jsonl((await h1.ok(t1, 'config', 'list', '--json')).stdout)[0]!.hostId).toBe(id1);
+    expect(await h1.summary(t1, 'backup', '--all')).toMatchObject({ newFiles: 0 });
+  }, 90_000);
+
+  it('backup killed with SIGKILL at random moments: the vault never holds a wrong blob, the next backup completes', async () => {
+    const h = makeHost();
+    const src = path.join(tempDir(), 'big');
+    for (let i = 0; i < 400; i++) {
+      fs.mkdirSync(path.join(src, `d${i % 9}`), { recursive: true });
+      fs.writeFileSync(path.join(src, `d${i % 9}`, `f${i}`), crypto.randomBytes(i % 40 === 0 ? 300_000 : 2000 + i));
+    }
+    await h.ok(src, 'dir', 'init');
+    let killed = 0;
+    for (let round = 0; round < 20; round++) {
+      fs.writeFileSync(path.join(src, `round-${round}`), crypto.randomBytes(20_000));
+      const child = execa(path.join(BIN, 'hoard'), ['backup', '--all', '--json'], { cwd: src, env: h.env, reject: false, detached: true });
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          /* done already */
+        }
+      }, 20 + Math.floor(Math.random() * 1500));
+      const r = await child;
+      clearTimeout(timer);
+      if (r.signal === 'SIGKILL') killed++;
+      vaultBlobs(path.join(h.home, 'data', 'hoard', 'vault'));
+    }
+    expect(killed).toBeGreaterThan(3);
+    const last = await h.summary(src, 'backup', '--all');
+    expect(last.errors).toBe(0);
+    expect(await h.summary(src, 'backup', '--all')).toMatchObject({ newFiles: 0 });
+    const to = path.join(tempDir(), 'restored');
+    await h.summary(src, 'restore', src, '--to', to);
+    expect(treeSnapshot(to)).toEqual(treeSnapshot(src));
+  }, 180_000);
+});
