@@ -1151,7 +1151,9 @@ const P_KINDS = {
   blobs: { label: 'rclone blobs remote', url: (far) => `rclone:${far}`, layout: ['--layout', 'blobs'] },
 };
 const isRepoKind = (kind) => kind === 'local' || kind === 'ssh';
-const remoteAddCmd = (kind, far, { init, name = kind }) => ['hoard remote add', name, q(P_KINDS[kind].url(far)), ...P_KINDS[kind].layout, ...(init && isRepoKind(kind) ? ['--init'] : [])].join(' ');
+/** The remote's name in the source (and in the repositories pulled into); not `local`: that is the repository itself. */
+const rname = (kind) => `far-${kind}`;
+const remoteAddCmd = (kind, far, { init, name = rname(kind) }) => ['hoard remote add', name, q(P_KINDS[kind].url(far)), ...P_KINDS[kind].layout, ...(init && isRepoKind(kind) ? ['--init'] : [])].join(' ');
 
 /**
  * Remote `kind` of the source, added and pushed to once (that first push is returned: P1
@@ -1163,13 +1165,13 @@ async function ensureRemote(kind) {
   const src = await ensurePushSource();
   const far = path.join(pushRoot(), `far-${kind}`);
   fs.rmSync(far, { recursive: true, force: true });
-  await hoardStep(`hoard remote remove ${kind}`, { cwd: src, needSummary: false }); // a leftover of a failed run
+  await hoardStep(`hoard remote remove ${rname(kind)}`, { cwd: src, needSummary: false }); // a leftover of a failed run
   const added = await hoardStep(remoteAddCmd(kind, far, { init: true }), { cwd: src, needSummary: false });
-  const rec = { kind, name: kind, far, url: P_KINDS[kind].url(far), push: null, fail: added.fail };
+  const rec = { kind, name: rname(kind), far, url: P_KINDS[kind].url(far), push: null, fail: added.fail };
   if (!added.fail) {
-    log(`  first push to ${kind}: hoard push ${kind} --json`);
+    log(`  first push: hoard push ${rname(kind)} --json`);
     syncDisk();
-    rec.push = await hoardStep(`hoard push ${kind} --json`, { cwd: src });
+    rec.push = await hoardStep(`hoard push ${rname(kind)} --json`, { cwd: src });
     rec.fail = rec.push.fail;
   }
   PUSH.remotes.set(kind, rec);
@@ -1179,7 +1181,7 @@ async function ensureRemote(kind) {
 async function dropRemote(kind) {
   const rec = PUSH.remotes.get(kind);
   PUSH.remotes.delete(kind);
-  if (PUSH.src !== 'none') await hoardStep(`hoard remote remove ${kind}`, { cwd: srcDir(), needSummary: false });
+  if (PUSH.src !== 'none') await hoardStep(`hoard remote remove ${rname(kind)}`, { cwd: srcDir(), needSummary: false });
   fs.rmSync(rec?.far ?? path.join(pushRoot(), `far-${kind}`), { recursive: true, force: true });
 }
 
@@ -1260,9 +1262,9 @@ async function p1RoundTrip() {
         const add = init.fail ? init : await hoardStep(remoteAddCmd(kind, rem.far, { init: false }), { cwd: pullDir, needSummary: false });
         if (add.fail) problems.push(`pull side: ${add.fail}`);
         else {
-          log(`  hoard pull ${kind} --json (into ${pullDir})`);
+          log(`  hoard pull ${rname(kind)} --json (into ${pullDir})`);
           syncDisk();
-          pull = await hoardStep(`hoard pull ${kind} --json`, { cwd: pullDir });
+          pull = await hoardStep(`hoard pull ${rname(kind)} --json`, { cwd: pullDir });
           if (pull.fail) problems.push(`pull: ${pull.fail}`);
           log('  comparing: diff -r, lstat');
           cmp = await compareTrees(src, pullDir);
@@ -1306,7 +1308,7 @@ async function p2aNoop() {
     const checks = {};
     for (const [kind, rem] of Object.entries(rems)) {
       if (rem.fail) { checks[kind] = { fail: `first push: ${rem.fail}` }; continue; }
-      const s = await hoardStep(`hoard push ${kind} --json`, { cwd: src });
+      const s = await hoardStep(`hoard push ${rname(kind)} --json`, { cwd: src });
       const noop = s.summary && s.summary.filesSent === 0 && s.summary.bytesSent === 0;
       checks[kind] = { fail: s.fail ?? (noop ? null : `not a no-op: ${pushFigures(s.summary)}`), summary: s.summary };
     }
@@ -1318,7 +1320,7 @@ async function p2aNoop() {
       const prime = await runOnce(rcloneCmd, { env });
       if (prime.code !== 0) peerFail = `priming \`${rcloneCmd}\` exited ${prime.code}: ${lastLine(prime.stderrTail)}`;
     }
-    const entries = Object.keys(rems).filter((k) => !checks[k].fail).map((k) => ({ key: k, cmd: `cd ${q(src)} && hoard push ${k} --json`, env }));
+    const entries = Object.keys(rems).filter((k) => !checks[k].fail).map((k) => ({ key: k, cmd: `cd ${q(src)} && hoard push ${rname(k)} --json`, env }));
     if (!peerFail) entries.push({ key: 'rclone', cmd: rcloneCmd, env });
     const t = entries.length ? await timeCommands(entries) : {};
     const peerNote = 'peer: rclone copy of the same tree (.hoard excluded) into a full copy made by rclone copy';
@@ -1379,9 +1381,9 @@ async function p2bChanges() {
     if (rems[k].fail) problems.push(`first push: ${rems[k].fail}`);
     else if (add.fail) problems.push(`add: ${add.fail}`);
     else {
-      log(`  hoard push ${k} --json`);
+      log(`  hoard push ${rname(k)} --json`);
       syncDisk();
-      s = await hoardStep(`hoard push ${k} --json`, { cwd: src });
+      s = await hoardStep(`hoard push ${rname(k)} --json`, { cwd: src });
       if (s.fail) problems.push(s.fail);
       else {
         const sum = s.summary;

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { BIN, hoardEnv, jsonl } from './support/cli.js';
-import { treeSnapshot } from './support/compare.js';
+import { snapshotNames, treeSnapshot } from './support/compare.js';
 import { tempDir } from './support/trees.js';
 
 const env = hoardEnv({ XDG_CACHE_HOME: tempDir() });
@@ -81,6 +81,7 @@ describe('push killed with SIGKILL at random moments', () => {
     const check = await hoard(src, 'fsck', '--remote', 'far');
     expect(check.exitCode, check.stdout).toBe(0);
     expect(jsonl(check.stdout).at(-1)).toMatchObject({ type: 'summary', errors: 0, changed: 0 });
+    expect(snapshotNames(treeSnapshot(far))).toEqual(snapshotNames(treeSnapshot(src)));
     expect(treeSnapshot(far)).toEqual(treeSnapshot(src));
     storeIsSound(far);
   }, 240_000);

@@ -67,8 +67,13 @@ export async function exchange(direction, argv) {
     say(`exchanging content`);
     const results = path.join(work, 'results.jsonl');
     const t = ['--transfer', transfer];
-    await $`${HOARD} stage ${t} < ${plan} | ${HOARD} transfer ${t} | ${HOARD} integrate ${t} | ${HOARD} reconcile ${t} > ${results}`.nothrow();
-    tally(summary, fs.readFileSync(results, 'utf8'), fs.readFileSync(plan, 'utf8'));
+    const steps = await $`${HOARD} stage ${t} < ${plan} | ${HOARD} transfer ${t} | ${HOARD} integrate ${t} | ${HOARD} reconcile ${t} > ${results}`.nothrow();
+    const failedItems = tally(summary, fs.readFileSync(results, 'utf8'), fs.readFileSync(plan, 'utf8'));
+    if (steps.exitCode !== 0 && failedItems === 0) {
+      // A step stopped short (not an item that failed): say what it said.
+      summary.errors++;
+      process.stderr.write(`hoard ${direction}: ${String(steps.stderr).trim().split('\n').pop()}\n`);
+    }
     await $`${HOARD} remote fetch ${remote}`.then(countErrors(summary));
     fs.rmSync(repo.stagingDir(transfer), { recursive: true, force: true });
     fs.rmSync(`${repo.stagingDir(transfer)}.journal`, { force: true });
@@ -107,12 +112,14 @@ function tally(summary, resultsText, planText) {
     if (a.op === 'checkout' && a.reason === 'conflict') conflicts.add(a.path);
   }
   summary.conflicts += conflicts.size;
+  let failed = 0;
   for (const line of resultsText.split('\n')) {
     if (!line) continue;
     const r = JSON.parse(line);
-    if (r.type === 'error') summary.errors++;
+    if (r.type === 'error') (summary.errors++, failed++);
     if (r.type !== 'result') continue;
     if (!r.ok) {
+      failed++;
       if (r.code === 'conflict') summary.conflicts++;
       else summary.errors++;
       process.stderr.write(`hoard: ${r.tool}: ${r.path ?? r.hash ?? ''}: ${r.message ?? r.code}\n`);
@@ -128,6 +135,7 @@ function tally(summary, resultsText, planText) {
       if (r.op === 'trash') summary.trashed++;
     }
   }
+  return failed;
 }
 
 function human(bytes) {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3, type S3Server } from './s3.js';
-import { tempDir } from './trees.js';
+import { HOSTILE_NAMES, tempDir } from './trees.js';
 
 const md5 = (data: Uint8Array) => crypto.createHash('md5').update(data).digest('hex');
 
@@ -149,6 +149,39 @@ describe('the s3rver test fixture, driven by rclone', () => {
     const entries = await lsjson('y');
     expect(sizes(entries)).toEqual({ 'big renamed.bin': 12 * 1024 * 1024 + 123, 'sub/one.txt': 4 });
     expect(entries[0].Hashes?.md5).toBe(md5(files.get('a/big.bin')!));
+  });
+
+  it('keeps hostile names, byte for byte', async () => {
+    const hostile = path.join(scratch, 'hostile');
+    fs.mkdirSync(hostile);
+    // Not the 255-byte name (too long for s3rver, see below).
+    const names = HOSTILE_NAMES.filter((n) => Buffer.byteLength(n) < 200).concat(['plus+amp&pct%20?q#f.txt']);
+    names.forEach((n, i) => fs.writeFileSync(path.join(hostile, n), `content ${i}`));
+    // --no-unicode-normalization: else rclone takes the NFC and NFD cafés for one name.
+    await ok(['copy', '--no-unicode-normalization', hostile, remote('h')]);
+    const stored = fs.readdirSync(path.join(server!.dir, server!.bucket, 'h'));
+    await Promise.all(
+      names.map(async (n, i) => {
+        expect(stored, n).toContain(`${n}._S3rver_object`); // the key as it was, control characters included
+        // rclone shows, and takes, control characters as their Unicode pictures: \n as U+240A.
+        const shown = n.replace(/[\x00-\x1f]/g, (c) => String.fromCharCode(0x2400 + c.charCodeAt(0)));
+        const r = await ok(['cat', remote(`h/${shown}`)]);
+        expect(r.stdout, n).toBe(`content ${i}`);
+      }),
+    );
+    expect(await lsjson('h')).toHaveLength(names.length);
+    await ok(['purge', remote('h')]);
+  });
+
+  it('refuses, without crashing, a key too long for s3rver to store', async () => {
+    const longest = 'y'.repeat(229) + '.txt'; // 233 bytes: the most s3rver can keep
+    const tooLong = 'z'.repeat(230) + '.txt';
+    await ok(['copyto', path.join(src, 'b.txt'), remote(`long/${longest}`)]);
+    const r = await rclone(['copyto', '--retries', '1', path.join(src, 'b.txt'), remote(`long/${tooLong}`)]);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain('KeyTooLongError');
+    expect(sizes(await lsjson('long'))).toEqual({ [longest]: 20 });
+    await ok(['purge', remote('long')]);
   });
 
   it('deletes with rclone delete and deletefile', async () => {

@@ -12,8 +12,11 @@ import { tempDir } from './trees.js';
  * stay clear of:
  *  - no UploadPartCopy, so rclone's multipart server-side copy fails (501 NotImplemented):
  *    leave `copy_cutoff` at rclone's default (4.6 GiB) so server-side copies are single CopyObject calls;
- *  - each key is stored as a file named `<last component>._S3rver_metadata.json` etc., so a key
- *    whose last component is longer than about 230 bytes cannot be stored.
+ *  - each key is stored as files named `<last component>._S3rver_metadata.json` etc., so a key whose
+ *    last component is longer than 233 bytes (or another one longer than 255) cannot be stored. s3rver would crash the whole test process
+ *    on it (an unhandled ENAMETOOLONG stream error), so such writes get a 400 KeyTooLongError instead.
+ *  - the server answers inside the test process: run rclone asynchronously (execa, not execaSync or
+ *    spawnSync), or the blocked event loop never answers it and both hang.
  */
 export interface S3Server {
   /** http://127.0.0.1:<port> */
@@ -31,11 +34,22 @@ export interface S3Server {
   stop(): Promise<void>;
 }
 
-/** The part of s3rver's API used here (the package ships no types). */
+/** The part of Koa's context used here. */
+interface KoaContext {
+  method: string;
+  path: string;
+  status: number;
+  type: string;
+  body: unknown;
+}
+type KoaMiddleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
+
+/** The part of s3rver's API (a Koa application) used here; the package ships no types. */
 interface S3rverInstance {
   run(): Promise<AddressInfo>;
   close(): Promise<void>;
   httpServer?: Server;
+  middleware: KoaMiddleware[];
 }
 type S3rverClass = new (options: {
   address: string;
@@ -46,6 +60,33 @@ type S3rverClass = new (options: {
 }) => S3rverInstance;
 
 const S3rver = createRequire(import.meta.url)('s3rver') as S3rverClass;
+
+/** The longest suffix s3rver's filesystem store appends to a key's last component. */
+const LONGEST_SUFFIX = '._S3rver_metadata.json';
+const NAME_MAX = 255;
+
+/** Refuse writes of keys that s3rver's store cannot hold as file names, before they crash it. */
+const refuseOverlongKeys: KoaMiddleware = async (ctx, next) => {
+  if (ctx.method === 'PUT' || ctx.method === 'POST') {
+    let components: string[];
+    try {
+      components = ctx.path.split('/').map((c) => decodeURIComponent(c));
+    } catch {
+      components = [];
+    }
+    const tooLong = (c: string, i: number) =>
+      Buffer.byteLength(c) + (i === components.length - 1 ? LONGEST_SUFFIX.length : 0) > NAME_MAX;
+    if (components.some(tooLong)) {
+      ctx.status = 400;
+      ctx.type = 'application/xml';
+      ctx.body =
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>KeyTooLongError</Code>' +
+        `<Message>s3rver stores keys as file names: at most ${NAME_MAX - LONGEST_SUFFIX.length} bytes in the last component</Message></Error>`;
+      return;
+    }
+  }
+  await next();
+};
 
 /** s3rver's fixed credentials. */
 const ACCESS_KEY = 'S3RVER';
@@ -61,6 +102,8 @@ export async function startS3(options: { bucket?: string } = {}): Promise<S3Serv
     directory: dir,
     configureBuckets: [{ name: bucket }],
   });
+  // Koa composes `middleware` when run() starts listening, so this runs before s3rver's own.
+  server.middleware.unshift(refuseOverlongKeys);
   let address: AddressInfo;
   try {
     address = await server.run();

@@ -28,20 +28,21 @@ export async function uploadMetadata(host: Repository, spec: string, hostId: str
   }
 }
 
-/** The hosts that keep metadata in a vault. */
+/** The hosts that keep metadata in a vault (listed recursively: object stores have no real folders). */
 export async function vaultHosts(spec: string): Promise<string[]> {
-  const out = await rclone(['lsf', '--dirs-only', remoteJoin(spec, 'hosts')]).catch(() => '');
-  return out
-    .split('\n')
-    .map((l) => l.replace(/\/$/, ''))
-    .filter((l) => /^[A-Za-z0-9-]+$/.test(l))
-    .sort();
+  const out = await rclone(['lsf', '-R', '--files-only', remoteJoin(spec, 'hosts')]).catch(() => '');
+  const hosts = new Set<string>();
+  for (const line of out.split('\n')) {
+    const m = /^([A-Za-z0-9-]+)\/metadata\/[0-9TZ-]+\.db$/.exec(line);
+    if (m) hosts.add(m[1]!);
+  }
+  return [...hosts].sort();
 }
 
 /** Download a host's newest metadata version to `file`. */
 export async function downloadMetadata(spec: string, hostId: string, file: string): Promise<string> {
   if (!/^[A-Za-z0-9-]+$/.test(hostId)) throw new HoardError(`not a host id: ${hostId}`, 'bad-input');
-  const versions = (await rclone(['lsf', '--files-only', metadataDir(spec, hostId)]).catch(() => ''))
+  const versions = (await rclone(['lsf', '-R', '--files-only', metadataDir(spec, hostId)]).catch(() => ''))
     .split('\n')
     .filter((l) => /^[0-9TZ-]+\.db$/.test(l))
     .sort();

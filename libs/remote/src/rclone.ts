@@ -146,13 +146,31 @@ export function remoteJoin(root: string, rel: string): string {
 /**
  * The same place under another rclone name. rclone refuses to move files between a folder
  * and one inside it ("overlapping remotes") even for a listed set of files; a mirror's
- * staging and trash live inside it, so its moves name the two ends differently.
+ * staging and trash live inside it (on this machine), so its moves name the two ends differently.
  */
 export function rcloneSide(spec: string, side: 'src' | 'dst'): string {
   // rclone tells remotes apart by name and real options: for the local backend a no-op option (nounc) on one side does.
   if (spec.startsWith('/')) return side === 'src' ? `:local,nounc=true:${spec}` : spec;
   if (spec.startsWith(':local:')) return side === 'src' ? `:local,nounc=true:${spec.slice(7)}` : spec;
-  const m = /^([^:]*)(:.*)$/.exec(spec);
-  if (!m) return spec;
-  return `${m[1]},hoardside=${side}${m[2]}`;
+  return spec; // other backends keep a mirror's staging and trash beside it (mirrorAreas)
+}
+
+/**
+ * Where a mirror (tree layout) keeps incoming files and its trash. rclone will not move
+ * files between a folder and a folder inside it, so on remote backends both live beside
+ * the mirror (`<parent>/.hoard-<name>/...`); on this machine, inside its `.hoard/`.
+ */
+export function mirrorAreas(root: string): { staging: (transferId: string) => string; trash: (stamp: string) => string; local: boolean } {
+  if (root.startsWith('/') || root.startsWith(':local:')) {
+    return { staging: (t) => remoteJoin(root, `.hoard/staging/${t}`), trash: (s) => remoteJoin(root, `.hoard/trash/${s}`), local: true };
+  }
+  const colon = root.indexOf(':', root.startsWith(':') ? 1 : 0);
+  const pathPart = root.slice(colon + 1).replace(/\/+$/, '');
+  const slash = pathPart.lastIndexOf('/');
+  if (colon < 0 || slash <= 0) {
+    throw new HoardError(`a mirror through rclone must be a folder inside its remote (rclone:REMOTE:bucket/folder), not ${root}: hoard stages files beside it`, 'usage');
+  }
+  const parent = `${root.slice(0, colon + 1)}${pathPart.slice(0, slash)}`;
+  const name = pathPart.slice(slash + 1);
+  return { staging: (t) => `${parent}/.hoard-${name}/staging/${t}`, trash: (s) => `${parent}/.hoard-${name}/trash/${s}`, local: false };
 }

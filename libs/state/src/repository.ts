@@ -235,6 +235,11 @@ export class Repository {
     return this.cached('SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE location_id = ? AND key = ?').get(locationId, key) as Entry | undefined;
   }
 
+  /** Whether this path of a location ever held this content (its event log says so). */
+  hadVersion(locationId: number, key: string, hash: string): boolean {
+    return this.cached('SELECT 1 FROM events WHERE location_id = ? AND key = ? AND hash = ? LIMIT 1').get(locationId, key, hash) !== undefined;
+  }
+
   /** Whether a location holds this content: in its tree (entries) or its store (copies). */
   holds(locationId: number, hash: string): boolean {
     return (
@@ -400,11 +405,17 @@ export class Repository {
 
   /** A location's entries in key order (= path order), streamed. */
   *entries(locationId: number, under = ''): IterableIterator<Entry> {
+    // Pages of raw rows, not a row-by-row cursor: several times faster for long states, and
+    // the connection is free to write between pages.
     const [lo, hi] = underBounds(under);
-    const stmt = this.db.prepare(
-      'SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE location_id = ? AND key >= ? AND key < ? ORDER BY key',
-    );
-    yield* stmt.iterate(locationId, lo, hi) as IterableIterator<Entry>;
+    const first = this.cached('SELECT key, hash, size, mode, mtime_ms, ino FROM entries WHERE location_id = ? AND key >= ? AND key < ? ORDER BY key LIMIT 4096').raw(true);
+    const next = this.cached('SELECT key, hash, size, mode, mtime_ms, ino FROM entries WHERE location_id = ? AND key > ? AND key < ? ORDER BY key LIMIT 4096').raw(true);
+    let rows = first.all(locationId, lo, hi) as Array<[string, string, number, number, number, number]>;
+    while (rows.length) {
+      for (const [key, hash, size, mode, mtimeMs, ino] of rows) yield { key, hash, size, mode, mtimeMs, ino };
+      if (rows.length < 4096) return;
+      rows = next.all(locationId, rows[rows.length - 1]![0], hi) as Array<[string, string, number, number, number, number]>;
+    }
   }
 
   /** Other places the content is known to be: entries elsewhere, or verified copies. */

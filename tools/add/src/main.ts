@@ -28,6 +28,8 @@ export const addTool: ToolDefinition = {
       return;
     }
     const release = repo.lock('add', Number(ctx.options.wait) * 1000);
+    // What a killed reconcile did is sync's work, not the user's: recorded as such first.
+    (await import('@hoard/tool-reconcile/reconcile')).recoverReconcile(repo);
     const reader = Repository.open(repo.root);
     const counts: Record<string, number> = { add: 0, modify: 0, delete: 0, move: 0 };
     let files = 0;

@@ -127,7 +127,13 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
     })
     .immediate();
 
-  summary.metadata = await uploadMetadata(host, vaultSpec(config.vaults[config.defaultVault]!.url), config.hostId);
+  // The state changed (or was never uploaded): a new metadata version goes to the vault.
+  const recordedAny = host.db.prepare('SELECT count(*) FROM snapshots WHERE backup_id = ?').pluck().get(backupId) as number;
+  const uploaded = host.meta('metadata-uploaded');
+  if (recordedAny > 0 || !uploaded || uploaded !== config.defaultVault) {
+    summary.metadata = await uploadMetadata(host, vaultSpec(config.vaults[config.defaultVault]!.url), config.hostId);
+    host.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('metadata-uploaded', ?)").run(config.defaultVault);
+  }
   return summary;
 }
 

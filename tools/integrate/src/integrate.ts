@@ -154,7 +154,22 @@ async function integrateThere(target: string, items: Received[], options: Integr
       }
     }
     const verified = blobs.filter((b) => !failed.has(b.key));
-    if (!far.caps.atomicUpload && verified.length) {
+    if (root.startsWith('/') && !far.caps.atomicUpload) {
+      // Verified above; on this machine a rename puts each blob in place.
+      const staging = path.join(root, '.hoard', 'staging', options.transferId);
+      for (const b of verified) {
+        const dest = path.join(root, 'blobs', b.key);
+        try {
+          if (!madeDirs.has(path.dirname(dest))) {
+            fs.mkdirSync(path.dirname(dest), { recursive: true });
+            madeDirs.add(path.dirname(dest));
+          }
+          fs.renameSync(path.join(staging, b.key), dest);
+        } catch (err) {
+          failed.set(b.key, (err as Error).message);
+        }
+      }
+    } else if (!far.caps.atomicUpload && verified.length) {
       const moved = await rcloneBatch('move', remoteJoin(root, `.hoard/staging/${options.transferId}`), remoteJoin(root, 'blobs'), verified.map((b) => b.key));
       for (const [k, m] of moved.failed) failed.set(k, m);
     }

@@ -12,9 +12,23 @@ export const lsTool: ToolDefinition = {
   examples: ['hoard ls | jq -r .path', 'hoard ls nas | jq -s "map(.size) | add"'],
   async run(ctx) {
     const { Repository, LOCAL, keyPath } = await import('@hoard/state');
+    const fs = await import('node:fs');
+    const path = await import('node:path');
     const repo = Repository.open((ctx.options.repo as string | undefined) ?? '.');
     try {
       const location = repo.location(ctx.args[0] ?? LOCAL);
+      if (location.name === LOCAL) {
+        // A reconcile killed here earlier: finish its record before telling anyone our state.
+        const { recoverReconcile } = await import('@hoard/tool-reconcile/reconcile');
+        if (fs.existsSync(path.join(repo.hoardDir, 'reconcile.journal'))) {
+          const release = repo.lock('ls (recovery)', 30_000);
+          try {
+            recoverReconcile(repo);
+          } finally {
+            release();
+          }
+        }
+      }
       if (ctx.options.unlessVersion !== undefined) {
         const version = repo.stateVersion(location.id);
         ctx.emit({ type: 'state', location: location.name, version });

@@ -39,6 +39,8 @@ export const planTool: ToolDefinition = {
         localLabel: os.hostname(),
         stamp,
         remoteIsMirror: mirror,
+        localHad: (key, hash) => repo.hadVersion(local.id, key, hash),
+        remoteHad: (key, hash) => repo.hadVersion(remote.id, key, hash),
       })) {
         ctx.emit(action);
         if (++n % 2048 === 0) ctx.flush();

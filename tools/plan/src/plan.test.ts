@@ -52,3 +52,30 @@ describe('plan (three-way)', () => {
     expect(run([e('a', 1, 5000)], [e('a', 1)], [e('a', 1)])).toEqual(['nas checkout a']);
   });
 });
+
+describe('plan after an exchange cut short', () => {
+  const had = (versions: Record<string, number[]>) => (key: string, hash: string) => (versions[key] ?? []).some((n) => H(n) === hash);
+  const run2 = (local: Entry[], remote: Entry[], base: Entry[], localHad: Record<string, number[]>, remoteHad: Record<string, number[]>, direction: Direction = 'push') =>
+    [...plan({ local, remote, base, direction, remoteName: 'nas', remoteHolds: () => false, localHolds: () => false, localLabel: 'here', stamp: 's', localHad: had(localHad), remoteHad: had(remoteHad) })].map((a) => `${a.target} ${a.op} ${a.path}${a.reason ? ` (${a.reason})` : ''}`);
+  it('a remote holding a version this side had before is behind, not in conflict', () => {
+    // Pushed v1 but never settled; then edited to v2 here.
+    expect(run2([e('a', 2)], [e('a', 1)], [], { a: [1, 2] }, { a: [1] })).toEqual(['nas copy a', 'nas checkout a']);
+    // ...or modified there after a base was agreed and here after that: here is ahead only if there had it.
+    expect(run2([e('a', 3)], [e('a', 2)], [e('a', 1)], { a: [1, 2, 3] }, { a: [1, 2] })).toEqual(['nas copy a', 'nas checkout a']);
+    // A file both agreed was absent, restored here from the trash: a change made here, not a side behind.
+    expect(run2([e('a', 1)], [], [], { a: [1] }, { a: [1] })).toEqual(['nas copy a', 'nas checkout a']);
+  });
+  it('real divergence stays a conflict', () => {
+    expect(run2([e('a', 2)], [e('a', 3)], [], { a: [2] }, { a: [3] })).toEqual(['nas skip a (conflict)']);
+  });
+});
+
+describe('plan after an exchange cut short, with a base', () => {
+  it('an edit that reached the remote, then a move here: the remote is behind, the move goes on', () => {
+    const had = (n: number[]) => (key: string, hash: string) => key === 'a' && n.some((x) => H(x) === hash);
+    const actions = [
+      ...plan({ local: [e('b', 2)], remote: [e('a', 2)], base: [e('a', 1)], direction: 'push', remoteName: 'nas', remoteHolds: (h) => h === H(2), localHolds: () => true, localLabel: 'h', stamp: 's', localHad: had([1, 2]), remoteHad: had([1, 2]) }),
+    ].map((a) => `${a.op} ${a.from ? `${a.from}->` : ''}${a.path}`);
+    expect(actions).toEqual(['move a->b']);
+  });
+});

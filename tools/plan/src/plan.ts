@@ -19,6 +19,12 @@ export interface PlanInput {
   stamp: string;
   /** The remote keeps no blobs by content id (a tree mirror): every checkout needs its content sent by path. */
   remoteIsMirror?: boolean;
+  /**
+   * Whether a side's history holds this version of this path: then the other side holding it
+   * is only behind, not in conflict (an exchange cut short before both agreed on a base).
+   */
+  localHad?: (key: string, hash: string) => boolean;
+  remoteHad?: (key: string, hash: string) => boolean;
 }
 
 type Side = 'local' | 'remote';
@@ -74,6 +80,29 @@ export function* plan(input: PlanInput): Generator<ActionRecord> {
     const changedR = !sameVersion(r, b);
     if (!changedL && !changedR) continue;
     if (sameVersion(l, r)) continue; // both sides made the same change
+    if (changedL && changedR) {
+      // Both moved away from what they last agreed (or both added the path): after an
+      // exchange cut short before it settled, a side holding a version the other side had
+      // before is only behind, and the other side's state wins. Real divergence stays a
+      // conflict below. (A path both agreed was absent is a base too: a file restored from
+      // the trash on one side is a change of that side, not a side behind.)
+      const remoteBehind = r !== undefined && input.localHad?.(key, r.hash) === true && !(l && input.remoteHad?.(key, l.hash));
+      const localBehind = l !== undefined && input.remoteHad?.(key, l.hash) === true && !(r && input.localHad?.(key, r.hash));
+      if (remoteBehind) {
+        if (toRemote) {
+          if (l) sides.remote.puts.push({ key, entry: l, prev: r });
+          else sides.remote.dels.push(r!);
+        }
+        continue;
+      }
+      if (localBehind) {
+        if (toLocal) {
+          if (r) sides.local.puts.push({ key, entry: r, prev: l });
+          else sides.local.dels.push(l!);
+        }
+        continue;
+      }
+    }
     if (changedL && !changedR) {
       if (!toRemote) continue;
       if (l) sides.remote.puts.push({ key, entry: l, prev: r });
@@ -86,7 +115,6 @@ export function* plan(input: PlanInput): Generator<ActionRecord> {
       else if (l) sides.local.dels.push(l);
       continue;
     }
-    // Both changed, differently.
     if (!l && r) {
       // Deleted here, edited there: the edit stays, and comes here.
       if (toLocal) sides.local.puts.push({ key, entry: r });

@@ -1,7 +1,7 @@
 import type { OutputItem } from '@hoard/jsonl';
 import type { ActionRecord, ResultRecord } from '@hoard/schema';
 import { entryKey, type Entry } from '@hoard/state';
-import { rclone, rcloneBatch, rcloneRoot, rcloneSide, remoteJoin, writeManifest, type OpenedLocation } from '@hoard/remote';
+import { mirrorAreas, rclone, rcloneBatch, rcloneRoot, rcloneSide, remoteJoin, writeManifest, type OpenedLocation } from '@hoard/remote';
 import type { ReconcileOptions } from './reconcile.js';
 
 type MakeResult = (a: ActionRecord, ok: boolean, code?: string, message?: string) => ResultRecord;
@@ -42,10 +42,11 @@ export async function reconcileRclone(far: OpenedLocation, actions: ActionRecord
   }
   const failed = new Map<string, string>();
   if (mirror) {
+    const areas = mirrorAreas(root);
     // Old versions go to the mirror's trash before anything replaces them.
     const overwritten = checkouts.filter((a) => known.has(entryKey(a.path!, a.pathBytes)) && known.get(entryKey(a.path!, a.pathBytes))!.hash !== a.hash);
     const trashKeys = [...toTrash, ...overwritten].map((a) => a.path!);
-    if (trashKeys.length) for (const [k, m] of (await rcloneBatch('move', rcloneSide(root, 'src'), rcloneSide(remoteJoin(root, `.hoard/trash/${stamp}`), 'dst'), trashKeys)).failed) failed.set(k, m);
+    if (trashKeys.length) for (const [k, m] of (await rcloneBatch('move', areas.local ? rcloneSide(root, 'src') : root, areas.trash(stamp), trashKeys)).failed) failed.set(k, m);
     for (const a of moves) {
       try {
         await rclone(['moveto', remoteJoin(root, a.from!), remoteJoin(root, a.path!)]);
@@ -55,7 +56,7 @@ export async function reconcileRclone(far: OpenedLocation, actions: ActionRecord
     }
     const incoming = checkouts.filter((a) => !failed.has(a.path!) && known.get(entryKey(a.path!, a.pathBytes))?.hash !== a.hash);
     if (incoming.length) {
-      for (const [k, m] of (await rcloneBatch('move', rcloneSide(remoteJoin(root, `.hoard/staging/${options.transferId}`), 'src'), rcloneSide(root, 'dst'), incoming.map((a) => a.path!))).failed) failed.set(k, m);
+      for (const [k, m] of (await rcloneBatch('move', areas.local ? rcloneSide(areas.staging(options.transferId), 'src') : areas.staging(options.transferId), root, incoming.map((a) => a.path!))).failed) failed.set(k, m);
     }
   }
   for (const a of [...toTrash, ...moves, ...checkouts]) {

@@ -98,6 +98,11 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
     return t ? { file: t, stored: false } : undefined;
   };
 
+  // The intent goes down first: a run killed between a file operation and its record is
+  // finished on the next open (recoverReconcile), so the state never misses what sync did.
+  recoverReconcile(repo);
+  const journal = journalFile(repo);
+  fs.writeFileSync(journal, actions.map((a) => `${JSON.stringify(a)}\n`).join(''), { mode: 0o600 });
   for (const a of actions) {
     try {
       const p = a.path!;
@@ -105,7 +110,11 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
       const key = entryKey(p, a.pathBytes);
       if (a.op === 'trash') {
         const now = tree.contentAt(file, recorded(p, a.pathBytes));
-        if (!now) out.push(result(a, true)); // gone already
+        if (!now) {
+          // Gone already (a run cut short after the rename, before its record): record it now.
+          if (recorded(p, a.pathBytes)) changes.push({ op: 'delete', key });
+          out.push(result(a, true));
+        }
         else if (now.hash !== a.prevHash) out.push(result(a, false, 'conflict', `${p} changed since the plan; kept`));
         else {
           trashed.set(now.hash, tree.trash(file, p, a.pathBytes, stamp));
@@ -117,7 +126,11 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
         const fromKey = entryKey(a.from!, a.fromBytes);
         const src = tree.contentAt(fromFile, repo.entry(local.id, fromKey));
         const dst = tree.contentAt(file, recorded(p, a.pathBytes));
-        if (!src && dst?.hash === a.hash) out.push(result(a, true)); // moved already
+        if (!src && dst && dst.hash === a.hash) {
+          // Moved already (a run cut short before its record): record it now.
+          changes.push({ op: 'move', key, fromKey, hash: dst.hash, size: dst.st.size, mode: dst.st.mode, mtimeMs: dst.st.mtimeMs, ino: dst.st.ino });
+          out.push(result(a, true));
+        }
         else if (!src || src.hash !== a.prevHash) out.push(result(a, false, 'conflict', `${a.from} changed or went since the plan; not moved`));
         else {
           if (dst) trashed.set(dst.hash, tree.trash(file, p, a.pathBytes, stamp));
@@ -170,7 +183,59 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
     }
   }
   commit();
+  fs.rmSync(journal, { force: true });
   yield out;
+}
+
+function journalFile(repo: Repository): string {
+  return path.join(repo.hoardDir, 'reconcile.journal');
+}
+
+/**
+ * After a reconcile that was killed: record what its journal says it meant to do and the
+ * tree shows done (a file checked out, moved, or sent to trash), with origin sync, so
+ * the next `hoard add` does not take sync's work for the user's. Anything else is left
+ * for the next plan. Call with the repository's write lock held.
+ */
+export function recoverReconcile(repo: Repository): number {
+  const journal = journalFile(repo);
+  let text: string;
+  try {
+    text = fs.readFileSync(journal, 'utf8');
+  } catch {
+    return 0;
+  }
+  const local = repo.location(LOCAL);
+  const tree = new Tree(repo.root, repo.trashDir);
+  const changes: StateChange[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    let a: ActionRecord;
+    try {
+      a = JSON.parse(line) as ActionRecord;
+    } catch {
+      break; // the journal's last line was cut short: nothing after it ran
+    }
+    try {
+      const key = entryKey(a.path!, a.pathBytes);
+      const recorded = repo.entry(local.id, key);
+      const now = tree.contentAt(tree.file(a.path!, a.pathBytes), recorded);
+      if (a.op === 'checkout' && now && now.hash === a.hash && (!recorded || recorded.hash !== now.hash || recorded.ino !== now.st.ino)) {
+        changes.push({ op: 'add', key, hash: now.hash, size: now.st.size, mode: now.st.mode, mtimeMs: now.st.mtimeMs, ino: now.st.ino });
+      } else if (a.op === 'trash' && !now && recorded) changes.push({ op: 'delete', key });
+      else if (a.op === 'move' && now && now.hash === a.hash) {
+        const fromKey = entryKey(a.from!, a.fromBytes);
+        if (repo.entry(local.id, fromKey) && !tree.contentAt(tree.file(a.from!, a.fromBytes))) {
+          changes.push({ op: 'move', key, fromKey, hash: now.hash, size: now.st.size, mode: now.st.mode, mtimeMs: now.st.mtimeMs, ino: now.st.ino });
+        }
+      }
+    } catch {
+      /* a path that cannot be looked at now: the next plan deals with it */
+    }
+  }
+  if (changes.length) repo.applyChanges(local.id, changes, { origin: 'sync' });
+  fs.rmSync(journal, { force: true });
+  return changes.length;
 }
 
 function splitKey(key: string): { path: string; pathBytes?: string } {

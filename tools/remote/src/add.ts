@@ -1,6 +1,6 @@
 import { HoardError, UsageError } from '@hoard/schema';
 import type { Location, Repository } from '@hoard/state';
-import { backendOfSpec, formatRemoteUrl, parseRemoteUrl, rclone, runPeerTool, remoteJoin } from '@hoard/remote';
+import { backendOfSpec, formatRemoteUrl, mirrorAreas, parseRemoteUrl, rclone, runPeerTool, remoteJoin } from '@hoard/remote';
 
 /**
  * Register a remote after checking it can be reached: a repository answers `hoard ls`
@@ -32,6 +32,7 @@ export async function addRemote(repo: Repository, name: string, url: string, opt
       if (m) configured[m[1]!] = m[2]!;
     }
     settings.backend = backendOfSpec(parsed.remote, configured);
+    if (layout === 'tree') mirrorAreas(parsed.remote); // a mirror needs room beside it: says so now, not at the first push
     await rclone(['mkdir', remoteJoin(parsed.remote, '.hoard')]);
   } else layout = 'tree';
   return repo.addLocation(name, parsed.kind === 'path' || parsed.kind === 'ssh' ? 'repo' : parsed.kind, formatRemoteUrl(parsed), layout, settings);

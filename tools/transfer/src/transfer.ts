@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import type { ResultRecord } from '@hoard/schema';
 import { LOCAL, type Repository } from '@hoard/state';
-import { peerUrl, rcloneBatch, remoteJoin, rcloneRoot, rsyncFiles, type OpenedLocation, type PeerUrl } from '@hoard/remote';
+import { mirrorAreas, peerUrl, rcloneBatch, remoteJoin, rcloneRoot, rsyncFiles, type OpenedLocation, type PeerUrl } from '@hoard/remote';
 
 export interface TransferOptions {
   repo: Repository;
@@ -90,10 +90,15 @@ async function send(items: Item[], options: TransferOptions): Promise<ResultReco
       const farStaging = path.posix.join(peer.path, '.hoard', 'staging', options.transferId);
       if (peer.kind === 'path') await copyLocal(items, pushing ? localStaging : farStaging, pushing ? farStaging : localStaging, done, fail);
       else await rsyncOver(peer, items, pushing, localStaging, farStaging, byKey, done, options.transferId);
+    } else if (rcloneRoot(far).startsWith('/')) {
+      // rclone's local backend: a folder on this machine; plain parallel copies do the same, faster.
+      const root = rcloneRoot(far);
+      const farDir = far.caps.layout === 'blobs' ? (pushing ? path.join(root, '.hoard', 'staging', options.transferId) : path.join(root, 'blobs')) : pushing ? path.join(root, '.hoard', 'staging', options.transferId) : root;
+      await copyLocal(items, pushing ? localStaging : farDir, pushing ? farDir : localStaging, done, fail);
     } else {
       const root = rcloneRoot(far);
       const farDir =
-        far.caps.layout === 'blobs' ? (pushing && !far.caps.atomicUpload ? remoteJoin(root, `.hoard/staging/${options.transferId}`) : remoteJoin(root, 'blobs')) : pushing ? remoteJoin(root, `.hoard/staging/${options.transferId}`) : root;
+        far.caps.layout === 'blobs' ? (pushing && !far.caps.atomicUpload ? remoteJoin(root, `.hoard/staging/${options.transferId}`) : remoteJoin(root, 'blobs')) : pushing ? mirrorAreas(root).staging(options.transferId) : root;
       const { failed } = await rcloneBatch('copy', pushing ? localStaging : farDir, pushing ? farDir : localStaging, items.map((i) => i.key), {
         onItem: (e) => {
           const item = byKey.get(e.object);
@@ -137,6 +142,8 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i
         // Straight into the receiving staging folder: a copy cut short there is only ever a partial
         // file in staging, which integrate's hash check rejects and the next transfer redoes.
         await fs.promises.copyFile(from, to);
+        // Times travel too (rclone keeps them): a mirror's files must show the source's mtime.
+        await fs.promises.utimes(to, st.atime, st.mtime);
         done(item);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
