@@ -50,6 +50,14 @@ export async function* stageActions(input: AsyncIterable<InputLine[]>, options: 
         const result = stageLocal(repo, local.id, staging, action, mirror);
         if (result.ok) journal.push(`${JSON.stringify({ key: result.key, hash: result.hash, bytes: result.bytes })}\n`);
         out.push(result);
+      } else if (source?.location.kind === 'dir' && target && rcloneLocalRoot(target)) {
+        // Backing up into a vault on this machine: the copy reads the file itself (no link to
+        // make and remove); the vault checks its content on arrival, so a file changed
+        // meanwhile is refused there and sent again next time.
+        const file = joinRecordPath(source.location.url, action.path, action.pathBytes);
+        const st = fs.lstatSync(file, { throwIfNoEntry: false });
+        if (!st?.isFile() || st.size !== action.size) out.push(failed(action, 'changed-since-recorded', `${action.path} changed since it was scanned`));
+        else out.push({ ...ok(action, blobKey(action.hash), st.size), origin: typeof file === 'string' ? file : undefined, originBytes: typeof file === 'string' ? undefined : file.toString('base64') });
       } else if (source?.location.kind === 'dir') {
         // A folder this host backs up: the file at the action's path, as the action describes it.
         const result = stageFile(source.location.url, { key: entryKey(action.path, action.pathBytes), hash: action.hash, size: action.size ?? -1, mtimeMs: Number(action.mtimeMs ?? NaN), mode: 0, ino: 0 }, staging, action, mirror);
@@ -85,6 +93,11 @@ export async function* stageActions(input: AsyncIterable<InputLine[]>, options: 
 }
 
 const made = new Set<string>();
+
+/** An rclone location on this machine (its local backend): its folder, else undefined. */
+function rcloneLocalRoot(loc: OpenedLocation): string | undefined {
+  return loc.url.kind === 'rclone' && loc.url.remote.startsWith('/') ? loc.url.remote : undefined;
+}
 
 /** mkdir -p, once per folder per run. */
 function madeDir(dir: string): void {

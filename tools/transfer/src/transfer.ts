@@ -21,6 +21,8 @@ interface Item {
   path?: string;
   source: string;
   target: string;
+  /** The file itself when stage made no link (a backup read straight from its folder). */
+  origin?: string | Buffer;
 }
 
 /**
@@ -52,7 +54,12 @@ export async function* transferStaged(input: AsyncIterable<InputLine[]>, options
       }
       const group = `${r.source}\0${r.target}`;
       const items = groups.get(group) ?? [];
-      items.push({ key: r.key, hash: r.hash, bytes: r.bytes ?? 0, path: r.path, source: r.source, target: r.target });
+      const origin = originWithin(r, options.locate(r.source));
+      if ((r.origin !== undefined || r.originBytes !== undefined) && origin === undefined) {
+        out.push({ type: 'error', tool: 'transfer', code: 'bad-input', line: line.lineNo, message: 'a stage result names a file outside the folder it comes from' });
+        continue;
+      }
+      items.push({ key: r.key, hash: r.hash, bytes: r.bytes ?? 0, path: r.path, source: r.source, target: r.target, origin });
       groups.set(group, items);
       if (items.length >= batchSize) {
         groups.delete(group);
@@ -62,6 +69,22 @@ export async function* transferStaged(input: AsyncIterable<InputLine[]>, options
     yield out;
   }
   for (const items of groups.values()) yield await send(items, options);
+}
+
+/**
+ * The file a stage result says to read directly: only ever inside the folder its source
+ * location backs up (input is untrusted: it cannot make us read and send any other file).
+ */
+function originWithin(r: ResultRecord, source: OpenedLocation | undefined): string | Buffer | undefined {
+  if (source?.location.kind !== 'dir') return undefined;
+  const root = `${source.location.url.replace(/\/+$/, '')}/`;
+  const file = typeof r.origin === 'string' ? r.origin : typeof r.originBytes === 'string' ? Buffer.from(r.originBytes, 'base64') : undefined;
+  if (file === undefined) return undefined;
+  const bytes = typeof file === 'string' ? Buffer.from(file) : file;
+  const rootBytes = Buffer.from(root);
+  const parts = bytes.toString('latin1').split('/');
+  if (!bytes.subarray(0, rootBytes.length).equals(rootBytes) || parts.some((c) => c === '..' || c === '.') || bytes.includes(0)) return undefined;
+  return file;
 }
 
 /** A staging key may name a nested file but never climb out of its folder. */
@@ -125,7 +148,7 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i
   const worker = async () => {
     while (next < items.length) {
       const item = items[next++]!;
-      const from = path.join(fromDir, item.key);
+      const from = item.origin ?? path.join(fromDir, item.key);
       const to = path.join(toDir, item.key);
       try {
         const st = await fs.promises.stat(from);
