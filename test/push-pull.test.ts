@@ -202,3 +202,26 @@ describe('untrusted plans and remotes', () => {
     expect(l.stderr.trim().split('\n')).toHaveLength(1);
   }, 30_000);
 });
+
+describe('an offline remote', () => {
+  it('answers from its last known state and makes transfers wait', async () => {
+    const src = tempDir();
+    writeTree(src);
+    await ok(src, 'init');
+    const far = path.join(tempDir(), 'usb');
+    await ok(src, 'remote', 'add', 'usb', far, '--init');
+    await summary(src, 'push', 'usb');
+    await ok(src, 'remote', 'set-url', 'usb', 'offline:');
+    // What it held is still known: listing and whereis answer without reaching it.
+    expect(jsonl((await ok(src, 'ls', 'usb')).stdout)).toHaveLength(45);
+    expect(jsonl((await ok(src, 'whereis', 'docs/readme.md', '--json')).stdout).map((w) => w.location)).toContain('usb');
+    fs.writeFileSync(path.join(src, 'docs/new.txt'), 'new\n');
+    const waiting = await hoard(src, 'push', 'usb', '--json');
+    expect(waiting.exitCode).toBe(1);
+    expect(waiting.stderr).toMatch(/usb is offline: the transfer waits/);
+    expect(fs.existsSync(path.join(far, 'docs/new.txt'))).toBe(false);
+    await ok(src, 'remote', 'set-url', 'usb', far);
+    expect(await summary(src, 'push', 'usb')).toMatchObject({ filesSent: 1 });
+    expect(fs.readFileSync(path.join(far, 'docs/new.txt'), 'utf8')).toBe('new\n');
+  }, 60_000);
+});

@@ -327,6 +327,13 @@ export class Repository {
     }
   }
 
+  /** Point a location elsewhere (or mark it offline): what it is known to hold stays. */
+  setLocationUrl(name: string, kind: string, url: string): Location {
+    const loc = this.location(name);
+    this.db.prepare('UPDATE locations SET kind = ?, url = ? WHERE id = ?').run(kind, url, loc.id);
+    return this.location(name);
+  }
+
   /** Replace a location's settings (kept as JSON beside it). */
   setLocationOptions(locationId: number, options: Record<string, string>): void {
     this.db.prepare('UPDATE locations SET options = ? WHERE id = ?').run(JSON.stringify(options), locationId);

@@ -192,12 +192,16 @@ async function changesOf(host: Repository, w: Work, options: BackupOptions, fail
 /** stage | transfer | integrate into the vault, in process; counts what arrived verified. */
 async function sendToVault(host: Repository, actions: ActionRecord[], options: BackupOptions, fail: (e: { code: string; message: string; path?: string }) => void, summary: BackupSummary): Promise<void> {
   const transferId = 'backup';
+  const opened = new Map<string, OpenedLocation | undefined>();
   const locate = (name: string): OpenedLocation | undefined => {
-    try {
-      return openLocation(host.location(name));
-    } catch {
-      return undefined;
+    if (!opened.has(name)) {
+      try {
+        opened.set(name, openLocation(host.location(name)));
+      } catch {
+        opened.set(name, undefined);
+      }
     }
+    return opened.get(name);
   };
   const staged = stageActions(asInputLines(chunks(actions)), { repo: host, transferId, locate });
   const sent = transferStaged(asInputLines(staged), { repo: host, transferId, locate, onItem: (b) => options.onSent?.(b) });

@@ -11,12 +11,16 @@ export const integrateTool: ToolDefinition = {
     const { integrateReceived } = await import('./integrate.js');
     const repo = Repository.open((ctx.options.repo as string | undefined) ?? '.');
     try {
+      const opened = new Map<string, ReturnType<typeof openLocation> | undefined>();
       const locate = (name: string) => {
-        try {
-          return openLocation(repo.location(name));
-        } catch {
-          return undefined;
+        if (!opened.has(name)) {
+          try {
+            opened.set(name, openLocation(repo.location(name)));
+          } catch {
+            opened.set(name, undefined);
+          }
         }
+        return opened.get(name);
       };
       ctx.progress.start();
       for await (const batch of integrateReceived(ctx.input(), { repo, transferId: String(ctx.options.transfer), locate, onItem: (b) => ctx.progress.add(1, b) })) {

@@ -12,12 +12,16 @@ export const reconcileTool: ToolDefinition = {
     const repo = Repository.open((ctx.options.repo as string | undefined) ?? '.');
     let release: (() => void) | undefined;
     try {
+      const opened = new Map<string, ReturnType<typeof openLocation> | undefined>();
       const locate = (name: string) => {
-        try {
-          return openLocation(repo.location(name));
-        } catch {
-          return undefined;
+        if (!opened.has(name)) {
+          try {
+            opened.set(name, openLocation(repo.location(name)));
+          } catch {
+            opened.set(name, undefined);
+          }
         }
+        return opened.get(name);
       };
       ctx.progress.start();
       for await (const batch of reconcileActions(lockAfterInput(ctx.input(), () => (release = repo.lock('reconcile', Number(ctx.options.wait) * 1000))), { repo, transferId: String(ctx.options.transfer), locate, onItem: () => ctx.progress.add(1, 0) })) {

@@ -2,7 +2,7 @@ import { runTool, REPO_OPTION, WAIT_OPTION, type ToolDefinition } from '@hoard/c
 
 export const remoteTool: ToolDefinition = {
   name: 'remote',
-  summary: 'Manage remotes: add NAME URL, list, remove NAME, fetch NAME (learn what it holds now). URL: a path or ssh://[user@]host[:port]/path (another repository), rclone:REMOTE:path (any rclone remote), offline:.',
+  summary: 'Manage remotes: add NAME URL, list, remove NAME, set-url NAME URL (offline: to work from its last known state), fetch NAME (learn what it holds now). URL: a path or ssh://[user@]host[:port]/path (another repository), rclone:REMOTE:path (any rclone remote), offline:.',
   args: '<subcommand> [name] [url]',
   options: [
     { flags: '--layout <layout>', description: 'rclone remotes: tree (files at their paths, a mirror) or blobs (content-addressed, a vault)', default: 'tree' },
@@ -41,6 +41,15 @@ export const remoteTool: ToolDefinition = {
           if (json) ctx.emit({ type: 'remote', name: loc.name, kind: loc.kind, url: loc.url, layout: loc.layout });
           else ctx.emit(`${loc.name}\t${loc.url}\t${loc.layout}`);
         }
+      } else if (sub === 'set-url') {
+        if (!name || !url) throw new UsageError('usage: hoard remote set-url NAME URL   (offline: keeps its last known state and makes transfers wait)');
+        const { formatRemoteUrl, parseRemoteUrl } = await import('@hoard/remote');
+        const parsed = parseRemoteUrl(url);
+        const current = repo.location(name);
+        const kind = parsed.kind === 'path' || parsed.kind === 'ssh' ? 'repo' : parsed.kind;
+        if (kind !== 'offline' && current.kind !== 'offline' && kind !== current.kind) throw new UsageError(`${name} is a ${current.kind} location; ${url} is ${kind}: add a new remote instead`);
+        const loc = repo.setLocationUrl(name, kind, formatRemoteUrl(parsed));
+        ctx.emit({ type: 'remote', name: loc.name, kind: loc.kind, url: loc.url, layout: loc.layout });
       } else if (sub === 'remove') {
         if (!name) throw new UsageError('usage: hoard remote remove NAME');
         repo.removeLocation(name);

@@ -11,12 +11,16 @@ export const stageTool: ToolDefinition = {
     const { stageActions } = await import('./stage.js');
     const repo = Repository.open((ctx.options.repo as string | undefined) ?? '.');
     try {
+      const opened = new Map<string, ReturnType<typeof openLocation> | undefined>();
       const locate = (name: string) => {
-        try {
-          return openLocation(repo.location(name));
-        } catch {
-          return undefined;
+        if (!opened.has(name)) {
+          try {
+            opened.set(name, openLocation(repo.location(name)));
+          } catch {
+            opened.set(name, undefined);
+          }
         }
+        return opened.get(name);
       };
       for await (const batch of stageActions(ctx.input(), { repo, transferId: String(ctx.options.transfer), locate })) {
         for (const item of batch) ctx.emit(item);

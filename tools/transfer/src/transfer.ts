@@ -87,6 +87,11 @@ function originWithin(r: ResultRecord, source: OpenedLocation | undefined): stri
   return file;
 }
 
+/** A blob's name in a flat staging folder: the last part of its key (`<hex>`). */
+export function flatName(key: string): string {
+  return key.slice(key.lastIndexOf('/') + 1);
+}
+
 /** A staging key may name a nested file but never climb out of its folder. */
 function safeKey(key: string): boolean {
   return key.length > 0 && !key.startsWith('/') && !key.split('/').some((c) => c === '..' || c === '.' || c === '') && !key.includes('\0');
@@ -117,7 +122,8 @@ async function send(items: Item[], options: TransferOptions): Promise<ResultReco
       // rclone's local backend: a folder on this machine; plain parallel copies do the same, faster.
       const root = rcloneRoot(far);
       const farDir = far.caps.layout === 'blobs' ? (pushing ? path.join(root, '.hoard', 'staging', options.transferId) : path.join(root, 'blobs')) : pushing ? path.join(root, '.hoard', 'staging', options.transferId) : root;
-      await copyLocal(items, pushing ? localStaging : farDir, pushing ? farDir : localStaging, done, fail);
+      // Into a vault's staging the blobs go flat (one folder): its 65,536 leaf folders are made once, in blobs/.
+      await copyLocal(items, pushing ? localStaging : farDir, pushing ? farDir : localStaging, done, fail, pushing && far.caps.layout === 'blobs');
     } else {
       const root = rcloneRoot(far);
       const farDir =
@@ -142,14 +148,14 @@ function result(item: Item, ok: boolean, code?: string, message?: string): Resul
 }
 
 /** Parallel copies between two folders of this machine; a file already there whole is kept. */
-async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i: Item) => void, fail: (i: Item, code: string, message: string) => void): Promise<void> {
+async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i: Item) => void, fail: (i: Item, code: string, message: string) => void, flat = false): Promise<void> {
   let next = 0;
   const made = new Set<string>();
   const worker = async () => {
     while (next < items.length) {
       const item = items[next++]!;
       const from = item.origin ?? path.join(fromDir, item.key);
-      const to = path.join(toDir, item.key);
+      const to = path.join(toDir, flat ? flatName(item.key) : item.key);
       try {
         const st = await fs.promises.stat(from);
         const there = await fs.promises.stat(to).catch(() => undefined);
