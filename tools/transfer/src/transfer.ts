@@ -171,8 +171,8 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i
         // Straight into the receiving staging folder: a copy cut short there is only ever a partial
         // file in staging, which integrate's hash check rejects and the next transfer redoes.
         await fs.promises.copyFile(from, to);
-        // Times travel too (rclone keeps them): a mirror's files must show the source's mtime.
-        await fs.promises.utimes(to, st.atime, st.mtime);
+        // Times travel too (rclone keeps them): a mirror's files must show the source's mtime. Blobs need none.
+        if (!flat) await fs.promises.utimes(to, st.atime, st.mtime);
         done(item);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
