@@ -1371,7 +1371,7 @@ async function p2bChanges() {
     newContent.set(f.hash, f.size);
   }
   const expected = [...newContent.values()].reduce((a, b) => a + b, 0);
-  const truthNote = `truth (mutate: ${firstLine(mut.stdout, 120)}): ${fmtOps(truth)}; ${newFiles} files with content not present before, ${newContent.size} distinct = ${expected} bytes (${newFileBytes} counting duplicates)`;
+  const truthNote = `truth (${firstLine(mut.stdout, 240).replace(/^mutate \S+: /, 'mutate: ').replace(/;/g, ',')}): ${fmtOps(truth)}; ${newFiles} files with content not present before, ${newContent.size} distinct = ${expected} bytes (${newFileBytes} counting duplicates)`;
   log('  hoard add --json');
   const add = await hoardStep('hoard add --json', { cwd: src });
   for (const k of kinds) {

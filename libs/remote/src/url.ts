@@ -18,7 +18,8 @@ export function parseRemoteUrl(url: string, cwd = process.cwd()): RemoteUrl {
   if (url.startsWith('rclone:')) {
     const remote = url.slice('rclone:'.length);
     if (!remote.includes(':') && !remote.startsWith('/')) throw new UsageError(`rclone URL "${url}" must name a remote: rclone:REMOTE:path (or rclone:/local/path)`);
-    return { kind: 'rclone', remote };
+    // A folder on this machine is kept in its plain absolute form (so two spellings name one place).
+    return { kind: 'rclone', remote: remote.startsWith('/') ? path.resolve(remote) : remote };
   }
   if (url.startsWith('ssh://')) {
     const m = /^ssh:\/\/(?:([^@/:]+)@)?(\[[^\]]+\]|[^/:@]+)(?::(\d+))?(\/.*)$/.exec(url);

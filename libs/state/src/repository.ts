@@ -187,6 +187,7 @@ export class Repository {
   /** Register a location (a remote). Its name must be new. */
   addLocation(name: string, kind: string, url: string, layout = 'tree', options: Record<string, string> = {}): Location {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new UsageError(`location name "${name}" must be letters, digits, . _ - (not starting with a sign)`);
+    if (name === LOCAL) throw new UsageError(`"${LOCAL}" is this repository's own name for its tree; choose another name`);
     try {
       this.db.prepare('INSERT INTO locations (name, kind, url, layout, options, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(name, kind, url, layout, JSON.stringify(options), new Date().toISOString());
     } catch (err) {
