@@ -94,6 +94,44 @@ describe('backup and restore', () => {
     expect(treeSnapshot(to)).toEqual(treeSnapshot(src));
   }, 60_000);
 
+  it('tracking a parent absorbs tracked folders inside it, their history kept', async () => {
+    const h = makeHost();
+    const top = path.join(tempDir(), 'home');
+    writeTree(path.join(top, 'docs'), 'a', 3);
+    writeTree(path.join(top, 'music'), 'b', 3);
+    await h.summary(top, 'backup', path.join(top, 'docs'));
+    fs.writeFileSync(path.join(top, 'docs/a/own1.txt'), 'second\n');
+    await h.summary(top, 'backup', '--all');
+    const tracked = jsonl((await h.ok(top, 'dir', 'init', top)).stdout)[0]!;
+    expect(tracked).toMatchObject({ path: top, absorbed: [path.join(top, 'docs')] });
+    // The child's history is the parent's now; nothing it held is sent again.
+    expect(jsonl((await h.ok(top, 'log', 'docs/a/own1.txt', '--json')).stdout).map((v) => v.version)).toEqual([1, 2]);
+    const next = await h.summary(top, 'backup', '--all');
+    expect(next.sentFiles).toBe(10); // music's own ten texts only; everything else is in the vault already
+    expect(jsonl((await h.ok(path.join(top, 'docs'), 'dir', 'init')).stdout)[0]).toMatchObject({ path: top, already: true });
+    const to = path.join(tempDir(), 'all');
+    await h.summary(top, 'restore', top, '--to', to);
+    expect(treeSnapshot(to)).toEqual(treeSnapshot(top));
+  }, 60_000);
+
+  it('hoard add stages files in a tracked folder; backup then takes only what is staged; dir status tells each state', async () => {
+    const h = makeHost();
+    const src = path.join(tempDir(), 'work');
+    writeTree(src, 'a', 2);
+    await h.summary(src, 'backup', src);
+    fs.writeFileSync(path.join(src, 'a/own1.txt'), 'edited\n');
+    fs.writeFileSync(path.join(src, 'a/own2.txt'), 'edited too\n');
+    fs.writeFileSync(path.join(src, 'fresh.txt'), 'new\n');
+    fs.rmSync(path.join(src, 'a/own3.txt'));
+    await h.ok(path.join(src, 'a'), 'add', 'own1.txt');
+    const status = async () => Object.fromEntries(jsonl((await h.ok(src, 'dir', 'status', '--deleted', '--json')).stdout).map((r) => [r.path, r.status]));
+    expect(await status()).toMatchObject({ 'a/own1.txt': 'staged', 'a/own2.txt': 'modified', 'fresh.txt': 'untracked', 'a/own3.txt': 'deleted', 'a/own4.txt': 'backed-up' });
+    expect(await h.summary(src, 'backup')).toMatchObject({ sentFiles: 1, deleted: 0 });
+    expect(await status()).toMatchObject({ 'a/own1.txt': 'backed-up', 'a/own2.txt': 'modified', 'fresh.txt': 'untracked', 'a/own3.txt': 'deleted' });
+    expect(await h.summary(src, 'backup', '--all')).toMatchObject({ sentFiles: 2, deleted: 1 });
+    expect(jsonl((await h.ok(src, 'log', 'a/own3.txt', '--json')).stdout).at(-1)).toMatchObject({ deleted: true });
+  }, 60_000);
+
   it('two hosts share one vault: shared content is stored once; forget and prune keep what anyone needs', async () => {
     const vault = path.join(tempDir(), 'vault');
     const h1 = makeHost();
