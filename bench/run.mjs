@@ -8,9 +8,10 @@
 //
 //   --runs N   timed runs per command after one warm-up (default 5); the median is reported
 //   --only L   comma-separated ids (M1 M2 M3 M4a M4b M4c M5 M6 M7 S1 S2 S3 S4 S7 P1 P2a P2b
-//              P3a P3b; a prefix takes every id it starts: "M4" = M4a,M4b,M4c; "S" = every S
-//              item; "P" = every P item, "P3" = P3a,P3b). Rows of the items not run are carried
-//              over from the previous results.json (same --quick), marked with their date.
+//              P3a P3b B1a B1b B1c B2a B2b; a prefix takes every id it starts: "M4" =
+//              M4a,M4b,M4c; "S" = every S item; "P" = every P item, "P3" = P3a,P3b; "B" = every
+//              B item, "B1" = B1a,B1b,B1c). Rows of the items not run are carried over from the
+//              previous results.json (same --quick), marked with their date.
 //   --quick    10,000-file small tree only (corpus-quick/), media-dependent parts skipped;
 //              S7 uses 100,000 records instead of 1,000,000
 //
@@ -26,13 +27,25 @@
 // afresh. P3a/P3b run min(--runs, 2) rounds (each run ~20-80 s, fresh destination, `sync`
 // first). Everything under <work>/push is removed at the end.
 //
+// B items (issue 5: backup and restore) work under <work>/backup: src (a cp -a copy of the
+// small tree), hoard's own XDG_CONFIG_HOME / XDG_DATA_HOME / XDG_CACHE_HOME (the default vault
+// is a folder, $XDG_DATA_HOME/hoard/vault), an empty RCLONE_CONFIG, and the peer's local restic
+// repository (RESTIC_PASSWORD set, its own cache). One lineage: B1a times first backups (fresh
+// vault and repository, `sync` first, min(--runs, 2) rounds; the last round's vault and
+// repository are kept), B1b no-op backups of the unchanged tree, B1c mutates src (mutate --seed
+// 7, ground truth by sha256sum before and after) and times ONE backup of each side (a mutation
+// can be backed up only once), B2a restores the whole backed-up tree (min(--runs, 2) rounds,
+// fresh target and `sync` first) and compares it with src (diff -r, permission bits, mtimes to
+// the ms), B2b restores version 1 of 20 files that the mutation modified. An item run alone
+// makes the state it needs first, untimed. Everything under <work>/backup is removed at the end.
+//
 // Environment: HOARD_BENCH_DIR (work dir, default bench/.work, git-ignored; <dir>/corpus may
 // be a symlink to an existing corpus), HOARD_CORPUS_GEN (path to make-corpus.mjs).
 //
 // Only ratios measured side by side mean anything on a shared machine, so every comparison
 // runs hoard and its peers in the same process, interleaved round by round.
 // Exit status: 0 when the report was written (even if targets fail), 1 on a correctness
-// failure (M1, S1, S4, P1) or a crash.
+// failure (M1, S1, S4, P1, B2a, B2b) or a crash.
 
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -51,12 +64,13 @@ const BIN = path.join(REPO, 'node_modules', '.bin');
 const WORK = path.resolve(process.env.HOARD_BENCH_DIR || path.join(BENCH, '.work'));
 const CORPUS_GEN = path.resolve(process.env.HOARD_CORPUS_GEN || path.join(REPO, '..', 'shared', 'bench', 'make-corpus.mjs'));
 
-const ALL_IDS = ['M1', 'M2', 'M3', 'M4a', 'M4b', 'M4c', 'M5', 'M6', 'M7', 'S1', 'S2', 'S3', 'S4', 'S7', 'P1', 'P2a', 'P2b', 'P3a', 'P3b'];
+const ALL_IDS = ['M1', 'M2', 'M3', 'M4a', 'M4b', 'M4c', 'M5', 'M6', 'M7', 'S1', 'S2', 'S3', 'S4', 'S7', 'P1', 'P2a', 'P2b', 'P3a', 'P3b', 'B1a', 'B1b', 'B1c', 'B2a', 'B2b'];
 /** Report sections: rows are grouped by the first letter of their id. */
 const SECTIONS = [
   { prefix: 'M', title: null },
   { prefix: 'S', title: 'Issue 3: Repository state' },
   { prefix: 'P', title: 'Issue 4: push, pull, sync' },
+  { prefix: 'B', title: 'Issue 5: backup and restore' },
 ];
 const opts = parseArgs(process.argv.slice(2));
 
@@ -75,7 +89,7 @@ const TMP = path.join(WORK, 'tmp');
 let SMALL, MEDIA, CORPUS_DIR;
 const missingTools = new Set();
 const results = [];
-/** Ids of failed correctness checks (M1, S1, S4, P1): the exit status is 1 when there are any. */
+/** Ids of failed correctness checks (M1, S1, S4, P1, B2a, B2b): the exit status is 1 when there are any. */
 const correctnessFailures = new Set();
 
 function parseArgs(argv) {
@@ -1471,6 +1485,357 @@ async function pushCleanup() {
   if (PUSH.root) fs.rmSync(PUSH.root, { recursive: true, force: true });
 }
 
+// ---------- issue 5: backup and restore (B items) ----------
+
+/**
+ * Shared by the B items, under <work>/backup: src (a cp -a copy of the small tree), hoard's
+ * XDG dirs (the vault is $XDG_DATA_HOME/hoard/vault), the restic repository and its cache.
+ * `src`: 'none' | 'pristine' | 'mutated'; `backedUp`: the vault and the repository both hold
+ * src as it is now (hoard tracks src). `mutation`: what B1c did (ground truth), for B2a/B2b.
+ */
+const BK = { root: null, src: 'none', backedUp: false, first: null, mutation: null };
+const B_RUNS = () => Math.min(opts.runs, 2);
+
+function backupRoot() {
+  BK.root ??= path.join(WORK, 'backup');
+  fs.mkdirSync(BK.root, { recursive: true });
+  const conf = path.join(BK.root, 'rclone.conf');
+  if (!fs.existsSync(conf)) fs.writeFileSync(conf, '');
+  return BK.root;
+}
+const bkSrc = () => path.join(backupRoot(), 'src');
+const bkHoardDirs = () => ['config', 'data', 'cache'].map((d) => path.join(backupRoot(), 'hoard', d));
+const bkRepo = () => path.join(backupRoot(), 'restic-repo');
+
+/** hoard's env: its own config, data (vault) and cache; an empty rclone config. */
+function bkHoardEnv() {
+  const [config, data, cache] = bkHoardDirs();
+  return { ...ENV, XDG_CONFIG_HOME: config, XDG_DATA_HOME: data, XDG_CACHE_HOME: cache, RCLONE_CONFIG: path.join(backupRoot(), 'rclone.conf') };
+}
+/** restic's env: the password, its own cache. */
+function bkResticEnv() {
+  return { ...ENV, RESTIC_PASSWORD: 'bench', XDG_CACHE_HOME: path.join(backupRoot(), 'restic-cache'), RCLONE_CONFIG: path.join(backupRoot(), 'rclone.conf') };
+}
+const bkVault = () => path.join(bkHoardDirs()[1], 'hoard', 'vault');
+
+/** A fresh hoard: no config, no vault, no cache (hoard backup DIR makes them). */
+function bkFreshHoard() {
+  for (const d of bkHoardDirs()) {
+    fs.rmSync(d, { recursive: true, force: true });
+    fs.mkdirSync(d, { recursive: true });
+  }
+}
+/** A fresh, initialised restic repository (and an empty restic cache). */
+async function bkFreshRestic() {
+  fs.rmSync(bkRepo(), { recursive: true, force: true });
+  fs.rmSync(bkResticEnv().XDG_CACHE_HOME, { recursive: true, force: true });
+  await mustRun('restic init', `restic init -r ${q(bkRepo())}`, { env: bkResticEnv() });
+}
+
+const bkHoardBackupCmd = (src) => `hoard backup ${q(src)} --json`;
+const bkHoardAllCmd = () => 'hoard backup --all --json';
+const bkResticBackupCmd = (src) => `restic -r ${q(bkRepo())} backup --quiet ${q(src)}`;
+const backupFigures = (s) => (s ? `${s.files} files / ${bytesFmt(s.bytes)}, new ${s.newFiles} / ${bytesFmt(s.newBytes)}, sent ${s.sentFiles} / ${bytesFmt(s.sentBytes)} (${s.sentBytes} bytes), deleted ${s.deleted}, errors ${s.errors}` : 'no summary');
+/** Every summary record in a file of appended hoard outputs. */
+const summariesIn = (file) => (fs.existsSync(file) ? parseJsonl(fs.readFileSync(file, 'utf8')).records.filter((r) => r.type === 'summary') : []);
+const duBytes = (dir) => {
+  const r = spawnSync('du', ['-sb', dir], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout.split('\t')[0]) : NaN;
+};
+
+/** src: a cp -a copy of the small tree; `pristine`: made afresh if it was mutated. A new copy is backed up by nobody. */
+async function ensureBackupSource({ pristine = false } = {}) {
+  const dir = bkSrc();
+  if (BK.src !== 'none' && fs.existsSync(dir) && !(pristine && BK.src !== 'pristine')) return dir;
+  fs.rmSync(dir, { recursive: true, force: true });
+  log(`  source: cp -a ${SMALL} ${dir}`);
+  await mustRun('copying the small tree', `cp -a ${q(SMALL)} ${q(dir)}`);
+  Object.assign(BK, { src: 'pristine', backedUp: false, first: null, mutation: null });
+  return dir;
+}
+
+/**
+ * The vault and the repository hold src as it is (pristine unless B1c mutated it since): if
+ * not, a first backup of each, untimed, into a fresh vault and repository. Returns null or
+ * what failed (one line: a failing hoard command with its last stderr line).
+ */
+async function ensureBackedUp() {
+  if (BK.backedUp && fs.existsSync(bkSrc())) return null;
+  const src = await ensureBackupSource({ pristine: true });
+  log('  first backups (untimed): hoard backup SRC, restic backup SRC');
+  bkFreshHoard();
+  await bkFreshRestic();
+  const h = await hoardStep(bkHoardBackupCmd(src), { env: bkHoardEnv() });
+  if (h.fail) return `first backup: ${h.fail}`;
+  await mustRun('restic first backup', bkResticBackupCmd(src), { env: bkResticEnv() });
+  Object.assign(BK, { backedUp: true, first: h.summary });
+  return null;
+}
+
+/** B1a: the first backup of the tree into a fresh local vault vs restic into a fresh local repository. */
+async function b1aFirstBackup() {
+  const name = 'B1a first backup to a fresh local vault vs restic backup to a fresh repository';
+  log('B1a: first backup');
+  if (!needTools('B1a', name, ['restic'])) return;
+  const src = await ensureBackupSource({ pristine: true });
+  const out = path.join(backupRoot(), 'b1a-backup.jsonl');
+  BK.backedUp = false;
+  const t = await timeCommands([
+    {
+      key: 'hoard', cmd: `${bkHoardBackupCmd(src)} > ${q(out)}`, env: bkHoardEnv,
+      before: () => {
+        bkFreshHoard();
+        syncDisk();
+      },
+    },
+    {
+      key: 'restic', cmd: bkResticBackupCmd(src), env: bkResticEnv,
+      before: async () => {
+        await bkFreshRestic();
+        syncDisk();
+      },
+    },
+  ], { runs: B_RUNS() });
+  const s = summariesIn(out).at(-1);
+  const vaultBytes = duBytes(bkVault()), repoBytes = duBytes(bkRepo());
+  const row = addComparison({
+    id: 'B1a', name, hoard: t.hoard, peer: t.restic, peerName: 'restic backup (first)', target: 0.75,
+    note: `fresh vault / repository (restic init untimed), empty caches and sync before every run; last backup: ${backupFigures(s)}; on disk: vault ${bytesFmt(vaultBytes)}, restic repository ${bytesFmt(repoBytes)}`,
+  });
+  if (!t.hoard.ok) row.note = `hoard exited ${t.hoard.code}: ${lastLine(t.hoard.stderrTail)}`;
+  else if (!s) { row.status = 'FAIL'; row.note += '; no summary record'; }
+  else if (s.errors) { row.status = 'FAIL'; row.note += `; ${s.errors} errors in the summary`; }
+  // The last round's vault and repository hold the pristine tree: B1b and B1c go on from there.
+  if (t.hoard.ok && t.restic.ok && s && !s.errors) Object.assign(BK, { backedUp: true, first: s });
+  fs.rmSync(out, { force: true });
+}
+
+/** B1b: a second backup with nothing changed: sends nothing; its time against restic's second backup. */
+async function b1bNoopBackup() {
+  const name = 'B1b second backup, nothing changed (backup --all) vs restic backup (no-op)';
+  log('B1b: second backup, nothing changed');
+  if (!needTools('B1b', name, ['restic'])) return;
+  const fail = await ensureBackedUp();
+  if (fail) return addCheck({ id: 'B1b', name, pass: false, note: fail });
+  const src = bkSrc();
+  const out = path.join(backupRoot(), 'b1b-backup.jsonl');
+  fs.rmSync(out, { force: true });
+  const t = await timeCommands([
+    { key: 'hoard', cmd: `${bkHoardAllCmd()} >> ${q(out)}`, env: bkHoardEnv() },
+    { key: 'restic', cmd: bkResticBackupCmd(src), env: bkResticEnv() },
+  ]);
+  const sums = summariesIn(out);
+  const notNoop = sums.filter((x) => x.sentBytes !== 0 || x.sentFiles !== 0 || x.errors !== 0);
+  const last = sums.at(-1);
+  const row = addComparison({
+    id: 'B1b', name, hoard: t.hoard, peer: t.restic, peerName: 'restic backup (no-op)', target: 0.5,
+    note: `after a first backup of each; ${sums.length} hoard runs (warm-up included), sentBytes ${[...new Set(sums.map((x) => x.sentBytes))].join('/')}; last: ${backupFigures(last)}`,
+  });
+  if (!t.hoard.ok) row.note = `hoard exited ${t.hoard.code}: ${lastLine(t.hoard.stderrTail)}`;
+  else if (!sums.length || notNoop.length) {
+    row.status = 'FAIL';
+    row.note += sums.length ? `; NOT a no-op in ${notNoop.length} runs (e.g. ${backupFigures(notNoop[0])})` : '; no summary record';
+  }
+  if (!t.hoard.ok || !t.restic.ok) BK.backedUp = false;
+  fs.rmSync(out, { force: true });
+}
+
+/**
+ * Mutate src (mutate --seed 7) with ground truth (sha256 of every file) before and after, then
+ * one backup of each side, hoard first, `sync` before each (the mutation can be backed up only
+ * once). Kept in BK.mutation for B1c's rows and B2a/B2b. `fail`: src was not backed up first.
+ */
+async function mutateAndBackUp() {
+  if (BK.mutation && BK.src === 'mutated' && fs.existsSync(bkSrc())) return BK.mutation;
+  const fail = await ensureBackedUp();
+  if (fail) return { fail };
+  const src = bkSrc();
+  log('  ground truth before (find, sha256sum)');
+  const before = await listTreeSized(src);
+  log(`  node ${CORPUS_GEN} mutate --seed 7 ${src}`);
+  Object.assign(BK, { src: 'mutated', backedUp: false });
+  const mut = await mustRun('mutate', `node ${q(CORPUS_GEN)} mutate --seed 7 ${q(src)}`);
+  log('  ground truth after');
+  const after = await listTreeSized(src);
+  const changes = truthChanges(before, after);
+  const oldHashes = new Set([...before.values()].map((f) => f.hash));
+  const newContent = new Map();
+  let newFiles = 0, newFileBytes = 0;
+  for (const f of after.values()) {
+    if (oldHashes.has(f.hash)) continue;
+    newFiles++;
+    newFileBytes += f.size;
+    newContent.set(f.hash, f.size);
+  }
+  const expected = [...newContent.values()].reduce((a, b) => a + b, 0);
+  const m = { before, after, changes, expected, newFiles, newFileBytes, newDistinct: newContent.size, mutateLine: firstLine(mut.stdout, 240) };
+  const one = async (key, cmd, env) => {
+    syncDisk();
+    log(`  timed once: ${cmd}`);
+    const r = await runOnce(cmd, { env, capture: true });
+    return { key, r, t: { cmd, times: [r.seconds], median: r.seconds, warmup: null, ok: r.code === 0, code: r.code, stderr: head(r.stderr), stderrTail: r.stderrTail } };
+  };
+  const h = await one('hoard', bkHoardAllCmd(), bkHoardEnv());
+  const p = await one('restic', bkResticBackupCmd(src), bkResticEnv());
+  m.hoard = h.t;
+  m.restic = p.t;
+  m.summary = summaryOf(h.r.stdout) ?? null;
+  if (!h.t.ok) m.fail = `\`${bkHoardAllCmd()}\` exited ${h.r.code}: ${lastLine(h.r.stderrTail) || '(no stderr)'}`;
+  else if (!m.summary) m.fail = `\`${bkHoardAllCmd()}\`: no summary record`;
+  else if (m.summary.errors) m.fail = `\`${bkHoardAllCmd()}\`: ${m.summary.errors} errors in the summary: ${lastLine(h.r.stderrTail) || '(no stderr)'}`;
+  if (!p.t.ok) m.peerFail = `restic exited ${p.r.code}: ${lastLine(p.r.stderrTail)}`;
+  BK.backedUp = !m.fail && !m.peerFail;
+  BK.mutation = m;
+  return m;
+}
+
+/** B1c: after mutate, backup --all against restic's backup of the mutated tree; only new content is sent. */
+async function b1cChangedBackup() {
+  const name = 'B1c backup after mutate (backup --all) vs restic backup of the mutated tree';
+  const checkName = 'B1c only new content is sent: sentBytes == bytes of content not in the tree before';
+  log('B1c: backup after mutate --seed 7');
+  if (!needTools('B1c', name, ['restic'])) return;
+  const m = await mutateAndBackUp();
+  if (m.fail && !m.hoard) return addCheck({ id: 'B1c', name, pass: false, note: m.fail });
+  const truth = countOps(m.changes);
+  const truthNote = `truth (${m.mutateLine.replace(/^mutate \S+: /, 'mutate: ').replace(/;/g, ',')}): ${fmtOps(truth)}; ${m.newFiles} files with content not present before, ${m.newDistinct} distinct = ${m.expected} bytes (${m.newFileBytes} counting duplicates)`;
+  const row = addComparison({
+    id: 'B1c', name, hoard: m.hoard, peer: m.restic, peerName: 'restic backup (after mutate)', target: 0.5,
+    note: `ONE timed run each (a mutation can be backed up only once; no warm-up), hoard first, sync before each; hoard: ${backupFigures(m.summary)}`,
+  });
+  if (m.fail) { row.status = 'FAIL'; row.note = `${m.fail}; ${row.note}`; }
+  const s = m.summary;
+  const problems = [];
+  if (m.fail) problems.push(m.fail);
+  else if (s.sentBytes !== m.expected) problems.push(`sentBytes ${s.sentBytes} != ${m.expected} (${s.sentBytes > m.expected ? '+' : ''}${s.sentBytes - m.expected} bytes, ${(((s.sentBytes - m.expected) / m.expected) * 100).toFixed(3)}%)`);
+  addCheck({
+    id: 'B1c', name: checkName, pass: problems.length === 0, hoardSeconds: m.hoard?.median ?? null,
+    value: s && m.expected ? `${(s.sentBytes / m.expected).toFixed(4)}` : null, target: 'bytes == 1',
+    note: [`hoard: ${backupFigures(s)}`, truthNote, 'value = sentBytes / expected bytes', ...problems].join('; '),
+    details: { truth, expectedBytes: m.expected, newFiles: m.newFiles, newDistinct: m.newDistinct, newFileBytes: m.newFileBytes, summary: s, problems },
+  });
+}
+
+/** B2a: restore of the whole (mutated, backed-up) tree to a new folder vs restic restore latest; then compared with src. */
+async function b2aRestoreTree() {
+  const name = 'B2a restore of the whole tree to a new folder vs restic restore latest';
+  const checkName = 'B2a restored tree == source (diff -r, permission bits, mtimes to the ms)';
+  log('B2a: restore of the whole tree');
+  if (!needTools('B2a', name, ['restic'])) return;
+  const m = await mutateAndBackUp();
+  if (m.fail || m.peerFail || !BK.backedUp) {
+    const why = m.fail ?? m.peerFail ?? 'the vault does not hold the tree as it is';
+    addCheck({ id: 'B2a', name, pass: false, note: `setup: ${why}` });
+    correctnessFailures.add('B2a');
+    return addCheck({ id: 'B2a', name: checkName, pass: false, note: `not run: ${why}` });
+  }
+  const src = bkSrc();
+  const hDst = path.join(backupRoot(), 'b2a-hoard');
+  const rDst = path.join(backupRoot(), 'b2a-restic');
+  const out = path.join(backupRoot(), 'b2a-restore.jsonl');
+  try {
+    const t = await timeCommands([
+      {
+        key: 'hoard', cmd: `hoard restore ${q(src)} --to ${q(hDst)} --json > ${q(out)}`, env: bkHoardEnv(),
+        before: () => {
+          fs.rmSync(hDst, { recursive: true, force: true });
+          syncDisk();
+        },
+      },
+      {
+        key: 'restic', cmd: `restic -r ${q(bkRepo())} restore latest --target ${q(rDst)} --quiet`, env: bkResticEnv(),
+        before: () => {
+          fs.rmSync(rDst, { recursive: true, force: true });
+          syncDisk();
+        },
+      },
+    ], { runs: B_RUNS() });
+    const s = summariesIn(out).at(-1);
+    const fig = s ? `restored ${s.restored} of ${s.files ?? '?'} files / ${bytesFmt(s.bytes)}, trashed ${s.trashed}, errors ${s.errors}` : 'no summary';
+    const row = addComparison({
+      id: 'B2a', name, hoard: t.hoard, peer: t.restic, peerName: 'restic restore latest', target: 0.75,
+      note: `fresh target folder and sync before every run; hoard restores into NEWDIR/<relative path>, restic into TARGET/<absolute source path>; last restore: ${fig}`,
+    });
+    if (!t.hoard.ok) row.note = `hoard exited ${t.hoard.code}: ${lastLine(t.hoard.stderrTail)}`;
+    else if (!s) { row.status = 'FAIL'; row.note += '; no summary record'; }
+    else if (s.errors) { row.status = 'FAIL'; row.note += `; ${s.errors} errors in the summary`; }
+
+    // The last round's hoard restore against src, as P1 compares a pulled tree.
+    const problems = [];
+    let cmp = null;
+    if (!t.hoard.ok) problems.push(`\`hoard restore ${src} --to ${hDst} --json\` exited ${t.hoard.code}: ${lastLine(t.hoard.stderrTail)}`);
+    else if (!fs.existsSync(hDst)) problems.push(`${hDst} does not exist after the restore`);
+    else {
+      log('  comparing: diff -r, lstat');
+      cmp = await compareTrees(src, hDst);
+      problems.push(...cmp.problems);
+      if (s && s.restored !== m.after.size) problems.push(`summary says restored ${s.restored}, the tree has ${m.after.size} files`);
+      if (s?.errors) problems.push(`${s.errors} errors in the summary`);
+    }
+    const pass = problems.length === 0;
+    if (!pass) correctnessFailures.add('B2a');
+    addCheck({
+      id: 'B2a', name: checkName, pass, hoardSeconds: t.hoard.median,
+      note: [...(cmp ? [`compared ${cmp.files} files (diff -r ${cmp.diffSeconds.toFixed(1)} s)`] : []), 'the mutated tree after B1c\'s backup', ...problems, ...(pass ? ['identical: diff -r, permission bits, mtimes to the ms'] : [])].join('; '),
+      details: { summary: s ?? null, files: cmp?.files ?? null, problems },
+    });
+  } finally {
+    for (const d of [hDst, rDst, out]) fs.rmSync(d, { recursive: true, force: true });
+  }
+}
+
+/** B2b: version 1 (before the mutation) of 20 files that the mutation modified restores bit-identical. */
+async function b2bOldVersions() {
+  const name = 'B2b restore --version 1 of 20 files modified since: bit-identical to the old content';
+  log('B2b: older versions of 20 modified files');
+  const m = await mutateAndBackUp();
+  if (m.fail) {
+    correctnessFailures.add('B2b');
+    return addCheck({ id: 'B2b', name, pass: false, note: `setup: ${m.fail}` });
+  }
+  const src = bkSrc();
+  const modified = m.changes.filter((c) => c.op === 'modify').map((c) => c.path).sort();
+  const N = Math.min(20, modified.length);
+  // Spread over the whole sorted list, deterministic.
+  const picked = Array.from({ length: N }, (_, i) => modified[Math.floor((i * modified.length) / N)]);
+  const dir = tempDir('b2b-');
+  const env = bkHoardEnv();
+  const problems = [];
+  let same = 0, seconds = 0;
+  const versionCounts = new Map();
+  for (const [i, rel] of picked.entries()) {
+    const abs = path.join(src, rel);
+    const want = m.before.get(rel).hash;
+    const lg = await runOnce(`hoard log ${q(abs)} --json`, { env, capture: true });
+    const versions = parseJsonl(lg.stdout).records.filter((r) => r.type === 'version');
+    versionCounts.set(versions.length, (versionCounts.get(versions.length) ?? 0) + 1);
+    if (lg.code !== 0) problems.push(`${rel}: \`hoard log\` exited ${lg.code}: ${lastLine(lg.stderrTail)}`);
+    else if (versions[0]?.hash !== want) problems.push(`${rel}: hoard log's version 1 is ${versions[0]?.hash ?? 'missing'}, the old content ${want}`);
+    const to = path.join(dir, String(i));
+    const cmd = `hoard restore ${q(abs)} --version 1 --to ${q(to)} --json`;
+    const r = await runOnce(cmd, { env, capture: true });
+    seconds += r.seconds;
+    if (r.code !== 0) { problems.push(`${rel}: \`${cmd}\` exited ${r.code}: ${lastLine(r.stderrTail)}`); continue; }
+    if (!fs.existsSync(to)) { problems.push(`${rel}: nothing at --to`); continue; }
+    const got = `sha256:${crypto.createHash('sha256').update(fs.readFileSync(to)).digest('hex')}`;
+    if (got === want) same++;
+    else problems.push(`${rel}: restored ${got}, the old content was ${want}${got === m.after.get(rel)?.hash ? ' (that is the NEW content)' : ''}`);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  const pass = N === 20 && same === 20;
+  if (!pass) correctnessFailures.add('B2b');
+  addCheck({
+    id: 'B2b', name, pass, hoardSeconds: seconds, value: `${same}/${N}`, target: '20/20',
+    note: [`${same} of ${N} restored files have the content they had before the mutation (sha256 remembered before it); hoard log: ${[...versionCounts].map(([v, k]) => `${k} files with ${v} versions`).join(', ')}; hoard s = all 20 restores`, ...(N < 20 ? [`only ${modified.length} files modified`] : []), ...problems.slice(0, 5), ...(problems.length > 5 ? [`… ${problems.length - 5} more`] : [])].join('; '),
+    details: { files: picked, same, problems },
+  });
+}
+
+/** After the B items: remove <work>/backup. */
+function backupCleanup() {
+  if (BK.root) fs.rmSync(BK.root, { recursive: true, force: true });
+}
+
 // ---------- setup ----------
 
 /** The corpus: reuse <work>/corpus (or corpus-quick), generating whatever tree is missing. */
@@ -1614,6 +1979,7 @@ const MEASUREMENTS = {
   M1: m1Correctness, M2: m2Scan, M3: m3Media, M4a: m4aFirstRun, M4b: m4bWarmRun, M4c: m4cRacy, M5: m5Startup, M6: m6BadInput, M7: m7Memory,
   S1: s1Exactness, S2: s2AddTiming, S3: s3Status, S4: s4Rebuild, S7: s7Memory,
   P1: p1RoundTrip, P2a: p2aNoop, P2b: p2bChanges, P3a: p3aRclone, P3b: p3bRsync,
+  B1a: b1aFirstBackup, B1b: b1bNoopBackup, B1c: b1cChangedBackup, B2a: b2aRestoreTree, B2b: b2bOldVersions,
 };
 
 async function main() {
@@ -1627,8 +1993,8 @@ async function main() {
     meta.corpus = { dir: CORPUS_DIR, small: corpusSummary(SMALL), media: corpusSummary(MEDIA) };
     log(`corpus: ${SMALL}${MEDIA ? `, ${MEDIA}` : ''}; ${opts.runs} runs; ${opts.ids.join(' ')}`);
     for (const id of opts.ids) {
-      // An S or P item that crashes is reported as a failed row; the others still run.
-      if (!id.startsWith('S') && !id.startsWith('P')) await MEASUREMENTS[id]();
+      // An S, P or B item that crashes is reported as a failed row; the others still run.
+      if (id.startsWith('M')) await MEASUREMENTS[id]();
       else {
         try {
           await MEASUREMENTS[id]();
@@ -1647,6 +2013,7 @@ async function main() {
     exitCode = 1;
   } finally {
     await pushCleanup().catch((err) => log(`cleaning up ${PUSH.root}: ${err?.message ?? err}`));
+    backupCleanup();
     fs.rmSync(TMP, { recursive: true, force: true });
   }
   printTable();

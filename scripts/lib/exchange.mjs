@@ -50,6 +50,10 @@ export async function exchange(direction, argv) {
   $.verbose = false;
   $.quiet = true;
   $.env = { ...process.env, HOARD_LOCK_TOKEN: repo.lockToken, HOARD_NO_PROGRESS: process.env.HOARD_NO_PROGRESS ?? (process.stderr.isTTY ? '' : '1') };
+  // A top-level bash (SHLVL unset) whose stdin is a socket, as Node's pipes are, believes sshd started
+  // it and reads ~/.bashrc, whose start-up work (pyenv rehash, nvm...) has no place in a pipeline.
+  for (const v of ['SSH_CLIENT', 'SSH2_CLIENT', 'SSH_CONNECTION']) delete $.env[v];
+  $.env.SHLVL = String(Math.max(1, Number(process.env.SHLVL) || 0));
   $.cwd = repo.root;
   const say = (text) => process.stderr.isTTY && !json && process.stderr.write(`${text}\n`);
   const summary = { type: 'summary', command: direction, remote, filesSent: 0, bytesSent: 0, filesReceived: 0, bytesReceived: 0, checkedOut: 0, moved: 0, trashed: 0, conflicts: 0, errors: 0 };

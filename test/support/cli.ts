@@ -8,7 +8,11 @@ export const BIN = path.join(REPO, 'node_modules', '.bin');
 
 /** Environment for running hoard: its binaries first on PATH, no progress bars, a private cache. */
 export function hoardEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return { ...(process.env as Record<string, string>), PATH: `${BIN}:${process.env.PATH}`, HOARD_NO_PROGRESS: '1', ...extra };
+  const env: Record<string, string> = { ...(process.env as Record<string, string>), PATH: `${BIN}:${process.env.PATH}`, HOARD_NO_PROGRESS: '1', ...extra };
+  // Otherwise a top-level bash whose stdin is a socket thinks sshd started it and reads ~/.bashrc.
+  for (const v of ['SSH_CLIENT', 'SSH2_CLIENT', 'SSH_CONNECTION']) delete env[v];
+  env.SHLVL = String(Math.max(1, Number(process.env.SHLVL) || 0));
+  return env;
 }
 
 /**

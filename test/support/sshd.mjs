@@ -132,7 +132,9 @@ export async function startSshd(options = {}) {
     const configFile = path.join(dir, 'ssh_config');
     const knownHosts = path.join(dir, 'known_hosts');
     const remotePath = [...(options.path ?? []), '/usr/local/bin', '/usr/bin', '/bin'].join(':');
-    const setEnv = [`PATH=${remotePath}`, ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`)];
+    // SHLVL=1: bash run by sshd with SHLVL unset reads ~/.bashrc, and this machine's (pyenv init and
+    // rehash, under a lock) made logins of tests running side by side wait for each other for seconds.
+    const setEnv = [`PATH=${remotePath}`, 'SHLVL=1', ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`)];
 
     let lastError = '';
     for (let attempt = 1; attempt <= BIND_ATTEMPTS; attempt++) {

@@ -385,9 +385,15 @@ export class Repository {
     const token = crypto.randomUUID();
     for (;;) {
       try {
-        const fd = fs.openSync(file, 'wx', 0o600);
-        fs.writeSync(fd, JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString(), command, token }));
-        fs.closeSync(fd);
+        // Written whole under another name, then linked into place (fails if held): a process
+        // killed at any instant never leaves a lock file that cannot say who held it.
+        const tmp = `${file}.${process.pid}.${token.slice(0, 8)}`;
+        fs.writeFileSync(tmp, JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString(), command, token }), { mode: 0o600 });
+        try {
+          fs.linkSync(tmp, file);
+        } finally {
+          fs.rmSync(tmp, { force: true });
+        }
         this.lockToken = token;
         let released = false;
         return () => {
@@ -399,6 +405,10 @@ export class Repository {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       const holder = readLock(file);
+      if (!holder && lockAgeMs(file) > 5_000) {
+        fs.rmSync(file, { force: true }); // an unreadable lock left by an older hoard killed while writing it
+        continue;
+      }
       if (holder && holder.host === os.hostname() && !processAlive(holder.pid)) {
         fs.rmSync(file, { force: true }); // its owner died (kill -9): the lock is stale
         continue;
@@ -650,6 +660,11 @@ function readLock(file: string): { pid: number; host: string; since: string; com
   } catch {
     return undefined; // being written, or removed meanwhile
   }
+}
+
+function lockAgeMs(file: string): number {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  return st ? Date.now() - st.mtimeMs : 0;
 }
 
 function processAlive(pid: number): boolean {

@@ -68,7 +68,9 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
   const complete = new Map<number, boolean>();
   for (const w of work) {
     const found = await changesOf(host, w, options, fail, summary);
-    changes.set(w.dir.location.id, [...(changes.get(w.dir.location.id) ?? []), ...found.changes]);
+    const list = changes.get(w.dir.location.id);
+    if (list) for (const c of found.changes) list.push(c);
+    else changes.set(w.dir.location.id, found.changes);
     complete.set(w.dir.location.id, (complete.get(w.dir.location.id) ?? true) && found.complete);
   }
 

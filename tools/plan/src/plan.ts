@@ -145,7 +145,11 @@ export function* plan(input: PlanInput): Generator<ActionRecord> {
 function* sideActions(side: Side, target: string, plan: SidePlan, holds: (hash: string) => boolean, source: string, mirror: boolean): Generator<ActionRecord> {
   // A deletion and an addition of the same content at once is a rename: move, send nothing.
   const deleted = new Map<string, Entry[]>();
-  for (const d of plan.dels) deleted.set(d.hash, [...(deleted.get(d.hash) ?? []), d]);
+  for (const d of plan.dels) {
+    const list = deleted.get(d.hash);
+    if (list) list.push(d);
+    else deleted.set(d.hash, [d]);
+  }
   const moves: ActionRecord[] = [];
   const puts: Put[] = [];
   for (const p of plan.puts) {

@@ -65,7 +65,11 @@ export async function* stageActions(input: AsyncIterable<InputLine[]>, options: 
         out.push(result);
       } else if (!source) out.push(failed(action, 'unknown-location', `no location named "${action.source}"`));
       else if (!source.caps.online) out.push(failed(action, 'offline', `${source.location.name} is offline: the transfer waits`));
-      else if (source.caps.runsHoard) forwarded.set(source.location.name, [...(forwarded.get(source.location.name) ?? []), action]);
+      else if (source.caps.runsHoard) {
+        const list = forwarded.get(source.location.name);
+        if (list) list.push(action);
+        else forwarded.set(source.location.name, [action]);
+      }
       else if (source.caps.layout === 'blobs') out.push(ok(action, blobKey(action.hash)));
       else if (action.pathBytes !== undefined || /[\n\r]/.test(action.path)) out.push(failed(action, 'unlistable-name', 'rclone cannot list this name in --files-from (line break or non-UTF-8 bytes)'));
       else out.push(ok(action, action.path));

@@ -63,7 +63,7 @@ export async function* transferStaged(input: AsyncIterable<InputLine[]>, options
       groups.set(group, items);
       if (items.length >= batchSize) {
         groups.delete(group);
-        out.push(...(await send(items, options)));
+        for (const r of await send(items, options)) out.push(r);
       }
     }
     yield out;
