@@ -1090,12 +1090,17 @@ async function s7Memory() {
 const PUSH = { root: null, src: 'none', addSummary: null, addSeconds: null, remotes: new Map(), sshd: null };
 const P_RUNS = () => Math.min(opts.runs, 2);
 
-function pushRoot() {
-  PUSH.root ??= path.join(WORK, 'push');
-  fs.mkdirSync(PUSH.root, { recursive: true });
-  const conf = path.join(PUSH.root, 'rclone.conf');
+/** A scenario's work folder under WORK, with an empty rclone config of its own. */
+function scenarioRoot(name) {
+  const root = path.join(WORK, name);
+  fs.mkdirSync(root, { recursive: true });
+  const conf = path.join(root, 'rclone.conf');
   if (!fs.existsSync(conf)) fs.writeFileSync(conf, '');
-  return PUSH.root;
+  return root;
+}
+
+function pushRoot() {
+  return (PUSH.root = scenarioRoot('push'));
 }
 const srcDir = () => path.join(pushRoot(), 'src');
 
@@ -1497,11 +1502,7 @@ const BK = { root: null, src: 'none', backedUp: false, first: null, mutation: nu
 const B_RUNS = () => Math.min(opts.runs, 2);
 
 function backupRoot() {
-  BK.root ??= path.join(WORK, 'backup');
-  fs.mkdirSync(BK.root, { recursive: true });
-  const conf = path.join(BK.root, 'rclone.conf');
-  if (!fs.existsSync(conf)) fs.writeFileSync(conf, '');
-  return BK.root;
+  return (BK.root = scenarioRoot('backup'));
 }
 const bkSrc = () => path.join(backupRoot(), 'src');
 const bkHoardDirs = () => ['config', 'data', 'cache'].map((d) => path.join(backupRoot(), 'hoard', d));
