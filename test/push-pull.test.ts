@@ -225,3 +225,25 @@ describe('an offline remote', () => {
     expect(fs.readFileSync(path.join(far, 'docs/new.txt'), 'utf8')).toBe('new\n');
   }, 60_000);
 });
+
+describe('an exchange cut short before it settled', () => {
+  it('a file renamed here afterwards is moved there, not left behind twice', async () => {
+    const src = tempDir();
+    writeTree(src);
+    await ok(src, 'init');
+    const far = path.join(tempDir(), 'far');
+    await ok(src, 'remote', 'add', 'far', far, '--init');
+    // The steps of a push, without its last one (the fetch that settles what both sides agree on).
+    await ok(src, 'add');
+    await ok(src, 'remote', 'fetch', 'far');
+    const steps = await execa('bash', ['-c', 'hoard plan --push far | hoard stage --transfer t | hoard transfer --transfer t | hoard integrate --transfer t | hoard reconcile --transfer t'], { cwd: src, env: env(), reject: false });
+    expect(steps.exitCode, steps.stderr).toBe(0);
+    expect(treeSnapshot(far)).toEqual(treeSnapshot(src));
+    fs.renameSync(path.join(src, 'docs/readme.md'), path.join(src, 'docs/renamed.md'));
+    fs.rmSync(path.join(src, 'docs/private.txt'));
+    fs.appendFileSync(path.join(src, 'docs/script.sh'), 'echo more\n');
+    const s = await summary(src, 'push', 'far');
+    expect(s).toMatchObject({ conflicts: 0, moved: 1, trashed: 1 }); // private.txt; the edited script's old version goes to trash as it is replaced
+    expect(treeSnapshot(far)).toEqual(treeSnapshot(src));
+  }, 60_000);
+});

@@ -241,6 +241,11 @@ export class Repository {
     return this.cached('SELECT 1 FROM events WHERE location_id = ? AND key = ? AND hash = ? LIMIT 1').get(locationId, key, hash) !== undefined;
   }
 
+  /** Whether this path of a location ever held anything (its event log says so). */
+  hadPath(locationId: number, key: string): boolean {
+    return this.cached('SELECT 1 FROM events WHERE location_id = ? AND key = ? LIMIT 1').get(locationId, key) !== undefined;
+  }
+
   /** Whether a location holds this content: in its tree (entries) or its store (copies). */
   holds(locationId: number, hash: string): boolean {
     return (

@@ -41,6 +41,7 @@ export const planTool: ToolDefinition = {
         remoteIsMirror: mirror,
         localHad: (key, hash) => repo.hadVersion(local.id, key, hash),
         remoteHad: (key, hash) => repo.hadVersion(remote.id, key, hash),
+        baseKnew: (key) => repo.hadPath(base.id, key),
       })) {
         ctx.emit(action);
         if (++n % 2048 === 0) ctx.flush();

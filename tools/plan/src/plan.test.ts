@@ -79,3 +79,17 @@ describe('plan after an exchange cut short, with a base', () => {
     expect(actions).toEqual(['move a->b']);
   });
 });
+
+describe('plan: a path the two sides never agreed on', () => {
+  const had = (versions: Record<string, number[]>) => (key: string, hash: string) => (versions[key] ?? []).some((n) => H(n) === hash);
+  const go = (local: Entry[], remote: Entry[], localHad: Record<string, number[]>, baseKnew: boolean) =>
+    [...plan({ local, remote, base: [], direction: 'push', remoteName: 'nas', remoteHolds: (h) => remote.some((r) => r.hash === h), localHolds: () => true, localLabel: 'h', stamp: 's', localHad: had(localHad), remoteHad: had({}), baseKnew: () => baseKnew })].map(
+      (a) => `${a.op} ${a.from ? `${a.from}->` : ''}${a.path}`,
+    );
+  it('renamed here after it reached the remote, before that exchange settled: a move', () => {
+    expect(go([e('new', 1)], [e('old', 1)], { old: [1], new: [1] }, false)).toEqual(['move old->new']);
+  });
+  it('but back on the remote after both had agreed it was gone: a change of the remote, left alone by push', () => {
+    expect(go([], [e('old', 1)], { old: [1] }, true)).toEqual([]);
+  });
+});

@@ -25,6 +25,8 @@ export interface PlanInput {
    */
   localHad?: (key: string, hash: string) => boolean;
   remoteHad?: (key: string, hash: string) => boolean;
+  /** Whether the base ever held this path: if not, the two sides never agreed on it at all. */
+  baseKnew?: (key: string) => boolean;
 }
 
 type Side = 'local' | 'remote';
@@ -80,6 +82,20 @@ export function* plan(input: PlanInput): Generator<ActionRecord> {
     const changedR = !sameVersion(r, b);
     if (!changedL && !changedR) continue;
     if (sameVersion(l, r)) continue; // both sides made the same change
+    if (!b && (!l || !r) && input.baseKnew?.(key) === false) {
+      // One side holds a path the two never agreed on, and the other side had exactly that
+      // version there before: it went away on that side (deleted or renamed) before the exchange
+      // that sent it settled. Its going is the change. (Had they once agreed on the path, a
+      // version coming back would be a new change: the base would know the path.)
+      if (!l && r && input.localHad?.(key, r.hash)) {
+        if (toRemote) sides.remote.dels.push(r);
+        continue;
+      }
+      if (!r && l && input.remoteHad?.(key, l.hash)) {
+        if (toLocal) sides.local.dels.push(l);
+        continue;
+      }
+    }
     if (changedL && changedR) {
       // Both moved away from what they last agreed (or both added the path): after an
       // exchange cut short before it settled, a side holding a version the other side had
