@@ -7,7 +7,6 @@
 //   hoard stage | hoard transfer | hoard integrate | hoard reconcile   < plan.jsonl
 //   hoard remote fetch R            record the outcome; settle the base again
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { $ } from 'zx';
@@ -150,4 +149,3 @@ function human(bytes) {
   return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
 
-void os;

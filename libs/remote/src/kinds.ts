@@ -60,3 +60,18 @@ export function rcloneRoot(opened: OpenedLocation): string {
   if (opened.url.kind !== 'rclone') throw new Error('not an rclone location');
   return opened.url.remote;
 }
+
+/** A lookup of a repository's locations by name, each opened once per run (undefined: no such location). */
+export function locator(repo: { location(name: string): Location }): (name: string) => OpenedLocation | undefined {
+  const opened = new Map<string, OpenedLocation | undefined>();
+  return (name) => {
+    if (!opened.has(name)) {
+      try {
+        opened.set(name, openLocation(repo.location(name)));
+      } catch {
+        opened.set(name, undefined);
+      }
+    }
+    return opened.get(name);
+  };
+}

@@ -98,6 +98,11 @@ export function blobKey(hash: string): string {
   return `${algo}/${hex!.slice(0, 2)}/${hex!.slice(2, 4)}/${hex}`;
 }
 
+/** A blob's name in a flat staging folder (a vault's on this machine): the last part of its key, `<hex>`. */
+export function flatBlobName(key: string): string {
+  return key.slice(key.lastIndexOf('/') + 1);
+}
+
 /** The content id a blob key names, or undefined if it is not one. */
 export function blobKeyHash(key: string): string | undefined {
   const m = /^([a-z0-9]+)\/([0-9a-f]{2})\/([0-9a-f]{2})\/([0-9a-f]{16,})$/.exec(key);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { asInputLines, type OutputItem } from '@hoard/jsonl';
 import { blobKeyHash, entryKey, type HostConfig, type Location, type Repository, type StateChange } from '@hoard/state';
 import type { ActionRecord, AnyRecord } from '@hoard/schema';
-import { openLocation, rcloneList, remoteJoin, type OpenedLocation } from '@hoard/remote';
+import { locator, rcloneList, remoteJoin } from '@hoard/remote';
 import { trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, type Tracked } from '@hoard/backup';
 import { diffTree } from '@hoard/tool-add/pipeline';
 import { stageActions } from '@hoard/tool-stage/stage';
@@ -194,17 +194,7 @@ async function changesOf(host: Repository, w: Work, options: BackupOptions, fail
 /** stage | transfer | integrate into the vault, in process; counts what arrived verified. */
 async function sendToVault(host: Repository, actions: ActionRecord[], options: BackupOptions, fail: (e: { code: string; message: string; path?: string }) => void, summary: BackupSummary): Promise<void> {
   const transferId = 'backup';
-  const opened = new Map<string, OpenedLocation | undefined>();
-  const locate = (name: string): OpenedLocation | undefined => {
-    if (!opened.has(name)) {
-      try {
-        opened.set(name, openLocation(host.location(name)));
-      } catch {
-        opened.set(name, undefined);
-      }
-    }
-    return opened.get(name);
-  };
+  const locate = locator(host);
   const staged = stageActions(asInputLines(chunks(actions)), { repo: host, transferId, locate });
   const sent = transferStaged(asInputLines(staged), { repo: host, transferId, locate, onItem: (b) => options.onSent?.(b) });
   const stored = integrateReceived(asInputLines(sent), { repo: host, transferId, locate });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { HashPool } from '@hoard/hashing';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import type { AnyRecord, ResultRecord } from '@hoard/schema';
-import { blobKey, blobKeyHash, LOCAL, type Repository } from '@hoard/state';
+import { blobKeyHash, flatBlobName, LOCAL, type Repository } from '@hoard/state';
 import { forwardToPeer, peerUrl, rcloneBatch, rcloneRoot, remoteJoin, type OpenedLocation } from '@hoard/remote';
 
 export interface IntegrateOptions {
@@ -142,11 +142,11 @@ async function integrateThere(target: string, items: Received[], options: Integr
       const dir = far.caps.atomicUpload ? path.join(root, 'blobs') : path.join(root, '.hoard', 'staging', options.transferId);
       const pool = new HashPool();
       try {
-        const outcomes = await pool.hash('sha256', blobs.map((b) => path.join(dir, far.caps.atomicUpload ? b.key : flatName(b.key))), blobs.reduce((n, b) => n + b.bytes, 0));
+        const outcomes = await pool.hash('sha256', blobs.map((b) => path.join(dir, far.caps.atomicUpload ? b.key : flatBlobName(b.key))), blobs.reduce((n, b) => n + b.bytes, 0));
         blobs.forEach((b, n) => {
           const o = outcomes[n]!;
           if (o.ok && o.hash === b.hash) return;
-          fs.rmSync(path.join(dir, far.caps.atomicUpload ? b.key : flatName(b.key)), { force: true });
+          fs.rmSync(path.join(dir, far.caps.atomicUpload ? b.key : flatBlobName(b.key)), { force: true });
           failed.set(b.key, o.ok ? `received content is ${o.hash}, not ${b.hash}: rejected, not stored` : o.message);
         });
       } finally {
@@ -164,7 +164,7 @@ async function integrateThere(target: string, items: Received[], options: Integr
             fs.mkdirSync(path.dirname(dest), { recursive: true });
             madeDirs.add(path.dirname(dest));
           }
-          fs.renameSync(path.join(staging, flatName(b.key)), dest);
+          fs.renameSync(path.join(staging, flatBlobName(b.key)), dest);
         } catch (err) {
           failed.set(b.key, (err as Error).message);
         }
@@ -183,9 +183,4 @@ async function integrateThere(target: string, items: Received[], options: Integr
   }
 }
 
-export { blobKey };
 
-/** A blob's name in a vault's flat staging folder on this machine (see transfer). */
-function flatName(key: string): string {
-  return key.slice(key.lastIndexOf('/') + 1);
-}

@@ -7,21 +7,11 @@ export const integrateTool: ToolDefinition = {
   examples: ['hoard stage --transfer t1 < plan.jsonl | hoard transfer --transfer t1 | hoard integrate --transfer t1 | hoard reconcile --transfer t1'],
   async run(ctx) {
     const { Repository } = await import('@hoard/state');
-    const { openLocation } = await import('@hoard/remote');
+    const { locator } = await import('@hoard/remote');
     const { integrateReceived } = await import('./integrate.js');
     const repo = Repository.open((ctx.options.repo as string | undefined) ?? '.');
     try {
-      const opened = new Map<string, ReturnType<typeof openLocation> | undefined>();
-      const locate = (name: string) => {
-        if (!opened.has(name)) {
-          try {
-            opened.set(name, openLocation(repo.location(name)));
-          } catch {
-            opened.set(name, undefined);
-          }
-        }
-        return opened.get(name);
-      };
+      const locate = locator(repo);
       ctx.progress.start();
       for await (const batch of integrateReceived(ctx.input(), { repo, transferId: String(ctx.options.transfer), locate, onItem: (b) => ctx.progress.add(1, b) })) {
         for (const item of batch) ctx.emit(item);

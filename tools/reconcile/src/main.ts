@@ -7,22 +7,12 @@ export const reconcileTool: ToolDefinition = {
   examples: ['hoard plan --pull nas | hoard stage --transfer t | hoard transfer --transfer t | hoard integrate --transfer t | hoard reconcile --transfer t | jq -c "select(.ok==false)"'],
   async run(ctx) {
     const { Repository } = await import('@hoard/state');
-    const { openLocation } = await import('@hoard/remote');
+    const { locator } = await import('@hoard/remote');
     const { reconcileActions } = await import('./reconcile.js');
     const repo = Repository.open((ctx.options.repo as string | undefined) ?? '.');
     let release: (() => void) | undefined;
     try {
-      const opened = new Map<string, ReturnType<typeof openLocation> | undefined>();
-      const locate = (name: string) => {
-        if (!opened.has(name)) {
-          try {
-            opened.set(name, openLocation(repo.location(name)));
-          } catch {
-            opened.set(name, undefined);
-          }
-        }
-        return opened.get(name);
-      };
+      const locate = locator(repo);
       ctx.progress.start();
       for await (const batch of reconcileActions(lockAfterInput(ctx.input(), () => (release = repo.lock('reconcile', Number(ctx.options.wait) * 1000))), { repo, transferId: String(ctx.options.transfer), locate, onItem: () => ctx.progress.add(1, 0) })) {
         for (const item of batch) ctx.emit(item);

@@ -7,21 +7,11 @@ export const stageTool: ToolDefinition = {
   examples: ['hoard plan --push nas | hoard stage --transfer push-nas | hoard transfer --transfer push-nas', 'hoard plan --push nas | hoard stage | jq -c "select(.type==\\"result\\" and .ok==false)"'],
   async run(ctx) {
     const { Repository } = await import('@hoard/state');
-    const { openLocation } = await import('@hoard/remote');
+    const { locator } = await import('@hoard/remote');
     const { stageActions } = await import('./stage.js');
     const repo = Repository.open((ctx.options.repo as string | undefined) ?? '.');
     try {
-      const opened = new Map<string, ReturnType<typeof openLocation> | undefined>();
-      const locate = (name: string) => {
-        if (!opened.has(name)) {
-          try {
-            opened.set(name, openLocation(repo.location(name)));
-          } catch {
-            opened.set(name, undefined);
-          }
-        }
-        return opened.get(name);
-      };
+      const locate = locator(repo);
       for await (const batch of stageActions(ctx.input(), { repo, transferId: String(ctx.options.transfer), locate })) {
         for (const item of batch) ctx.emit(item);
         ctx.flush();

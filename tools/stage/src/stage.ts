@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import { joinRecordPath, type ActionRecord, type AnyRecord, type ResultRecord } from '@hoard/schema';
 import { blobKey, entryKey, keyPath, LOCAL, type Entry, type Repository } from '@hoard/state';
-import { forwardToPeer, openLocation, peerUrl, type OpenedLocation } from '@hoard/remote';
+import { forwardToPeer, peerUrl, type OpenedLocation } from '@hoard/remote';
 
 export interface StageOptions {
   repo: Repository;
@@ -162,4 +162,3 @@ function stageFile(root: string, entry: Entry, staging: string, action: ActionRe
   }
 }
 
-export { openLocation };

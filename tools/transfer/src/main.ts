@@ -9,21 +9,11 @@ export const transferTool: ToolDefinition = {
     // Copies on this machine run on libuv's thread pool: 4 threads by default, too few for many small files.
     process.env.UV_THREADPOOL_SIZE ??= '16';
     const { Repository } = await import('@hoard/state');
-    const { openLocation } = await import('@hoard/remote');
+    const { locator } = await import('@hoard/remote');
     const { transferStaged } = await import('./transfer.js');
     const repo = Repository.open((ctx.options.repo as string | undefined) ?? '.');
     try {
-      const opened = new Map<string, ReturnType<typeof openLocation> | undefined>();
-      const locate = (name: string) => {
-        if (!opened.has(name)) {
-          try {
-            opened.set(name, openLocation(repo.location(name)));
-          } catch {
-            opened.set(name, undefined);
-          }
-        }
-        return opened.get(name);
-      };
+      const locate = locator(repo);
       ctx.progress.start();
       for await (const batch of transferStaged(ctx.input(), { repo, transferId: String(ctx.options.transfer), locate, onItem: (b) => ctx.progress.add(1, b) })) {
         for (const item of batch) ctx.emit(item);

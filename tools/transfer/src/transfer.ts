@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import type { ResultRecord } from '@hoard/schema';
-import { LOCAL, type Repository } from '@hoard/state';
+import { flatBlobName, LOCAL, type Repository } from '@hoard/state';
 import { mirrorAreas, peerUrl, rcloneBatch, remoteJoin, rcloneRoot, rsyncFiles, type OpenedLocation, type PeerUrl } from '@hoard/remote';
 
 export interface TransferOptions {
@@ -87,11 +87,6 @@ function originWithin(r: ResultRecord, source: OpenedLocation | undefined): stri
   return file;
 }
 
-/** A blob's name in a flat staging folder: the last part of its key (`<hex>`). */
-export function flatName(key: string): string {
-  return key.slice(key.lastIndexOf('/') + 1);
-}
-
 /** A staging key may name a nested file but never climb out of its folder. */
 function safeKey(key: string): boolean {
   return key.length > 0 && !key.startsWith('/') && !key.split('/').some((c) => c === '..' || c === '.' || c === '') && !key.includes('\0');
@@ -117,7 +112,7 @@ async function send(items: Item[], options: TransferOptions): Promise<ResultReco
     if (peer) {
       const farStaging = path.posix.join(peer.path, '.hoard', 'staging', options.transferId);
       if (peer.kind === 'path') await copyLocal(items, pushing ? localStaging : farStaging, pushing ? farStaging : localStaging, done, fail);
-      else await rsyncOver(peer, items, pushing, localStaging, farStaging, byKey, done, options.transferId);
+      else await rsyncOver(peer, items, pushing, localStaging, farStaging, byKey, done);
     } else if (rcloneRoot(far).startsWith('/')) {
       // rclone's local backend: a folder on this machine; plain parallel copies do the same, faster.
       const root = rcloneRoot(far);
@@ -155,7 +150,7 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i
     while (next < items.length) {
       const item = items[next++]!;
       const from = item.origin ?? path.join(fromDir, item.key);
-      const to = path.join(toDir, flat ? flatName(item.key) : item.key);
+      const to = path.join(toDir, flat ? flatBlobName(item.key) : item.key);
       try {
         const st = await fs.promises.stat(from);
         const there = await fs.promises.stat(to).catch(() => undefined);
@@ -183,7 +178,7 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i
   await Promise.all(Array.from({ length: 16 }, worker));
 }
 
-async function rsyncOver(peer: PeerUrl, items: Item[], pushing: boolean, localStaging: string, farStaging: string, byKey: Map<string, Item>, done: (i: Item) => void, transferId: string): Promise<void> {
+async function rsyncOver(peer: PeerUrl, items: Item[], pushing: boolean, localStaging: string, farStaging: string, byKey: Map<string, Item>, done: (i: Item) => void): Promise<void> {
   const listFile = `${localStaging}.files-from`;
   fs.mkdirSync(path.dirname(listFile), { recursive: true, mode: 0o700 });
   const sent = new Set<string>();
@@ -195,6 +190,5 @@ async function rsyncOver(peer: PeerUrl, items: Item[], pushing: boolean, localSt
     }
   }, listFile);
   // rsync names only what it sent: what was there already is complete too.
-  void transferId;
   for (const item of items) if (!sent.has(item.key)) done(item);
 }
