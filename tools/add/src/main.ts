@@ -37,7 +37,7 @@ export const addTool: ToolDefinition = {
     let scan: ScanRecord | undefined;
     try {
       ctx.progress.start();
-      const diff = diffRepository(reader, ctx.args[0] ?? '.', { onHashed: (size) => ctx.progress.add(1, size) });
+      const diff = diffRepository(reader, ctx.args[0] ?? '.', { onHashed: (files, size) => ctx.progress.add(files, size) });
       const session = repo.beginChanges(repo.location(LOCAL).id, { origin: 'user', scan: { under: diff.under } });
       // Tap the stream: tell errors and notes as they pass, count what changed.
       async function* tapped() {

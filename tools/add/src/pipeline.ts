@@ -6,19 +6,23 @@ import { scanTree } from '@hoard/tool-scan/scan';
 import { hashRecords } from '@hoard/tool-hash/hash';
 import { openHashCaches } from '@hoard/tool-hash/cache';
 import { diffState } from '@hoard/tool-diff-state/diff-state';
+import { skipUnchanged, type Skipped } from './skip-unchanged.js';
 
 export interface RepositoryDiff {
   /** The folder compared, relative to the repository root ('' = all of it). */
   under: string;
   /** scan | hash | diff-state output, in process: change records plus what passes through. */
   items: AsyncGenerator<OutputItem[]>;
+  /** Files proved unchanged by their stat fields alone (never parsed or hashed). */
+  skipped: Skipped;
   /** Stop the hashing threads and write the hash cache. */
   close(): Promise<void>;
 }
 
 export interface DiffProgress {
   onFound?: (count: number, size: number) => void;
-  onHashed?: (size: number) => void;
+  /** Files (and bytes) hashed or proved unchanged. */
+  onHashed?: (files: number, size: number) => void;
   /** Also emit `unchanged` change records. */
   unchanged?: boolean;
 }
@@ -42,11 +46,15 @@ export function diffTree(reader: Repository, location: Location, root: string, u
   let pool: HashPool | undefined;
   const caches = openHashCaches('sha256');
   const scanned = scanTree(abs, { root, onFiles: progress.onFound });
-  const hashed = hashRecords(asInputLines(scanned), { algo: 'sha256', pool: () => (pool ??= new HashPool()), cacheFor: caches.cacheFor, onFile: progress.onHashed, asObjects: true });
-  const items = diffState(asInputLines(hashed), { entries: reader.entries(location.id, under), location: location.name, under, unchanged: progress.unchanged });
+  // `unchanged` records need every file's full record: no fast path then.
+  const recorded = reader.entries(location.id, under);
+  const fast = progress.unchanged ? undefined : skipUnchanged(scanned, recorded, root, caches.cacheFor(root), progress.onHashed);
+  const hashed = hashRecords(asInputLines(fast?.items ?? scanned), { algo: 'sha256', pool: () => (pool ??= new HashPool()), cacheFor: caches.cacheFor, onFile: (size) => progress.onHashed?.(1, size), asObjects: true });
+  const items = diffState(asInputLines(hashed), { entries: fast?.entries ?? recorded, location: location.name, under, unchanged: progress.unchanged });
   return {
     under,
     items,
+    skipped: fast?.skipped ?? { files: 0, bytes: 0 },
     async close() {
       caches.close();
       await pool?.close();

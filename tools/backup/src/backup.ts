@@ -15,7 +15,7 @@ export interface BackupOptions {
   all: boolean;
   /** Folders to track (if not yet) and back up whole. */
   dirs: string[];
-  onScanned?: (bytes: number) => void;
+  onScanned?: (files: number, bytes: number) => void;
   onSent?: (bytes: number) => void;
   onError?: (error: { code: string; message: string; path?: string }) => void;
 }
@@ -165,7 +165,7 @@ function plannedWork(host: Repository, options: BackupOptions): Work[] {
 
 async function changesOf(host: Repository, w: Work, options: BackupOptions, fail: (e: { code: string; message: string; path?: string }) => void, summary: BackupSummary): Promise<{ changes: Change[]; complete: boolean }> {
   const reader = host; // reads through the same connection: nothing writes while the scan runs
-  const diff = diffTree(reader, w.dir.location, w.dir.path, w.under, { onHashed: (size) => options.onScanned?.(size) });
+  const diff = diffTree(reader, w.dir.location, w.dir.path, w.under, { onHashed: options.onScanned });
   const changes: Change[] = [];
   let complete = false;
   try {

@@ -21,7 +21,7 @@ export const backupTool: ToolDefinition = {
       const summary = await runBackup(host, config, {
         all: Boolean(ctx.options.all),
         dirs: ctx.args,
-        onScanned: (b) => ctx.progress.add(1, b),
+        onScanned: (files, bytes) => ctx.progress.add(files, bytes),
         onError: (e) => ctx.fail(e),
       });
       ctx.progress.stop();

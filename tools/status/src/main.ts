@@ -17,7 +17,7 @@ export const statusTool: ToolDefinition = {
     const counts: Record<string, number> = {};
     try {
       ctx.progress.start();
-      const diff = diffRepository(reader, ctx.args[0] ?? '.', { onHashed: (size) => ctx.progress.add(1, size) });
+      const diff = diffRepository(reader, ctx.args[0] ?? '.', { onHashed: (files, size) => ctx.progress.add(files, size) });
       try {
         for await (const batch of diff.items) {
           for (const item of batch) {
