@@ -43,16 +43,29 @@ function writeTree(root: string, tag: string, shared = 20): void {
 
 const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 
-/** Every blob in a vault folder, checked against its name; returns their ids. */
+/**
+ * Every blob in a vault folder, checked against its id: single blob files by their name,
+ * packed blobs by their pack's index (a pack no index names holds nothing). Returns the
+ * ids, one per stored copy (content stored twice shows twice).
+ */
 function vaultBlobs(vault: string): string[] {
-  const dir = path.join(vault, 'blobs');
-  if (!fs.existsSync(dir)) return [];
   const out: string[] = [];
-  for (const rel of fs.readdirSync(dir, { recursive: true }) as string[]) {
+  const dir = path.join(vault, 'blobs');
+  for (const rel of fs.existsSync(dir) ? (fs.readdirSync(dir, { recursive: true }) as string[]) : []) {
     const file = path.join(dir, rel);
     if (!fs.statSync(file).isFile()) continue;
     expect(sha(fs.readFileSync(file)), `vault blob ${rel}`).toBe(path.basename(rel));
     out.push(path.basename(rel));
+  }
+  const index = path.join(vault, 'index');
+  for (const id of fs.existsSync(index) ? fs.readdirSync(index) : []) {
+    const idx = JSON.parse(fs.readFileSync(path.join(index, id), 'utf8')) as { pack: string; blobs: Array<[string, number, number]> };
+    expect(idx.pack).toBe(id);
+    const pack = fs.readFileSync(path.join(vault, 'packs', id.slice(0, 2), id));
+    for (const [hash, offset, length] of idx.blobs) {
+      expect(`sha256:${sha(pack.subarray(offset, offset + length))}`, `pack ${id} blob at ${offset}`).toBe(hash);
+      out.push(hash.slice('sha256:'.length));
+    }
   }
   return out.sort();
 }
@@ -194,9 +207,19 @@ describe('backup and restore', () => {
       fs.writeFileSync(path.join(src, `d${i % 9}`, `f${i}`), crypto.randomBytes(i % 40 === 0 ? 300_000 : 2000 + i));
     }
     await h.ok(src, 'dir', 'init');
+    // Each round brings new content (a pack's worth of work); kills land anywhere within the
+    // time an uninterrupted round takes.
+    const newContent = (tag: string) => {
+      fs.mkdirSync(path.join(src, tag), { recursive: true });
+      for (let i = 0; i < 40; i++) fs.writeFileSync(path.join(src, tag, `f${i}`), crypto.randomBytes(20_000 + i));
+    };
+    newContent('round-timed');
+    const started = Date.now();
+    await h.summary(src, 'backup', '--all');
+    const roundMs = Date.now() - started;
     let killed = 0;
     for (let round = 0; round < 20; round++) {
-      fs.writeFileSync(path.join(src, `round-${round}`), crypto.randomBytes(20_000));
+      newContent(`round-${round}`);
       const child = execa(path.join(BIN, 'hoard'), ['backup', '--all', '--json'], { cwd: src, env: h.env, reject: false, detached: true });
       const timer = setTimeout(() => {
         try {
@@ -204,13 +227,13 @@ describe('backup and restore', () => {
         } catch {
           /* done already */
         }
-      }, 20 + Math.floor(Math.random() * 1500));
+      }, 20 + Math.floor(Math.random() * roundMs));
       const r = await child;
       clearTimeout(timer);
       if (r.signal === 'SIGKILL') killed++;
       vaultBlobs(path.join(h.home, 'data', 'hoard', 'vault'));
     }
-    expect(killed).toBeGreaterThan(3);
+    expect(killed, `rounds killed (an uninterrupted one took ${roundMs} ms)`).toBeGreaterThan(3);
     const last = await h.summary(src, 'backup', '--all');
     expect(last.errors).toBe(0);
     expect(await h.summary(src, 'backup', '--all')).toMatchObject({ newFiles: 0 });

@@ -29,6 +29,18 @@ export async function vaultLocation(host: Repository, config: HostConfig, name =
   return host.addLocation(locName, 'rclone', `rclone:${spec}`, 'blobs', { backend: await backendOf(spec) });
 }
 
+/**
+ * The vault at `spec` as a location of a state recovered from it (disaster recovery): the
+ * one with its URL, or a new one whose packs are then learned from the vault's indexes.
+ */
+export function recoveredVaultLocation(repo: Repository, spec: string): Location {
+  const found = repo.remotes().find((l) => l.url === `rclone:${spec}`);
+  if (found) return found;
+  let name = 'vault-recovered';
+  for (let n = 2; repo.remotes().some((l) => l.name === name); n++) name = `vault-recovered-${n}`;
+  return repo.addLocation(name, 'rclone', `rclone:${spec}`, 'blobs');
+}
+
 async function backendOf(spec: string): Promise<string> {
   const listed = await rclone(['listremotes', '--long']).catch(() => '');
   const configured: Record<string, string> = {};

@@ -159,5 +159,26 @@ const backup: Migration = {
   `,
 };
 
+/**
+ * Packs: a vault keeps small blobs concatenated in pack files (restic's way: one file per
+ * few thousand blobs instead of one each). Where each packed blob lies, as its pack's
+ * index in the vault says.
+ */
+const packs: Migration = {
+  version: 5,
+  name: 'packs',
+  sql: `
+    CREATE TABLE packed (
+      location_id INTEGER NOT NULL,
+      hash TEXT NOT NULL,
+      pack TEXT NOT NULL,
+      offset INTEGER NOT NULL,
+      length INTEGER NOT NULL,
+      PRIMARY KEY (location_id, hash)
+    ) WITHOUT ROWID;
+    CREATE INDEX packed_pack ON packed (location_id, pack);
+  `,
+};
+
 /** The schema of a repository's state database (a host's backup state uses the same). */
-export const stateMigrations: readonly Migration[] = [hashCache, repositoryState, remotes, backup];
+export const stateMigrations: readonly Migration[] = [hashCache, repositoryState, remotes, backup, packs];

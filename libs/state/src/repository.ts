@@ -18,6 +18,13 @@ export interface Entry {
   ino: number;
 }
 
+/** A blob inside a pack file: its content id and byte range. */
+export interface PackedBlob {
+  hash: string;
+  offset: number;
+  length: number;
+}
+
 export interface Location {
   id: number;
   name: string;
@@ -259,6 +266,17 @@ export class Repository {
     );
   }
 
+  /** Which of these content ids a location holds (in its tree or store): one query per few thousand. */
+  holdsMany(locationId: number, hashes: readonly string[]): Set<string> {
+    const held = new Set<string>();
+    const query = this.cached(
+      `SELECT hash FROM copies WHERE location_id = @loc AND hash IN (SELECT value FROM json_each(@list))
+       UNION SELECT hash FROM entries WHERE location_id = @loc AND hash IN (SELECT value FROM json_each(@list))`,
+    ).pluck();
+    for (let i = 0; i < hashes.length; i += 4096) for (const h of query.all({ loc: locationId, list: JSON.stringify(hashes.slice(i, i + 4096)) }) as string[]) held.add(h);
+    return held;
+  }
+
   /** Some entry holding this content in a location (a file to read it from). */
   entryWithContent(locationId: number, hash: string): Entry | undefined {
     return this.cached('SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE hash = ? AND location_id = ? LIMIT 1').get(hash, locationId) as Entry | undefined;
@@ -269,6 +287,44 @@ export class Repository {
     const put = this.db.prepare('INSERT OR REPLACE INTO copies (hash, location_id, verified_at, size) VALUES (?, ?, ?, ?)');
     this.db.transaction(() => {
       for (const b of blobs) put.run(b.hash, locationId, verifiedAt, b.size);
+    }).immediate();
+  }
+
+  /**
+   * Record a pack's blobs as held (verified now) by a location: the copies, and where in
+   * which pack each lies. One transaction.
+   */
+  recordPacked(locationId: number, pack: string, blobs: Iterable<PackedBlob>, verifiedAt = new Date().toISOString()): void {
+    const copy = this.cached('INSERT OR REPLACE INTO copies (hash, location_id, verified_at, size) VALUES (?, ?, ?, ?)');
+    const put = this.cached('INSERT OR REPLACE INTO packed (location_id, hash, pack, offset, length) VALUES (?, ?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const b of blobs) {
+        copy.run(b.hash, locationId, verifiedAt, b.length);
+        put.run(locationId, b.hash, pack, b.offset, b.length);
+      }
+    }).immediate();
+  }
+
+  /** Where a blob lies in one of a location's packs, if it is packed. */
+  packedBlob(locationId: number, hash: string): (PackedBlob & { pack: string }) | undefined {
+    return this.cached('SELECT hash, pack, offset, length FROM packed WHERE location_id = ? AND hash = ?').get(locationId, hash) as (PackedBlob & { pack: string }) | undefined;
+  }
+
+  /** The packs of a location this state knows the contents of. */
+  knownPacks(locationId: number): Set<string> {
+    return new Set(this.db.prepare('SELECT DISTINCT pack FROM packed WHERE location_id = ?').pluck().all(locationId) as string[]);
+  }
+
+  /** The blobs of one pack, by offset. */
+  packBlobs(locationId: number, pack: string): PackedBlob[] {
+    return this.db.prepare('SELECT hash, offset, length FROM packed WHERE location_id = ? AND pack = ? ORDER BY offset').all(locationId, pack) as PackedBlob[];
+  }
+
+  /** Forget a pack that is gone: its blobs are no longer held unless packed elsewhere. */
+  dropPack(locationId: number, pack: string): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM copies WHERE location_id = ? AND hash IN (SELECT hash FROM packed WHERE location_id = ? AND pack = ?)').run(locationId, locationId, pack);
+      this.db.prepare('DELETE FROM packed WHERE location_id = ? AND pack = ?').run(locationId, pack);
     }).immediate();
   }
 

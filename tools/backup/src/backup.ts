@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { asInputLines, type OutputItem } from '@hoard/jsonl';
 import { blobKeyHash, entryKey, type HostConfig, type Location, type Repository, type StateChange } from '@hoard/state';
-import type { ActionRecord, AnyRecord } from '@hoard/schema';
+import { joinRecordPath, type ActionRecord, type AnyRecord } from '@hoard/schema';
 import { locator, rcloneList, remoteJoin } from '@hoard/remote';
-import { trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, type Tracked } from '@hoard/backup';
+import { learnPacks, PACK_MAX_BLOB, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
 import { diffTree } from '@hoard/tool-add/pipeline';
 import { stageActions } from '@hoard/tool-stage/stage';
 import { transferStaged } from '@hoard/tool-transfer/transfer';
@@ -76,24 +76,45 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
 
   // Content the vault lacks, once per content id. What this host does not know the vault
   // to hold may have come from another host: the vault's own listing says (dedup across hosts).
-  const unknown = [...changes.values()].flat().some((c) => c.op !== 'delete' && c.hash && !host.holds(vault.id, c.hash));
-  if (unknown) {
-    const listed = await rcloneList(remoteJoin(vaultSpec(config.vaults[config.defaultVault]!.url), 'blobs'));
+  const spec = vaultSpec(config.vaults[config.defaultVault]!.url);
+  const hashes = [...new Set([...changes.values()].flat().flatMap((c) => (c.op !== 'delete' && c.hash ? [c.hash] : [])))];
+  let held = host.holdsMany(vault.id, hashes);
+  if (held.size < hashes.length) {
+    const listed = await rcloneList(remoteJoin(spec, 'blobs'));
     host.recordCopies(vault.id, listed.map((l) => ({ hash: blobKeyHash(l.Path), size: l.Size })).filter((b): b is { hash: string; size: number } => b.hash !== undefined));
+    const learned = await learnPacks(host, vault, spec);
+    for (const problem of learned.problems) fail({ code: 'bad-index', message: `vault: ${problem}` });
+    held = host.holdsMany(vault.id, hashes);
   }
-  const actions: ActionRecord[] = [];
+  const single: ActionRecord[] = [];
+  const packed: PackSource[] = [];
   const wanted = new Set<string>();
   for (const [locationId, list] of changes) {
-    const loc = work.find((w) => w.dir.location.id === locationId)!.dir.location;
+    const dir = work.find((w) => w.dir.location.id === locationId)!.dir;
     for (const c of list) {
-      if (c.op === 'delete' || !c.hash || wanted.has(c.hash) || host.holds(vault.id, c.hash)) continue;
+      if (c.op === 'delete' || !c.hash || wanted.has(c.hash) || held.has(c.hash)) continue;
       wanted.add(c.hash);
-      actions.push({ type: 'action', op: 'copy', source: loc.name, target: vault.name, hash: c.hash, size: c.size, path: c.path, ...(c.pathBytes ? { pathBytes: c.pathBytes } : {}), mtimeMs: c.mtimeMs });
       summary.newFiles++;
       summary.newBytes += c.size ?? 0;
+      if ((c.size ?? 0) <= PACK_MAX_BLOB) {
+        packed.push({ hash: c.hash, size: c.size ?? 0, file: joinRecordPath(dir.path, c.path, c.pathBytes) });
+        continue;
+      }
+      single.push({ type: 'action', op: 'copy', source: dir.location.name, target: vault.name, hash: c.hash, size: c.size, path: c.path, ...(c.pathBytes ? { pathBytes: c.pathBytes } : {}), mtimeMs: c.mtimeMs });
     }
   }
-  if (actions.length) await sendToVault(host, actions, options, fail, summary);
+  if (packed.length) {
+    await writePacks(host, vault, spec, packed, {
+      onStored: (b) => {
+        summary.sentFiles++;
+        summary.sentBytes += b.length;
+        options.onSent?.(b.length);
+      },
+      onFailed: (source, code, message) => fail({ code, message, path: typeof source.file === 'string' ? source.file : undefined }),
+    });
+  }
+  if (single.length) await sendToVault(host, single, options, fail, summary);
+  held = host.holdsMany(vault.id, hashes);
 
   // Record what is safe in the vault now: new versions with full metadata, and deletions.
   host.db
@@ -113,7 +134,7 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
             snap.run(locationId, c.key, prev.hash, prev.size, prev.mode, 0, 0, 0, prev.mtimeMs, 0, 0, now, backupId, 1);
             summary.deleted++;
             recorded.push(c);
-          } else if (c.hash && host.holds(vault.id, c.hash)) {
+          } else if (c.hash && held.has(c.hash)) {
             snap.run(locationId, c.key, c.hash, c.size ?? 0, c.mode ?? 0, c.uid ?? 0, c.gid ?? 0, c.atimeMs ?? 0, c.mtimeMs ?? 0, c.ctimeMs ?? 0, c.birthtimeMs ?? 0, now, backupId, 0);
             if (c.op === 'move' && c.fromKey) {
               const prev = host.entry(locationId, c.fromKey);
@@ -133,7 +154,7 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
   const recordedAny = host.db.prepare('SELECT count(*) FROM snapshots WHERE backup_id = ?').pluck().get(backupId) as number;
   const uploaded = host.meta('metadata-uploaded');
   if (recordedAny > 0 || !uploaded || uploaded !== config.defaultVault) {
-    summary.metadata = await uploadMetadata(host, vaultSpec(config.vaults[config.defaultVault]!.url), config.hostId);
+    summary.metadata = await uploadMetadata(host, spec, config.hostId);
     host.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('metadata-uploaded', ?)").run(config.defaultVault);
   }
   return summary;

@@ -5,6 +5,7 @@ import { HashPool } from '@hoard/hashing';
 import { joinRecordPath, type AnyRecord } from '@hoard/schema';
 import { blobKeyHash, keyPath, LOCAL, type Entry, type Repository } from '@hoard/state';
 import { forwardToPeer, openLocation, peerUrl, rclone, rcloneRoot, readManifest, remoteJoin, type OpenedLocation } from '@hoard/remote';
+import { verifyPacks } from '@hoard/backup';
 
 /** One finding: corrupt (content differs from its id), missing, or changed since recorded (not a fault). */
 export interface Finding {
@@ -124,6 +125,11 @@ async function* checkRclone(opened: OpenedLocation): AsyncGenerator<Finding | { 
         if (blobKeyHash(key) !== hash) yield { code: 'corrupt', path: `blobs/${key}`, hash, message: `${opened.location.name}: blob ${key} holds ${hash}, not the content its name says` };
       }
       const held = new Set(sums.values());
+      for await (const v of verifyPacks(root)) {
+        checked++;
+        if (v.ok) held.add(v.hash);
+        else yield { code: 'corrupt', path: `packs/${v.pack}`, hash: v.hash || undefined, message: `${opened.location.name}: ${v.message}` };
+      }
       for (const e of manifest) if (!held.has(e.hash)) yield { code: 'missing', path: keyPath(e.key).path, hash: e.hash, message: `${opened.location.name}: ${keyPath(e.key).path} needs ${e.hash}, which the vault does not hold` };
     } else {
       for (const e of manifest) {

@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { AnyRecord } from '@hoard/schema';
-import { blobKeyHash, ensureConfig, openHost } from '@hoard/state';
-import { downloadMetadata, referencedHashes, vaultHosts, vaultLocation, vaultSpec } from '@hoard/backup';
+import { blobKeyHash, ensureConfig, openHost, type Location, type Repository } from '@hoard/state';
+import { deletePack, deleteUnindexed, downloadMetadata, learnPacks, openPacks, referencedHashes, unindexedPacks, vaultHosts, vaultLocation, vaultSpec, writePacks } from '@hoard/backup';
 import { rcloneBatch, rcloneList, remoteJoin } from '@hoard/remote';
 
 /**
@@ -61,10 +61,84 @@ export async function runPrune(options: { graceMs: number; dryRun: boolean; wait
       }
       host.dropCopies(vault.id, removable.filter((r) => !failed.has(r.key)).map((r) => r.hash));
     }
-    return { type: 'summary', command: 'prune', dryRun: options.dryRun, hosts: Math.max(hosts.length, 1), blobs: listed.length, removable: removable.length, removed, removedBytes, young, errors };
+
+    // Packs: one whose blobs are all unreferenced goes; one with some is rewritten with the
+    // rest (the new pack verified and indexed before the old one goes).
+    const packs = await prunePacks(host, vault, spec, referenced, startedMs, options, emit);
+    const blobs = listed.length + packs.blobs;
+    removed += packs.removed;
+    removedBytes += packs.removedBytes;
+    young += packs.young;
+    errors += packs.errors;
+    const removableCount = removable.length + packs.removable;
+    return { type: 'summary', command: 'prune', dryRun: options.dryRun, hosts: Math.max(hosts.length, 1), blobs, packs: packs.packs, repacked: packs.repacked, removable: removableCount, removed, removedBytes, young, errors };
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
     release();
     host.close();
   }
+}
+
+interface PackPrune {
+  packs: number;
+  blobs: number;
+  removable: number;
+  removed: number;
+  removedBytes: number;
+  repacked: number;
+  young: number;
+  errors: number;
+}
+
+async function prunePacks(host: Repository, vault: Location, spec: string, referenced: Set<string>, startedMs: number, options: { graceMs: number; dryRun: boolean }, emit: (rec: AnyRecord) => void): Promise<PackPrune> {
+  const out: PackPrune = { packs: 0, blobs: 0, removable: 0, removed: 0, removedBytes: 0, repacked: 0, young: 0, errors: 0 };
+  const learned = await learnPacks(host, vault, spec);
+  out.errors += learned.problems.length;
+  out.packs = learned.packs.length;
+  for (const p of learned.packs) {
+    const blobs = host.packBlobs(vault.id, p.id);
+    out.blobs += blobs.length;
+    const dead = blobs.filter((b) => !referenced.has(b.hash));
+    if (!dead.length) continue;
+    if (startedMs - p.modTimeMs < options.graceMs) {
+      out.young += dead.length;
+      continue;
+    }
+    for (const d of dead) emit({ type: 'prune', hash: d.hash, size: d.length, pack: p.id, dryRun: options.dryRun });
+    out.removable += dead.length;
+    if (options.dryRun) continue;
+    const live = blobs.filter((b) => referenced.has(b.hash));
+    if (live.length) {
+      const opened = await openPacks(spec, [p.id]);
+      let failed = 0;
+      try {
+        const file = opened.file(p.id);
+        if (!file) throw new Error(`pack ${p.id} is missing`);
+        const data = fs.readFileSync(file);
+        await writePacks(host, vault, spec, live.map((b) => ({ hash: b.hash, size: b.length, data: data.subarray(b.offset, b.offset + b.length) })), {
+          onFailed: () => failed++,
+        });
+      } catch {
+        failed = live.length;
+      } finally {
+        opened.done();
+      }
+      if (failed) {
+        out.errors += failed; // the old pack stays: nothing referenced is lost
+        continue;
+      }
+      out.repacked++;
+    }
+    await deletePack(spec, p.id);
+    host.dropPack(vault.id, p.id);
+    out.removed += dead.length;
+    out.removedBytes += dead.reduce((n, d) => n + d.length, 0);
+  }
+  // Debris of backups cut short: packs no index names, once past the grace period.
+  if (!options.dryRun) {
+    for (const u of await unindexedPacks(spec, new Set(learned.packs.map((p) => p.id)))) {
+      if (startedMs - u.modTimeMs >= options.graceMs) await deleteUnindexed(spec, u.id);
+    }
+  }
+  return out;
 }

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { HashPool } from '@hoard/hashing';
 import { HoardError } from '@hoard/schema';
-import { blobKey, keyPath, type Repository } from '@hoard/state';
-import { fetchBlobs, type Snapshot } from '@hoard/backup';
+import { blobKey, blobKeyHash, keyPath, type Location, type Repository } from '@hoard/state';
+import { extractPacked, fetchBlobs, learnPacks, type Snapshot } from '@hoard/backup';
 import { Tree } from '@hoard/tool-reconcile/tree';
 
 export interface RestoreItem {
@@ -26,19 +26,24 @@ export interface RestoreOutcome {
  * first; a folder on the way that is a symlink stops that file (nothing is written
  * through it).
  */
-export async function restoreFiles(host: Repository, vaultSpec: string, root: string, items: RestoreItem[], options: { contentOnly: boolean; onFile?: (bytes: number) => void }): Promise<RestoreOutcome> {
+export async function restoreFiles(host: Repository, vault: Location, vaultSpec: string, root: string, items: RestoreItem[], options: { contentOnly: boolean; onFile?: (bytes: number) => void }): Promise<RestoreOutcome> {
   const outcome: RestoreOutcome = { restored: 0, bytes: 0, trashed: 0, errors: [] };
   const staging = host.stagingDir('restore');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   fs.mkdirSync(root, { recursive: true });
   const tree = new Tree(fs.realpathSync(root), path.join(host.trashDir, 'restore'));
   const pool = new HashPool();
+  // Packs another host wrote, or written before this state was recovered: read their indexes first.
+  const learned = await learnPacks(host, vault, vaultSpec);
+  for (const problem of learned.problems) outcome.errors.push({ path: '', code: 'bad-index', message: `vault: ${problem}` });
   try {
     const BATCH = 5000;
     for (let i = 0; i < items.length; i += BATCH) {
       const batch = items.slice(i, i + BATCH);
       const keys = [...new Set(batch.map((it) => blobKey(it.snapshot.hash)))];
-      const missing = await fetchBlobs(vaultSpec, keys.filter((k) => !fs.existsSync(path.join(staging, k))), staging);
+      const wanted = keys.filter((k) => !fs.existsSync(path.join(staging, k)));
+      const unpacked = await extractPacked(host, vault, vaultSpec, wanted.map((k) => blobKeyHash(k)!), staging);
+      const missing = await fetchBlobs(vaultSpec, wanted.filter((k) => !unpacked.has(blobKeyHash(k)!)), staging);
       const verified = new Set<string>();
       const present = keys.filter((k) => !missing.has(k));
       const hashes = await pool.hash('sha256', present.map((k) => path.join(staging, k)), 0);

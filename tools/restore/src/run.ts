@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { UsageError, type AnyRecord } from '@hoard/schema';
 import { ensureConfig, keyPath, openHost, readConfig, writeConfig, dataDir, HOARD_DIR, STATE_FILE, Repository, type HostConfig } from '@hoard/state';
-import { downloadMetadata, history, stateAt, trackedDirs, trackedFor, vaultHosts, vaultSpec, type Snapshot } from '@hoard/backup';
+import { downloadMetadata, history, recoveredVaultLocation, stateAt, trackedDirs, trackedFor, vaultHosts, vaultLocation, vaultSpec, type Snapshot } from '@hoard/backup';
 import { restoreFiles, type RestoreItem } from './restore.js';
 
 type Report = (e: { code: string; message: string; path?: string }) => void;
@@ -19,11 +19,12 @@ export async function runRestore(target: string | undefined, options: Record<str
     const { dir, rel } = found;
     const versions = history(host, dir.location.id, rel).filter((v) => !v.deleted);
     const spec = vaultSpec(config.vaults[config.defaultVault]!.url);
+    const vault = await vaultLocation(host, config);
     if (versions.length) {
       const chosen = pick(versions, options);
       const short = chosen.hash.slice(chosen.hash.indexOf(':') + 1, chosen.hash.indexOf(':') + 13);
       const to = options.to !== undefined ? path.resolve(String(options.to)) : `${path.resolve(target)}.${short}`;
-      const outcome = await restoreFiles(host, spec, path.dirname(to), [{ snapshot: chosen, rel: path.basename(to) }], { contentOnly: Boolean(options.contentOnly) });
+      const outcome = await restoreFiles(host, vault, spec, path.dirname(to), [{ snapshot: chosen, rel: path.basename(to) }], { contentOnly: Boolean(options.contentOnly) });
       for (const e of outcome.errors) fail(e);
       return { type: 'summary', command: 'restore', to, version: versions.indexOf(chosen) + 1, hash: chosen.hash, restored: outcome.restored, bytes: outcome.bytes, trashed: outcome.trashed, errors: outcome.errors.length };
     }
@@ -34,7 +35,7 @@ export async function runRestore(target: string | undefined, options: Record<str
     const items: RestoreItem[] = [];
     for (const s of stateAt(host, dir.location.id, rel, at)) items.push({ snapshot: s, rel: rel ? path.posix.relative(rel, keyPath(s.key).path) : keyPath(s.key).path });
     if (!items.length) throw new UsageError(`nothing under ${target} was backed up at ${at}`);
-    const outcome = await restoreFiles(host, spec, to, items, { contentOnly: Boolean(options.contentOnly) });
+    const outcome = await restoreFiles(host, vault, spec, to, items, { contentOnly: Boolean(options.contentOnly) });
     for (const e of outcome.errors) fail(e);
     return { type: 'summary', command: 'restore', to, at, files: items.length, restored: outcome.restored, bytes: outcome.bytes, trashed: outcome.trashed, errors: outcome.errors.length };
   } finally {
@@ -117,11 +118,12 @@ async function fromVault(options: Record<string, unknown>, fail: Report, emit: (
     let files = 0;
     const now = new Date().toISOString();
     try {
+      const vault = recoveredVaultLocation(recovered, spec);
       for (const dir of trackedDirs(recovered)) {
         const items: RestoreItem[] = [];
         for (const s of stateAt(recovered, dir.location.id, '', now)) items.push({ snapshot: s, rel: path.posix.join(dir.path.replace(/^\/+/, ''), keyPath(s.key).path) });
         files += items.length;
-        const outcome = await restoreFiles(recovered, spec, to, items, { contentOnly: Boolean(options.contentOnly) });
+        const outcome = await restoreFiles(recovered, vault, spec, to, items, { contentOnly: Boolean(options.contentOnly) });
         restored += outcome.restored;
         bytes += outcome.bytes;
         errors += outcome.errors.length;

@@ -1,0 +1,409 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { HoardError } from '@hoard/schema';
+import { blobKey, type Location, type PackedBlob, type Repository } from '@hoard/state';
+import { rclone, rcloneBatch, rcloneList, remoteJoin } from '@hoard/remote';
+
+/**
+ * Packs: small blobs travel and rest concatenated, a few thousand per file (restic's
+ * layout), because a vault of one file per blob spends its time creating files, not
+ * writing bytes. In the vault:
+ *
+ *   packs/<ab>/<id>   the blobs' bytes, back to back
+ *   index/<id>        one JSON line: {"type":"pack","pack":id,"blobs":[[hash, offset, length], ...]}
+ *
+ * A pack is written whole, read back and every blob in it re-hashed before its index is
+ * written; the index goes in after the pack. So a pack without an index is debris of a run
+ * cut short (prune removes it), and every blob an index names was verified when it was
+ * written. Blobs above PACK_MAX_BLOB stay single files under blobs/ (streamed, never held
+ * in memory).
+ */
+export const PACK_TARGET = 16 << 20;
+export const PACK_MAX_BLOB = 4 << 20;
+/** Packs kept in local staging before an upload to a remote vault. */
+const UPLOAD_EVERY = 8;
+
+export interface PackIndex {
+  type: 'pack';
+  pack: string;
+  blobs: Array<[hash: string, offset: number, length: number]>;
+}
+
+/** Content to pack: a file to read (expected to hold `hash`) or bytes in hand. */
+export interface PackSource {
+  hash: string;
+  size: number;
+  file?: string | Buffer;
+  data?: Buffer;
+}
+
+export interface PackHooks {
+  onStored?: (blob: PackedBlob) => void;
+  onFailed?: (source: PackSource, code: string, message: string) => void;
+}
+
+/** A vault on this machine: packs are renamed into it, not uploaded. */
+export function isLocalVault(spec: string): boolean {
+  return spec.startsWith('/');
+}
+
+function packKey(id: string): string {
+  return `${id.slice(0, 2)}/${id}`;
+}
+
+const PACK_ID = /^[0-9a-f]{32}$/;
+/** Vaults hold content by sha256: what the re-hash on every read checks. */
+const SHA256_ID = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * Pack `sources` into new packs in the vault, verified, and record them in `host`. What
+ * cannot be read, or changed since it was hashed, is reported and left out.
+ */
+export async function writePacks(host: Repository, vault: Location, spec: string, sources: PackSource[], hooks: PackHooks = {}): Promise<void> {
+  const staging = host.stagingDir('packs');
+  fs.mkdirSync(staging, { recursive: true, mode: 0o700 });
+  const local = isLocalVault(spec);
+  const pending: Array<{ id: string; blobs: PackedBlob[] }> = [];
+  try {
+    for (const group of groups(sources)) {
+      const built = await buildPack(group, staging, hooks);
+      if (!built) continue;
+      if (local) {
+        publishLocal(spec, staging, built.id);
+        host.recordPacked(vault.id, built.id, built.blobs);
+        for (const b of built.blobs) hooks.onStored?.(b);
+      } else {
+        pending.push(built);
+        if (pending.length >= UPLOAD_EVERY) await upload(host, vault, spec, staging, pending.splice(0), hooks);
+      }
+    }
+    if (pending.length) await upload(host, vault, spec, staging, pending.splice(0), hooks);
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** Sources in runs of about PACK_TARGET bytes. */
+function* groups(sources: PackSource[]): Generator<PackSource[]> {
+  let group: PackSource[] = [];
+  let bytes = 0;
+  for (const s of sources) {
+    if (s.size > PACK_MAX_BLOB) throw new RangeError(`${s.hash} is ${s.size} bytes: too big for a pack`);
+    group.push(s);
+    bytes += s.size;
+    if (bytes >= PACK_TARGET) {
+      yield group;
+      group = [];
+      bytes = 0;
+    }
+  }
+  if (group.length) yield group;
+}
+
+/**
+ * Read a group's content into one buffer, write it as one pack file in staging (synced),
+ * read the file back and keep in its index only the blobs whose bytes hash to their id.
+ * Reads are synchronous: the files were just hashed, so they come from the page cache,
+ * where a plain read costs a fraction of a thread-pool round trip.
+ */
+async function buildPack(group: PackSource[], staging: string, hooks: PackHooks): Promise<{ id: string; blobs: PackedBlob[] } | undefined> {
+  const total = group.reduce((n, s) => n + s.size, 0);
+  const buffer = Buffer.allocUnsafe(total);
+  const placed: Array<{ source: PackSource; offset: number; length: number }> = [];
+  let offset = 0;
+  for (const source of group) {
+    const length = readSource(source, buffer, offset, hooks);
+    if (length === undefined) continue;
+    placed.push({ source, offset, length });
+    offset += length;
+  }
+  if (!placed.length) return undefined;
+  const id = crypto.randomBytes(16).toString('hex');
+  const file = path.join(staging, 'packs', packKey(id));
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const fd = fs.openSync(file, 'wx', 0o600);
+  try {
+    for (let done = 0; done < offset; ) done += fs.writeSync(fd, buffer, done, offset - done);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  // What is on disk, not what we meant to write, decides.
+  const written = fs.readFileSync(file);
+  const blobs: PackedBlob[] = [];
+  for (const p of placed) {
+    const got = `sha256:${crypto.createHash('sha256').update(written.subarray(p.offset, p.offset + p.length)).digest('hex')}`;
+    if (got === p.source.hash) blobs.push({ hash: p.source.hash, offset: p.offset, length: p.length });
+    else hooks.onFailed?.(p.source, 'changed', `content is now ${got}, not the ${p.source.hash} it was hashed as (changed while backing up?): not stored`);
+  }
+  if (!blobs.length) return undefined;
+  const index: PackIndex = { type: 'pack', pack: id, blobs: blobs.map((b) => [b.hash, b.offset, b.length]) };
+  fs.mkdirSync(path.join(staging, 'index'), { recursive: true });
+  fs.writeFileSync(path.join(staging, 'index', id), `${JSON.stringify(index)}\n`, { mode: 0o600, flush: true });
+  return { id, blobs };
+}
+
+/** Copy a source's bytes into `buffer` at `offset`; its length, or undefined (reported) when it cannot be read or is no longer the size it was hashed at. */
+function readSource(source: PackSource, buffer: Buffer, offset: number, hooks: PackHooks): number | undefined {
+  if (source.data) {
+    source.data.copy(buffer, offset);
+    return source.data.length;
+  }
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(source.file!, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    const size = fs.fstatSync(fd).size;
+    if (size !== source.size) throw new HoardError(`is ${size} bytes now, not the ${source.size} it was hashed at (changed while backing up?)`, 'changed');
+    let got = 0;
+    while (got < size) {
+      const n = fs.readSync(fd, buffer, offset + got, size - got, got);
+      if (n === 0) throw new HoardError('shrank while being read', 'changed');
+      got += n;
+    }
+    return size;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    hooks.onFailed?.(source, e.code ?? 'read', `cannot pack ${String(source.file)}: ${e.message}`);
+    return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** Move a built pack, then its index, into a vault folder on this machine. */
+function publishLocal(spec: string, staging: string, id: string): void {
+  for (const [from, to] of [
+    [path.join(staging, 'packs', packKey(id)), path.join(spec, 'packs', packKey(id))],
+    [path.join(staging, 'index', id), path.join(spec, 'index', id)],
+  ] as const) {
+    fs.mkdirSync(path.dirname(to), { recursive: true, mode: 0o700 });
+    try {
+      fs.renameSync(from, to);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      // Another file system: copy whole under a temporary name, synced, then rename.
+      const tmp = `${to}.tmp-${process.pid}`;
+      fs.copyFileSync(from, tmp);
+      const fd = fs.openSync(tmp, 'r');
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+      fs.renameSync(tmp, to);
+      fs.rmSync(from);
+    }
+  }
+}
+
+/** Upload built packs to a remote vault: packs first, then the indexes of those that arrived. */
+async function upload(host: Repository, vault: Location, spec: string, staging: string, built: Array<{ id: string; blobs: PackedBlob[] }>, hooks: PackHooks): Promise<void> {
+  const packs = await rcloneBatch('copy', path.join(staging, 'packs'), remoteJoin(spec, 'packs'), built.map((b) => packKey(b.id)));
+  const arrived = built.filter((b) => !packs.failed.has(packKey(b.id)));
+  const indexes = await rcloneBatch('copy', path.join(staging, 'index'), remoteJoin(spec, 'index'), arrived.map((b) => b.id));
+  for (const b of built) {
+    const failed = packs.failed.get(packKey(b.id)) ?? indexes.failed.get(b.id);
+    if (failed) {
+      for (const blob of b.blobs) hooks.onFailed?.({ hash: blob.hash, size: blob.length }, 'upload', `pack ${b.id}: ${failed}`);
+      continue;
+    }
+    host.recordPacked(vault.id, b.id, b.blobs);
+    for (const blob of b.blobs) hooks.onStored?.(blob);
+    fs.rmSync(path.join(staging, 'packs', packKey(b.id)), { force: true });
+    fs.rmSync(path.join(staging, 'index', b.id), { force: true });
+  }
+}
+
+/** A pack index read from a vault, or why it is refused. */
+export function parsePackIndex(name: string, text: string): PackIndex {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new HoardError(`index/${name} is not JSON`, 'bad-index');
+  }
+  const idx = value as PackIndex;
+  const ok =
+    idx?.type === 'pack' &&
+    idx.pack === name &&
+    PACK_ID.test(name) &&
+    Array.isArray(idx.blobs) &&
+    idx.blobs.every((b) => Array.isArray(b) && b.length === 3 && typeof b[0] === 'string' && SHA256_ID.test(b[0]) && Number.isSafeInteger(b[1]) && b[1] >= 0 && Number.isSafeInteger(b[2]) && b[2] >= 0);
+  if (!ok) throw new HoardError(`index/${name} is not a pack index of hoard's`, 'bad-index');
+  return idx;
+}
+
+export interface VaultPack {
+  id: string;
+  /** When its index was written (ms). */
+  modTimeMs: number;
+}
+
+/** The packs a vault has an index for. */
+export async function listPacks(spec: string): Promise<VaultPack[]> {
+  if (isLocalVault(spec)) {
+    const dir = path.join(spec, 'index');
+    const names = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+    return names.filter((n) => PACK_ID.test(n)).map((n) => ({ id: n, modTimeMs: fs.statSync(path.join(dir, n)).mtimeMs }));
+  }
+  return (await rcloneList(remoteJoin(spec, 'index'))).filter((l) => PACK_ID.test(l.Path)).map((l) => ({ id: l.Path, modTimeMs: Date.parse(l.ModTime) }));
+}
+
+/** Read the indexes of the vault's packs this host does not know yet (packed by another host, or before a disaster) and record them. */
+export async function learnPacks(host: Repository, vault: Location, spec: string, listed?: VaultPack[]): Promise<{ packs: VaultPack[]; problems: string[] }> {
+  const packs = listed ?? (await listPacks(spec));
+  const known = host.knownPacks(vault.id);
+  const unknown = packs.filter((p) => !known.has(p.id));
+  const problems: string[] = [];
+  if (!unknown.length) return { packs, problems };
+  const texts = await readIndexes(spec, unknown.map((p) => p.id));
+  for (const [id, text] of texts) {
+    try {
+      const idx = parsePackIndex(id, text);
+      host.recordPacked(vault.id, id, idx.blobs.map(([hash, offset, length]) => ({ hash, offset, length })));
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  return { packs, problems };
+}
+
+async function readIndexes(spec: string, ids: string[]): Promise<Map<string, string>> {
+  const texts = new Map<string, string>();
+  if (isLocalVault(spec)) {
+    for (const id of ids) texts.set(id, fs.readFileSync(path.join(spec, 'index', id), 'utf8'));
+    return texts;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-index-'));
+  try {
+    await rcloneBatch('copy', remoteJoin(spec, 'index'), dir, ids);
+    for (const id of ids) {
+      const file = path.join(dir, id);
+      if (fs.existsSync(file)) texts.set(id, fs.readFileSync(file, 'utf8'));
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return texts;
+}
+
+/**
+ * A local copy of each pack named (the vault's own file when it is on this machine), for
+ * reading blobs out of; `done` removes what was downloaded.
+ */
+export async function openPacks(spec: string, ids: string[]): Promise<{ file: (id: string) => string | undefined; done: () => void }> {
+  if (isLocalVault(spec)) {
+    return { file: (id) => (fs.existsSync(path.join(spec, 'packs', packKey(id))) ? path.join(spec, 'packs', packKey(id)) : undefined), done: () => {} };
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-packs-'));
+  if (ids.length) await rcloneBatch('copy', remoteJoin(spec, 'packs'), dir, ids.map(packKey));
+  return {
+    file: (id) => (fs.existsSync(path.join(dir, packKey(id))) ? path.join(dir, packKey(id)) : undefined),
+    done: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/**
+ * Copy packed blobs out of the vault into `dir` as blob files (`sha256/ab/cd/<hex>`), for
+ * callers that verify and place them. Returns the hashes written; the rest are not packed
+ * (as far as this host knows) or their pack is missing.
+ */
+export async function extractPacked(host: Repository, vault: Location, spec: string, hashes: string[], dir: string): Promise<Set<string>> {
+  const byPack = new Map<string, Array<PackedBlob>>();
+  for (const h of hashes) {
+    const p = host.packedBlob(vault.id, h);
+    if (!p) continue;
+    const list = byPack.get(p.pack);
+    if (list) list.push(p);
+    else byPack.set(p.pack, [p]);
+  }
+  const written = new Set<string>();
+  if (!byPack.size) return written;
+  const packs = await openPacks(spec, [...byPack.keys()]);
+  try {
+    for (const [id, blobs] of byPack) {
+      const file = packs.file(id);
+      if (!file) continue;
+      const fd = fs.openSync(file, 'r');
+      try {
+        for (const b of blobs) {
+          const data = Buffer.allocUnsafe(b.length);
+          if (fs.readSync(fd, data, 0, b.length, b.offset) !== b.length) continue; // short: the pack is damaged; the caller reports it missing
+          const dest = path.join(dir, blobKey(b.hash));
+          fs.mkdirSync(path.dirname(dest), { recursive: true });
+          fs.writeFileSync(dest, data, { mode: 0o600 });
+          written.add(b.hash);
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+  } finally {
+    packs.done();
+  }
+  return written;
+}
+
+/** Remove a pack from the vault: its index first (a pack without an index holds nothing), then the pack. */
+export async function deletePack(spec: string, id: string): Promise<void> {
+  if (isLocalVault(spec)) {
+    fs.rmSync(path.join(spec, 'index', id), { force: true });
+    fs.rmSync(path.join(spec, 'packs', packKey(id)), { force: true });
+    return;
+  }
+  await rclone(['deletefile', remoteJoin(spec, `index/${id}`)]).catch(() => undefined);
+  await rclone(['deletefile', remoteJoin(spec, `packs/${packKey(id)}`)]).catch(() => undefined);
+}
+
+/** Packs in the vault that no index names (left by a run cut short), with their age. */
+export async function unindexedPacks(spec: string, indexed: Set<string>): Promise<VaultPack[]> {
+  if (isLocalVault(spec)) {
+    const root = path.join(spec, 'packs');
+    if (!fs.existsSync(root)) return [];
+    const found: VaultPack[] = [];
+    for (const sub of fs.readdirSync(root)) {
+      for (const name of fs.readdirSync(path.join(root, sub))) {
+        if (!indexed.has(name)) found.push({ id: name, modTimeMs: fs.statSync(path.join(root, sub, name)).mtimeMs });
+      }
+    }
+    return found;
+  }
+  return (await rcloneList(remoteJoin(spec, 'packs')))
+    .map((l) => ({ id: path.posix.basename(l.Path), modTimeMs: Date.parse(l.ModTime) }))
+    .filter((p) => !indexed.has(p.id));
+}
+
+/** Remove a pack file that no index names. */
+export async function deleteUnindexed(spec: string, id: string): Promise<void> {
+  if (isLocalVault(spec)) fs.rmSync(path.join(spec, 'packs', packKey(id)), { force: true });
+  else await rclone(['deletefile', remoteJoin(spec, `packs/${packKey(id)}`)]).catch(() => undefined);
+}
+
+/** Every blob of every indexed pack re-hashed: what does not match its id, or is missing. */
+export async function* verifyPacks(spec: string): AsyncGenerator<{ hash: string; ok: boolean; message?: string; pack: string }> {
+  const listed = await listPacks(spec);
+  const texts = await readIndexes(spec, listed.map((p) => p.id));
+  for (const [id, text] of texts) {
+    let idx: PackIndex;
+    try {
+      idx = parsePackIndex(id, text);
+    } catch (err) {
+      yield { hash: '', ok: false, message: (err as Error).message, pack: id };
+      continue;
+    }
+    const packs = await openPacks(spec, [id]);
+    try {
+      const file = packs.file(id);
+      const data = file ? fs.readFileSync(file) : undefined;
+      for (const [hash, offset, length] of idx.blobs) {
+        if (!data) {
+          yield { hash, ok: false, message: `pack ${id} is missing`, pack: id };
+          continue;
+        }
+        const got = offset + length <= data.length ? `sha256:${crypto.createHash('sha256').update(data.subarray(offset, offset + length)).digest('hex')}` : 'past the end of the pack';
+        yield got === hash ? { hash, ok: true, pack: id } : { hash, ok: false, message: `pack ${id}: blob ${hash} holds ${got}`, pack: id };
+      }
+    } finally {
+      packs.done();
+    }
+  }
+}
