@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HoardError } from '@hoard/schema';
-import { blobKey, type Location, type PackedBlob, type Repository } from '@hoard/state';
+import { type Location, type PackedBlob, type Repository } from '@hoard/state';
 import { rclone, rcloneBatch, rcloneList, remoteJoin } from '@hoard/remote';
 
 /**
@@ -300,47 +300,6 @@ export async function openPacks(spec: string, ids: string[]): Promise<{ file: (i
     file: (id) => (fs.existsSync(path.join(dir, packKey(id))) ? path.join(dir, packKey(id)) : undefined),
     done: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
-}
-
-/**
- * Copy packed blobs out of the vault into `dir` as blob files (`sha256/ab/cd/<hex>`), for
- * callers that verify and place them. Returns the hashes written; the rest are not packed
- * (as far as this host knows) or their pack is missing.
- */
-export async function extractPacked(host: Repository, vault: Location, spec: string, hashes: string[], dir: string): Promise<Set<string>> {
-  const byPack = new Map<string, Array<PackedBlob>>();
-  for (const h of hashes) {
-    const p = host.packedBlob(vault.id, h);
-    if (!p) continue;
-    const list = byPack.get(p.pack);
-    if (list) list.push(p);
-    else byPack.set(p.pack, [p]);
-  }
-  const written = new Set<string>();
-  if (!byPack.size) return written;
-  const packs = await openPacks(spec, [...byPack.keys()]);
-  try {
-    for (const [id, blobs] of byPack) {
-      const file = packs.file(id);
-      if (!file) continue;
-      const fd = fs.openSync(file, 'r');
-      try {
-        for (const b of blobs) {
-          const data = Buffer.allocUnsafe(b.length);
-          if (fs.readSync(fd, data, 0, b.length, b.offset) !== b.length) continue; // short: the pack is damaged; the caller reports it missing
-          const dest = path.join(dir, blobKey(b.hash));
-          fs.mkdirSync(path.dirname(dest), { recursive: true });
-          fs.writeFileSync(dest, data, { mode: 0o600 });
-          written.add(b.hash);
-        }
-      } finally {
-        fs.closeSync(fd);
-      }
-    }
-  } finally {
-    packs.done();
-  }
-  return written;
 }
 
 /** Remove a pack from the vault: its index first (a pack without an index holds nothing), then the pack. */

@@ -1,10 +1,13 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { HashPool } from '@hoard/hashing';
-import { HoardError } from '@hoard/schema';
-import { blobKey, blobKeyHash, keyPath, type Location, type Repository } from '@hoard/state';
-import { extractPacked, fetchBlobs, learnPacks, type Snapshot } from '@hoard/backup';
+import { blobKey, keyPath, type Location, type Repository } from '@hoard/state';
+import { fetchBlobs, learnPacks, openPacks, type Snapshot } from '@hoard/backup';
 import { Tree } from '@hoard/tool-reconcile/tree';
+
+/** A file being restored, before it is renamed into place. */
+const TMP_NAME = '.hoard-restore.tmp';
 
 export interface RestoreItem {
   snapshot: Snapshot;
@@ -20,8 +23,9 @@ export interface RestoreOutcome {
 }
 
 /**
- * Write snapshots' content under `root`: blobs fetched from the vault into staging and
- * verified there (never trusted as they come), then each file made whole beside its
+ * Write snapshots' content under `root`: packed content read out of its pack and re-hashed
+ * in memory, single blobs fetched from the vault into staging and re-hashed there (never
+ * trusted as they come), then each file made whole beside its
  * place, given its metadata and renamed in. A file in the way goes to the host's trash
  * first; a folder on the way that is a symlink stops that file (nothing is written
  * through it).
@@ -36,14 +40,43 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
   // Packs another host wrote, or written before this state was recovered: read their indexes first.
   const learned = await learnPacks(host, vault, vaultSpec);
   for (const problem of learned.problems) outcome.errors.push({ path: '', code: 'bad-index', message: `vault: ${problem}` });
+  /** Make one file whole beside its place (`fill` writes the content to the temporary name), give it its metadata, move it in. */
+  const install = (it: RestoreItem, fill: (tmp: string) => void) => {
+    const s = it.snapshot;
+    try {
+      const dest = tree.file(it.rel, keyPath(s.key).pathBytes !== undefined && it.rel === keyPath(s.key).path ? keyPath(s.key).pathBytes : undefined);
+      // One name at the root, not one beside each file: measured 28 s against 38 s for 100k files here.
+      const tmp = path.join(tree.root, TMP_NAME);
+      fill(tmp);
+      if (!options.contentOnly) {
+        fs.chmodSync(tmp, s.mode & 0o7777);
+        if (process.getuid?.() === 0) fs.chownSync(tmp, s.uid, s.gid);
+        fs.utimesSync(tmp, s.atimeMs / 1000 || new Date(), s.mtimeMs / 1000);
+      }
+      if (fs.lstatSync(dest, { throwIfNoEntry: false })) {
+        tree.trash(dest, it.rel, undefined, stamp);
+        outcome.trashed++;
+      }
+      fs.renameSync(tmp, dest);
+      outcome.restored++;
+      outcome.bytes += s.size;
+      options.onFile?.(s.size);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      outcome.errors.push({ path: it.rel, code: e.code ?? 'restore', message: e.message });
+    }
+  };
   try {
     const BATCH = 5000;
     for (let i = 0; i < items.length; i += BATCH) {
       const batch = items.slice(i, i + BATCH);
-      const keys = [...new Set(batch.map((it) => blobKey(it.snapshot.hash)))];
-      const wanted = keys.filter((k) => !fs.existsSync(path.join(staging, k)));
-      const unpacked = await extractPacked(host, vault, vaultSpec, wanted.map((k) => blobKeyHash(k)!), staging);
-      const missing = await fetchBlobs(vaultSpec, wanted.filter((k) => !unpacked.has(blobKeyHash(k)!)), staging);
+      // Packed content is read straight out of its pack and verified in memory: no staging file.
+      const packed = batch.filter((it) => host.packedBlob(vault.id, it.snapshot.hash) !== undefined);
+      await restorePacked(host, vault, vaultSpec, packed, install, (it, code, message) => outcome.errors.push({ path: it.rel, code, message }));
+      const single = packed.length ? batch.filter((it) => !packed.includes(it)) : batch;
+      if (!single.length) continue;
+      const keys = [...new Set(single.map((it) => blobKey(it.snapshot.hash)))];
+      const missing = await fetchBlobs(vaultSpec, keys.filter((k) => !fs.existsSync(path.join(staging, k))), staging);
       const verified = new Set<string>();
       const present = keys.filter((k) => !missing.has(k));
       const hashes = await pool.hash('sha256', present.map((k) => path.join(staging, k)), 0);
@@ -56,36 +89,20 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
         }
       });
       const uses = new Map<string, number>();
-      for (const it of batch) uses.set(blobKey(it.snapshot.hash), (uses.get(blobKey(it.snapshot.hash)) ?? 0) + 1);
-      for (const it of batch) {
+      for (const it of single) uses.set(blobKey(it.snapshot.hash), (uses.get(blobKey(it.snapshot.hash)) ?? 0) + 1);
+      for (const it of single) {
         const key = blobKey(it.snapshot.hash);
-        const s = it.snapshot;
-        try {
-          if (!verified.has(key)) throw new HoardError(missing.get(key) ?? 'not in the vault', 'missing-content');
-          const dest = tree.file(it.rel, keyPath(s.key).pathBytes !== undefined && it.rel === keyPath(s.key).path ? keyPath(s.key).pathBytes : undefined);
+        if (!verified.has(key)) {
+          outcome.errors.push({ path: it.rel, code: 'missing-content', message: missing.get(key) ?? 'not in the vault' });
+          continue;
+        }
+        install(it, (tmp) => {
           const blob = path.join(staging, key);
-          const tmp = path.join(tree.root, '.hoard-restore.tmp');
           const left = uses.get(key)! - 1;
           uses.set(key, left);
           if (left === 0) fs.renameSync(blob, tmp);
           else fs.copyFileSync(blob, tmp);
-          if (!options.contentOnly) {
-            fs.chmodSync(tmp, s.mode & 0o7777);
-            if (process.getuid?.() === 0) fs.chownSync(tmp, s.uid, s.gid);
-            fs.utimesSync(tmp, s.atimeMs / 1000 || new Date(), s.mtimeMs / 1000);
-          }
-          if (fs.lstatSync(dest, { throwIfNoEntry: false })) {
-            tree.trash(dest, it.rel, undefined, stamp);
-            outcome.trashed++;
-          }
-          fs.renameSync(tmp, dest);
-          outcome.restored++;
-          outcome.bytes += s.size;
-          options.onFile?.(s.size);
-        } catch (err) {
-          const e = err as NodeJS.ErrnoException;
-          outcome.errors.push({ path: it.rel, code: e.code ?? 'restore', message: e.message });
-        }
+        });
       }
     }
   } finally {
@@ -93,4 +110,43 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
     fs.rmSync(staging, { recursive: true, force: true });
   }
   return outcome;
+}
+
+/**
+ * Restore items whose content is packed: each pack needed is opened (downloaded from a
+ * remote vault), each blob read at its offset and re-hashed in memory; only then is it
+ * written out. A blob that is not what its id says is refused.
+ */
+async function restorePacked(
+  host: Repository,
+  vault: Location,
+  vaultSpec: string,
+  items: RestoreItem[],
+  install: (it: RestoreItem, fill: (tmp: string) => void) => void,
+  fail: (it: RestoreItem, code: string, message: string) => void,
+): Promise<void> {
+  if (!items.length) return;
+  const where = items.map((it) => host.packedBlob(vault.id, it.snapshot.hash)!);
+  const packs = await openPacks(vaultSpec, [...new Set(where.map((w) => w.pack))]);
+  const fds = new Map<string, number>();
+  try {
+    items.forEach((it, n) => {
+      const w = where[n]!;
+      const file = packs.file(w.pack);
+      if (!file) return fail(it, 'missing-content', `pack ${w.pack} is not in the vault`);
+      let fd = fds.get(w.pack);
+      if (fd === undefined) fds.set(w.pack, (fd = fs.openSync(file, 'r')));
+      const data = Buffer.allocUnsafe(w.length);
+      const got = fs.readSync(fd, data, 0, w.length, w.offset) === w.length ? `sha256:${crypto.createHash('sha256').update(data).digest('hex')}` : 'a short read';
+      if (got !== it.snapshot.hash) return fail(it, 'corrupt', `the vault's pack ${w.pack} holds ${got} where ${it.snapshot.hash} should be: corrupt, not restored`);
+      install(it, (tmp) => {
+        // Never through whatever may sit at the temporary name (a symlink would be followed).
+        fs.rmSync(tmp, { force: true });
+        fs.writeFileSync(tmp, data, { mode: 0o600, flag: 'wx' });
+      });
+    });
+  } finally {
+    for (const fd of fds.values()) fs.closeSync(fd);
+    packs.done();
+  }
 }

@@ -1,0 +1,86 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Repository } from '@hoard/state';
+import { learnPacks, openPacks, parsePackIndex, verifyPacks, writePacks, type PackSource } from './packs.js';
+
+const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-packs-'));
+const sha = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
+
+function setup(files: number) {
+  const host = Repository.init(tempDir());
+  const vaultDir = path.join(tempDir(), 'vault');
+  const vault = host.addLocation('vault-test', 'rclone', `rclone:${vaultDir}`, 'blobs');
+  const src = tempDir();
+  const sources: PackSource[] = [];
+  for (let i = 0; i < files; i++) {
+    const data = crypto.randomBytes(1000 + i * 37);
+    const file = path.join(src, `f${i}`);
+    fs.writeFileSync(file, data);
+    sources.push({ hash: sha(data), size: data.length, file });
+  }
+  return { host, vault, vaultDir, src, sources };
+}
+
+async function collect<T>(gen: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of gen) out.push(x);
+  return out;
+}
+
+describe('packs in a vault', () => {
+  it('packs verified blobs, reads them back out, and a second host learns them from the indexes', async () => {
+    const { host, vault, vaultDir, sources } = setup(50);
+    const stored: string[] = [];
+    await writePacks(host, vault, vaultDir, sources, { onStored: (b) => stored.push(b.hash) });
+    expect(stored.sort()).toEqual(sources.map((s) => s.hash).sort());
+    expect(fs.readdirSync(path.join(vaultDir, 'index'))).toHaveLength(1);
+    expect(host.holdsMany(vault.id, sources.map((s) => s.hash)).size).toBe(50);
+    expect((await collect(verifyPacks(vaultDir))).every((v) => v.ok)).toBe(true);
+
+    // Another host knows nothing of them until it reads the vault's indexes.
+    const other = Repository.init(tempDir());
+    const seen = other.addLocation('vault-test', 'rclone', `rclone:${vaultDir}`, 'blobs');
+    expect(other.holdsMany(seen.id, [sources[0]!.hash]).size).toBe(0);
+    await learnPacks(other, seen, vaultDir);
+    const where = sources.map((s) => other.packedBlob(seen.id, s.hash)!);
+    const packs = await openPacks(vaultDir, [...new Set(where.map((w) => w.pack))]);
+    sources.forEach((s, i) => {
+      const data = fs.readFileSync(packs.file(where[i]!.pack)!).subarray(where[i]!.offset, where[i]!.offset + where[i]!.length);
+      expect(data.equals(fs.readFileSync(s.file as string))).toBe(true);
+    });
+    packs.done();
+  });
+
+  it('leaves out a file that changed since it was hashed, and fsck finds a pack damaged later', async () => {
+    const { host, vault, vaultDir, sources } = setup(10);
+    fs.writeFileSync(sources[3]!.file as string, Buffer.alloc(sources[3]!.size, 7)); // same size, other bytes
+    const failed: string[] = [];
+    await writePacks(host, vault, vaultDir, sources, { onFailed: (s, code) => failed.push(`${code} ${s.hash}`) });
+    expect(failed).toEqual([`changed ${sources[3]!.hash}`]);
+    expect(host.holdsMany(vault.id, [sources[3]!.hash]).size).toBe(0);
+    const [id] = fs.readdirSync(path.join(vaultDir, 'index'));
+    const index = parsePackIndex(id!, fs.readFileSync(path.join(vaultDir, 'index', id!), 'utf8'));
+    expect(index.blobs.map((b) => b[0])).not.toContain(sources[3]!.hash);
+
+    const packFile = path.join(vaultDir, 'packs', id!.slice(0, 2), id!);
+    const bytes = fs.readFileSync(packFile);
+    bytes[index.blobs[1]![1]] ^= 0xff;
+    fs.writeFileSync(packFile, bytes);
+    const bad = (await collect(verifyPacks(vaultDir))).filter((v) => !v.ok);
+    expect(bad.map((v) => v.hash)).toEqual([index.blobs[1]![0]]);
+  });
+
+  it('refuses an index that is not what a pack index must be', () => {
+    const id = 'a'.repeat(32);
+    const good = { type: 'pack', pack: id, blobs: [[`sha256:${'0'.repeat(64)}`, 0, 5]] };
+    expect(parsePackIndex(id, JSON.stringify(good)).blobs).toHaveLength(1);
+    expect(() => parsePackIndex('../../etc', JSON.stringify({ ...good, pack: '../../etc' }))).toThrow(/not a pack index/);
+    expect(() => parsePackIndex(id, JSON.stringify({ ...good, pack: 'b'.repeat(32) }))).toThrow(/not a pack index/);
+    expect(() => parsePackIndex(id, JSON.stringify({ ...good, blobs: [['md5:00', 0, 5]] }))).toThrow(/not a pack index/);
+    expect(() => parsePackIndex(id, JSON.stringify({ ...good, blobs: [[`sha256:${'0'.repeat(64)}`, -1, 5]] }))).toThrow(/not a pack index/);
+    expect(() => parsePackIndex(id, 'nope')).toThrow(/not JSON/);
+  });
+});
