@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, hoardEnv, jsonl } from './support/cli.js';
@@ -53,6 +54,16 @@ afterAll(async () => {
 
 /** The four kinds of remote, each given a fresh place. */
 // A mirror keeps files at their paths: two files with the same content are sent twice.
+/** The workflows' records of exchanges found settled (see scripts/lib/exchange.mjs). */
+function settledMarks(repo: string): string[] {
+  const db = new Database(path.join(repo, '.hoard', 'state.db'), { readonly: true });
+  try {
+    return db.prepare("SELECT key FROM meta WHERE key LIKE 'exchange-settled:%' ORDER BY key").pluck().all() as string[];
+  } finally {
+    db.close();
+  }
+}
+
 const KINDS: Array<{ kind: string; add: (dir: string) => string[]; firstSent: number }> = [
   { kind: 'local path repository', add: (dir) => [dir, '--init'], firstSent: 44 },
   { kind: 'ssh repository', add: (dir) => [`ssh://${sshd.alias}${dir}`, '--init'], firstSent: 44 },
@@ -71,12 +82,18 @@ describe.each(KINDS)('push and pull through a $kind', ({ add, firstSent }) => {
     expect(first.filesSent).toBe(firstSent); // 45 files, two with the same content
     const noop = await summary(src, 'push', 'far');
     expect(noop).toMatchObject({ filesSent: 0, bytesSent: 0 });
+    // The empty plan was remembered with the three states it came from; while they stay as
+    // they are, the next push skips planning. A change on either side must still travel (below).
+    expect(settledMarks(src)).toEqual(['exchange-settled:push:far']);
+    expect(await summary(src, 'push', 'far')).toMatchObject({ filesSent: 0, bytesSent: 0, errors: 0 });
 
     const dst = tempDir();
     await ok(dst, 'init');
     await ok(dst, 'remote', 'add', 'far', ...add(far).filter((a) => a !== '--init'));
     await summary(dst, 'pull', 'far');
     expect(treeSnapshot(dst)).toEqual(treeSnapshot(src));
+    expect(await summary(dst, 'pull', 'far')).toMatchObject({ filesReceived: 0, errors: 0 });
+    expect(settledMarks(dst)).toEqual(['exchange-settled:pull:far']);
 
     // Edit one file, rename one, delete one: only the edit's content travels.
     fs.appendFileSync(path.join(src, 'docs/readme.md'), 'more\n');

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { $ } from 'zx';
-import { Repository } from '@hoard/state';
+import { LOCAL, Repository } from '@hoard/state';
 
 const require = createRequire(import.meta.url);
 const HOARD = [process.execPath, path.join(path.dirname(require.resolve('hoard/package.json')), 'bin', 'hoard.js')];
@@ -61,11 +61,25 @@ export async function exchange(direction, argv) {
     await $`${HOARD} add --json`.nothrow().then(countErrors(summary));
     say(`asking ${remote} what it holds`);
     await $`${HOARD} remote fetch ${remote} ${direction === 'push' ? [] : ['--scan']}`.then(countErrors(summary));
+    // The plan is a function of three recorded states (here, there, and the base both last
+    // agreed on). When all three are as they were the last time the plan came out empty,
+    // it would come out empty again: nothing to plan, nothing to exchange.
+    const inputs = [repo.location(LOCAL), repo.location(remote), repo.baseOf(repo.location(remote))].map((l) => repo.stateVersion(l.id)).join('|');
+    const settled = `exchange-settled:${direction}:${remote}`;
+    if (!flags.has('--dry-run') && repo.meta(settled) === inputs) {
+      say('nothing to exchange');
+      return finish();
+    }
     const plan = path.join(work, 'plan.jsonl');
     await $`${HOARD} plan ${`--${direction}`} ${remote} > ${plan}`;
     if (flags.has('--dry-run')) {
       process.stdout.write(fs.readFileSync(plan));
       return 0;
+    }
+    if (fs.statSync(plan).size === 0) {
+      if (summary.errors === 0) repo.setMeta(settled, inputs);
+      say('nothing to exchange');
+      return finish();
     }
     say(`exchanging content`);
     const results = path.join(work, 'results.jsonl');
@@ -88,14 +102,18 @@ export async function exchange(direction, argv) {
     release();
     repo.close();
   }
-  if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  else {
-    process.stdout.write(
-      `${direction} ${remote}: sent ${summary.filesSent} files (${human(summary.bytesSent)}), received ${summary.filesReceived} (${human(summary.bytesReceived)}), ` +
-        `${summary.moved} moved, ${summary.trashed} to trash, ${summary.conflicts} conflicts, ${summary.errors} errors\n`,
-    );
+  return finish();
+
+  function finish() {
+    if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    else {
+      process.stdout.write(
+        `${direction} ${remote}: sent ${summary.filesSent} files (${human(summary.bytesSent)}), received ${summary.filesReceived} (${human(summary.bytesReceived)}), ` +
+          `${summary.moved} moved, ${summary.trashed} to trash, ${summary.conflicts} conflicts, ${summary.errors} errors\n`,
+      );
+    }
+    return summary.errors ? 1 : 0;
   }
-  return summary.errors ? 1 : 0;
 }
 
 function countErrors(summary) {

@@ -184,6 +184,11 @@ export class Repository {
     return (this.db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(key) as string | undefined) ?? undefined;
   }
 
+  /** Remember a small value (workflows' bookkeeping) in the repository's meta table. */
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value);
+  }
+
   location(name: string): Location {
     const row = this.cached('SELECT id, name, kind, url, layout, options FROM locations WHERE name = ?').get(name) as (Location & { options: string }) | undefined;
     if (!row || row.kind === 'removed') throw new UsageError(`no location named "${name}" (see hoard remote list)`);
