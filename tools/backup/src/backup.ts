@@ -4,7 +4,7 @@ import { asInputLines, type OutputItem } from '@hoard/jsonl';
 import { blobKeyHash, entryKey, type HostConfig, type Location, type Repository, type StateChange } from '@hoard/state';
 import { joinRecordPath, type ActionRecord, type AnyRecord } from '@hoard/schema';
 import { locator, rcloneList, remoteJoin } from '@hoard/remote';
-import { learnPacks, PACK_MAX_BLOB, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
+import { learnPacks, metadataUploaded, PACK_MAX_BLOB, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
 import { diffTree } from '@hoard/tool-add/pipeline';
 import { stageActions } from '@hoard/tool-stage/stage';
 import { transferStaged } from '@hoard/tool-transfer/transfer';
@@ -152,11 +152,7 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
 
   // The state changed (or was never uploaded): a new metadata version goes to the vault.
   const recordedAny = host.db.prepare('SELECT count(*) FROM snapshots WHERE backup_id = ?').pluck().get(backupId) as number;
-  const uploaded = host.meta('metadata-uploaded');
-  if (recordedAny > 0 || !uploaded || uploaded !== config.defaultVault) {
-    summary.metadata = await uploadMetadata(host, spec, config.hostId);
-    host.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('metadata-uploaded', ?)").run(config.defaultVault);
-  }
+  if (recordedAny > 0 || !metadataUploaded(host, spec)) summary.metadata = await uploadMetadata(host, spec, config.hostId);
   return summary;
 }
 

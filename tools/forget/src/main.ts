@@ -18,7 +18,7 @@ export const forgetTool: ToolDefinition = {
   async run(ctx) {
     const { openHost, ensureConfig, keyPath } = await import('@hoard/state');
     const { UsageError } = await import('@hoard/schema');
-    const { uploadMetadata, vaultSpec } = await import('@hoard/backup');
+    const { FULL_UPLOAD_NEEDED, uploadMetadata, vaultSpec } = await import('@hoard/backup');
     const { keepers } = await import('./policy.js');
     const policy: Record<string, number> = {};
     for (const rule of ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly']) {
@@ -55,7 +55,11 @@ export const forgetTool: ToolDefinition = {
       }
       if (!dry) {
         const del = host.db.prepare('DELETE FROM snapshots WHERE id = ?');
-        host.db.transaction(() => drop.forEach((id) => del.run(id))).immediate();
+        host.db.transaction(() => {
+          drop.forEach((id) => del.run(id));
+          // Deleted rows cannot travel in a delta: the next upload is a whole copy.
+          if (drop.length) host.setMeta(FULL_UPLOAD_NEEDED, '1');
+        }).immediate();
         if (drop.length) await uploadMetadata(host, vaultSpec(config.vaults[config.defaultVault]!.url), config.hostId);
       }
       const summary = { type: 'summary', command: 'forget', dryRun: dry, removed, kept, errors: 0 };
