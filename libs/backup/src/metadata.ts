@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { HoardError } from '@hoard/schema';
 import type { Repository } from '@hoard/state';
 import { rclone, remoteJoin } from '@hoard/remote';
+import { isLocalVault } from './packs.js';
 
 /**
  * A host's metadata in a vault: `hosts/<host-id>/metadata/<stamp>.db` is a whole copy of its
@@ -83,7 +84,15 @@ export async function uploadMetadata(host: Repository, spec: string, hostId: str
       name = `${stamp}.delta.db`;
       next = { ...mark!, keys, deltaRows: mark!.deltaRows + newRows, deltas: mark!.deltas + 1 };
     }
-    await rclone(['copyto', file, `${metadataDir(spec, hostId)}/${name}`]);
+    if (isLocalVault(spec)) {
+      // A folder on this machine: copied in under a temporary name, then renamed (no rclone start-up).
+      const dest = path.join(metadataDir(spec, hostId), name);
+      fs.mkdirSync(path.dirname(dest), { recursive: true, mode: 0o700 });
+      fs.copyFileSync(file, `${dest}.tmp`);
+      fs.renameSync(`${dest}.tmp`, dest);
+    } else {
+      await rclone(['copyto', file, `${metadataDir(spec, hostId)}/${name}`]);
+    }
     host.setMeta(markKey, JSON.stringify(next));
     if (whole) host.setMeta(FULL_UPLOAD_NEEDED, '0');
     return name;

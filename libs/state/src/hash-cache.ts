@@ -35,6 +35,12 @@ interface Entry {
 
 type Bucket = Map<number, Entry>;
 
+/** A folder's stored entries as read: the row's bytes and where each inode's entry starts (no object per file). */
+interface Stored {
+  data: Buffer;
+  at: Map<number, number>;
+}
+
 /**
  * Content ids keyed by (dev, ino) and trusted while size, mtime and ctime are unchanged.
  * Entries are stored grouped by folder, one row per folder: a scan lists files folder by
@@ -46,7 +52,7 @@ export class HashCache {
   private readonly getStmt;
   private readonly putStmt;
   private readonly digestBytes: number;
-  private readonly decoded = new Map<string, Bucket>();
+  private readonly decoded = new Map<string, Stored>();
   private decodedEntries = 0;
   private pending = new Map<string, Bucket>();
   private pendingCount = 0;
@@ -66,14 +72,22 @@ export class HashCache {
 
   /** For each item, the cached content id for that exact file state, or undefined (miss, changed, or racy). */
   lookupMany(items: readonly CacheItem[]): Array<string | undefined> {
-    const buckets = this.load(new Set(items.map((i) => i.dir)));
+    const stored = this.load(new Set(items.map((i) => i.dir)));
+    const size = HEADER + this.digestBytes;
     return items.map(({ dir, key }) => {
-      const entry = this.pending.get(dir)?.get(key.ino) ?? buckets.get(dir)?.get(key.ino);
-      if (!entry) return undefined;
-      const k = entry.key;
-      if (k.dev !== key.dev || k.size !== key.size || k.mtimeMs !== key.mtimeMs || k.ctimeMs !== key.ctimeMs) return undefined;
-      if (isRacy(key, entry.verifiedAtMs)) return undefined;
-      return `${this.algo}:${entry.digest.toString('hex')}`;
+      const fresh = this.pending.get(dir)?.get(key.ino);
+      if (fresh) {
+        const k = fresh.key;
+        if (k.dev !== key.dev || k.size !== key.size || k.mtimeMs !== key.mtimeMs || k.ctimeMs !== key.ctimeMs || isRacy(key, fresh.verifiedAtMs)) return undefined;
+        return `${this.algo}:${fresh.digest.toString('hex')}`;
+      }
+      const s = stored.get(dir);
+      const off = s?.at.get(key.ino);
+      if (s === undefined || off === undefined) return undefined;
+      const d = s.data;
+      if (d.readDoubleLE(off + 8) !== key.dev || d.readDoubleLE(off + 16) !== key.size || d.readDoubleLE(off + 24) !== key.mtimeMs || d.readDoubleLE(off + 32) !== key.ctimeMs) return undefined;
+      if (isRacy(key, d.readDoubleLE(off + 40))) return undefined;
+      return `${this.algo}:${d.toString('hex', off + HEADER, off + size)}`;
     });
   }
 
@@ -95,59 +109,70 @@ export class HashCache {
     const stored = this.load(new Set(pending.keys()));
     this.db.transaction(() => {
       for (const [dir, fresh] of pending) {
-        const merged = new Map(stored.get(dir));
+        const merged = this.decode(stored.get(dir));
         for (const [ino, entry] of fresh) merged.set(ino, entry);
-        this.putStmt.run(this.algo, dir, this.encode(merged));
-        this.remember(dir, merged);
+        const data = this.encode(merged);
+        this.putStmt.run(this.algo, dir, data);
+        this.remember(dir, this.index(data));
       }
     })();
   }
 
-  /** The folders' stored entries, decoded (from memory when recently used). */
-  private load(dirs: Set<string>): Map<string, Bucket> {
-    const buckets = new Map<string, Bucket>();
+  /** The folders' stored rows, indexed by inode (from memory when recently used). */
+  private load(dirs: Set<string>): Map<string, Stored> {
+    const found = new Map<string, Stored>();
     const missing: string[] = [];
     for (const dir of dirs) {
-      const bucket = this.decoded.get(dir);
-      if (bucket) buckets.set(dir, bucket);
+      const s = this.decoded.get(dir);
+      if (s) found.set(dir, s);
       else missing.push(dir);
     }
     if (missing.length) {
-      const found = new Map<string, Buffer>();
-      for (const [dir, entries] of this.getStmt.all(this.algo, JSON.stringify(missing)) as Array<[string, Buffer]>) found.set(dir, entries);
+      const rows = new Map<string, Buffer>();
+      for (const [dir, entries] of this.getStmt.all(this.algo, JSON.stringify(missing)) as Array<[string, Buffer]>) rows.set(dir, entries);
       for (const dir of missing) {
-        const bucket = this.decode(found.get(dir));
-        buckets.set(dir, bucket);
-        this.remember(dir, bucket);
+        const s = this.index(rows.get(dir) ?? Buffer.alloc(0));
+        found.set(dir, s);
+        this.remember(dir, s);
       }
     }
-    return buckets;
+    return found;
   }
 
-  private remember(dir: string, bucket: Bucket): void {
+  private remember(dir: string, s: Stored): void {
     const old = this.decoded.get(dir);
-    if (old) this.decodedEntries -= old.size;
+    if (old) this.decodedEntries -= old.at.size;
     this.decoded.delete(dir);
-    this.decoded.set(dir, bucket);
-    this.decodedEntries += bucket.size;
+    this.decoded.set(dir, s);
+    this.decodedEntries += s.at.size;
     // Forget the least recently loaded folders beyond the memory bound (Map keeps insertion order).
     for (const [d, b] of this.decoded) {
       if (this.decodedEntries <= this.memoryEntries || d === dir) break;
       this.decoded.delete(d);
-      this.decodedEntries -= b.size;
+      this.decodedEntries -= b.at.size;
     }
   }
 
-  private decode(blob: Buffer | undefined): Bucket {
-    const bucket: Bucket = new Map();
-    if (!blob) return bucket;
+  /** Where each inode's entry starts in a stored row. */
+  private index(data: Buffer): Stored {
     const size = HEADER + this.digestBytes;
-    for (let off = 0; off + size <= blob.length; off += size) {
+    const at = new Map<number, number>();
+    for (let off = 0; off + size <= data.length; off += size) at.set(data.readDoubleLE(off), off);
+    return { data, at };
+  }
+
+  /** A stored row as entries, for merging with new ones. */
+  private decode(stored: Stored | undefined): Bucket {
+    const bucket: Bucket = new Map();
+    if (!stored) return bucket;
+    const size = HEADER + this.digestBytes;
+    const blob = stored.data;
+    for (const off of stored.at.values()) {
       const ino = blob.readDoubleLE(off);
       bucket.set(ino, {
         key: { ino, dev: blob.readDoubleLE(off + 8), size: blob.readDoubleLE(off + 16), mtimeMs: blob.readDoubleLE(off + 24), ctimeMs: blob.readDoubleLE(off + 32) },
         verifiedAtMs: blob.readDoubleLE(off + 40),
-        digest: blob.subarray(off + HEADER, off + size),
+        digest: Buffer.from(blob.subarray(off + HEADER, off + size)),
       });
     }
     return bucket;

@@ -493,18 +493,37 @@ export class Repository {
   }
 
   /** A location's entries in key order (= path order), streamed. */
-  *entries(locationId: number, under = ''): IterableIterator<Entry> {
+  entries(locationId: number, under = ''): IterableIterator<Entry> {
     // Pages of raw rows, not a row-by-row cursor: several times faster for long states, and
-    // the connection is free to write between pages.
+    // the connection is free to write between pages. A plain iterator, not a generator:
+    // callers step through 100,000s of entries.
     const [lo, hi] = underBounds(under);
     const first = this.cached('SELECT key, hash, size, mode, mtime_ms, ino FROM entries WHERE location_id = ? AND key >= ? AND key < ? ORDER BY key LIMIT 4096').raw(true);
     const next = this.cached('SELECT key, hash, size, mode, mtime_ms, ino FROM entries WHERE location_id = ? AND key > ? AND key < ? ORDER BY key LIMIT 4096').raw(true);
-    let rows = first.all(locationId, lo, hi) as Array<[string, string, number, number, number, number]>;
-    while (rows.length) {
-      for (const [key, hash, size, mode, mtimeMs, ino] of rows) yield { key, hash, size, mode, mtimeMs, ino };
-      if (rows.length < 4096) return;
-      rows = next.all(locationId, rows[rows.length - 1]![0], hi) as Array<[string, string, number, number, number, number]>;
-    }
+    type Row = [string, string, number, number, number, number];
+    let rows = first.all(locationId, lo, hi) as Row[];
+    let i = 0;
+    const it: IterableIterator<Entry> = {
+      next(): IteratorResult<Entry> {
+        if (i === rows.length) {
+          if (rows.length < 4096) return { done: true, value: undefined };
+          rows = next.all(locationId, rows[rows.length - 1]![0], hi) as Row[];
+          i = 0;
+          if (!rows.length) return { done: true, value: undefined };
+        }
+        const r = rows[i++]!;
+        return { done: false, value: { key: r[0], hash: r[1], size: r[2], mode: r[3], mtimeMs: r[4], ino: r[5] } };
+      },
+      return(): IteratorResult<Entry> {
+        rows = [];
+        i = 0;
+        return { done: true, value: undefined };
+      },
+      [Symbol.iterator]() {
+        return it;
+      },
+    };
+    return it;
   }
 
   /** Other places the content is known to be: entries elsewhere, or verified copies. */

@@ -80,8 +80,12 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
   const hashes = [...new Set([...changes.values()].flat().flatMap((c) => (c.op !== 'delete' && c.hash ? [c.hash] : [])))];
   let held = host.holdsMany(vault.id, hashes);
   if (held.size < hashes.length) {
-    const listed = await rcloneList(remoteJoin(spec, 'blobs'));
-    host.recordCopies(vault.id, listed.map((l) => ({ hash: blobKeyHash(l.Path), size: l.Size })).filter((b): b is { hash: string; size: number } => b.hash !== undefined));
+    // Single blobs are only the big ones: list them only when a big file's content is new.
+    const sizes = new Map([...changes.values()].flat().map((c) => [c.hash, c.size ?? 0]));
+    if (hashes.some((h) => !held.has(h) && (sizes.get(h) ?? 0) > PACK_MAX_BLOB)) {
+      const listed = await rcloneList(remoteJoin(spec, 'blobs'));
+      host.recordCopies(vault.id, listed.map((l) => ({ hash: blobKeyHash(l.Path), size: l.Size })).filter((b): b is { hash: string; size: number } => b.hash !== undefined));
+    }
     const learned = await learnPacks(host, vault, spec);
     for (const problem of learned.problems) fail({ code: 'bad-index', message: `vault: ${problem}` });
     held = host.holdsMany(vault.id, hashes);
