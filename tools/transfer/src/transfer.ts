@@ -178,17 +178,29 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i
   await Promise.all(Array.from({ length: 16 }, worker));
 }
 
+/** Staged files per rsync when pulling over ssh (see rsyncOver). */
+const PULL_RUN = 2000;
+
 async function rsyncOver(peer: PeerUrl, items: Item[], pushing: boolean, localStaging: string, farStaging: string, byKey: Map<string, Item>, done: (i: Item) => void): Promise<void> {
   const listFile = `${localStaging}.files-from`;
   fs.mkdirSync(path.dirname(listFile), { recursive: true, mode: 0o700 });
   const sent = new Set<string>();
-  await rsyncFiles(pushing ? { dir: localStaging } : { peer, dir: farStaging }, pushing ? { peer, dir: farStaging } : { dir: localStaging }, items.map((i) => i.key), (key) => {
+  const onDone = (key: string) => {
     const item = byKey.get(key);
     if (item && !sent.has(key)) {
       sent.add(key);
       done(item);
     }
-  }, listFile);
+  };
+  const keys = items.map((i) => i.key).sort();
+  // An rsync client that receives from a remote sender spends time quadratic in the folders of
+  // its --files-from list (measured: 4,000 staged blobs 1.4 s of CPU, 8,000 5.5 s, 39,000 over
+  // 140 s; a push, where the far side receives, does not): pulls go in sorted runs of a few
+  // thousand, each one ssh connection more.
+  const run = pushing ? keys.length : PULL_RUN;
+  for (let i = 0; i < keys.length; i += run) {
+    await rsyncFiles(pushing ? { dir: localStaging } : { peer, dir: farStaging }, pushing ? { peer, dir: farStaging } : { dir: localStaging }, keys.slice(i, i + run), onDone, listFile);
+  }
   // rsync names only what it sent: what was there already is complete too.
   for (const item of items) if (!sent.has(item.key)) done(item);
 }
