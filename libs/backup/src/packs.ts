@@ -14,8 +14,8 @@ import { rclone, rcloneBatch, rcloneList, remoteJoin } from '@hoard/remote';
  *   packs/<ab>/<id>   the blobs' bytes, back to back
  *   index/<id>        one JSON line: {"type":"pack","pack":id,"blobs":[[hash, offset, length], ...]}
  *
- * A pack is written whole, read back and every blob in it re-hashed before its index is
- * written; the index goes in after the pack. So a pack without an index is debris of a run
+ * Every blob is hashed from the very bytes written into its pack, and a pack is written
+ * whole and synced before its index is written; the index goes in after the pack. So a pack without an index is debris of a run
  * cut short (prune removes it), and every blob an index names was verified when it was
  * written. Blobs above PACK_MAX_BLOB stay single files under blobs/ (streamed, never held
  * in memory).
@@ -103,8 +103,8 @@ function* groups(sources: PackSource[]): Generator<PackSource[]> {
 }
 
 /**
- * Read a group's content into one buffer, write it as one pack file in staging (synced),
- * read the file back and keep in its index only the blobs whose bytes hash to their id.
+ * Read a group's content into one buffer, hash every blob in it against its id, and write
+ * it as one pack file in staging (synced) whose index names only the blobs that matched.
  * Reads are synchronous: the files were just hashed, so they come from the page cache,
  * where a plain read costs a fraction of a thread-pool round trip.
  */
@@ -120,6 +120,15 @@ async function buildPack(group: PackSource[], staging: string, hooks: PackHooks)
     offset += length;
   }
   if (!placed.length) return undefined;
+  // The bytes about to be written are hashed, every blob against its id: what a source held
+  // when it was read decides, not what it was when scanned.
+  const blobs: PackedBlob[] = [];
+  for (const p of placed) {
+    const got = `sha256:${crypto.createHash('sha256').update(buffer.subarray(p.offset, p.offset + p.length)).digest('hex')}`;
+    if (got === p.source.hash) blobs.push({ hash: p.source.hash, offset: p.offset, length: p.length });
+    else hooks.onFailed?.(p.source, 'changed', `content is now ${got}, not the ${p.source.hash} it was hashed as (changed while backing up?): not stored`);
+  }
+  if (!blobs.length) return undefined;
   const id = crypto.randomBytes(16).toString('hex');
   const file = path.join(staging, 'packs', packKey(id));
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -129,14 +138,6 @@ async function buildPack(group: PackSource[], staging: string, hooks: PackHooks)
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
-  }
-  // What is on disk, not what we meant to write, decides.
-  const written = fs.readFileSync(file);
-  const blobs: PackedBlob[] = [];
-  for (const p of placed) {
-    const got = `sha256:${crypto.createHash('sha256').update(written.subarray(p.offset, p.offset + p.length)).digest('hex')}`;
-    if (got === p.source.hash) blobs.push({ hash: p.source.hash, offset: p.offset, length: p.length });
-    else hooks.onFailed?.(p.source, 'changed', `content is now ${got}, not the ${p.source.hash} it was hashed as (changed while backing up?): not stored`);
   }
   if (!blobs.length) return undefined;
   const index: PackIndex = { type: 'pack', pack: id, blobs: blobs.map((b) => [b.hash, b.offset, b.length]) };

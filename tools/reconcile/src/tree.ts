@@ -10,6 +10,8 @@ import { HOARD_DIR, type Entry } from '@hoard/state';
  */
 export class Tree {
   private readonly checkedDirs = new Set<string>();
+  /** Folders this object made: nothing else was in them when it did. */
+  private readonly madeDirs = new Set<string>();
   private readonly readBuffer = Buffer.alloc(1 << 20);
 
   constructor(
@@ -26,12 +28,20 @@ export class Tree {
       dir = path.join(dir, part);
       if (this.checkedDirs.has(dir)) continue;
       const st = fs.lstatSync(dir, { throwIfNoEntry: false });
-      if (!st) fs.mkdirSync(dir, { mode: 0o755 });
+      if (!st) {
+        fs.mkdirSync(dir, { mode: 0o755 });
+        this.madeDirs.add(dir);
+      }
       else if (st.isSymbolicLink()) throw new HoardError(`${p}: ${path.relative(this.root, dir)} is a symlink; hoard does not write through it`, 'symlink-in-path');
       else if (!st.isDirectory()) throw new HoardError(`${p}: ${path.relative(this.root, dir)} is a file, not a folder`, 'ENOTDIR');
       this.checkedDirs.add(dir);
     }
     return joinRecordPath(this.root, p, pathBytes);
+  }
+
+  /** Whether this object made the folder `dir` (so whatever is in it, it put there). */
+  made(dir: string): boolean {
+    return this.madeDirs.has(dir);
   }
 
   /** The content id of what is at `file` now, or undefined if nothing; uses the recorded entry when its stat still matches. */

@@ -64,7 +64,8 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
       } finally {
         if (fd !== undefined) fs.closeSync(fd);
       }
-      if (fs.lstatSync(dest, { throwIfNoEntry: false })) {
+      // In a folder this restore made, nothing can be in the way (each file is restored once).
+      if (!(typeof dest === 'string' && tree.made(path.dirname(dest))) && fs.lstatSync(dest, { throwIfNoEntry: false })) {
         tree.trash(dest, it.rel, undefined, stamp);
         outcome.trashed++;
       }
