@@ -199,6 +199,37 @@ describe('backup and restore', () => {
     expect(await h1.summary(t1, 'backup', '--all')).toMatchObject({ newFiles: 0 });
   }, 90_000);
 
+  it('keeps symlinks: restored as the same links, never followed, a retargeted link a new version', async () => {
+    const h = makeHost();
+    const src = path.join(tempDir(), 'links');
+    fs.mkdirSync(path.join(src, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'sub', 'file.txt'), 'hello\n');
+    const outside = path.join(tempDir(), 'outside.txt');
+    fs.writeFileSync(outside, 'keep me\n');
+    fs.chmodSync(outside, 0o600);
+    const links: Record<string, string> = { 'rel-link': 'sub/file.txt', 'abs-link': outside, dangling: 'nowhere/at/all', 'dir-link': 'sub', 'sub/up-link': '../sub/file.txt' };
+    for (const [name, target] of Object.entries(links)) fs.symlinkSync(target, path.join(src, name));
+    await h.ok(src, 'dir', 'init');
+    expect(await h.summary(src, 'backup', '--all')).toMatchObject({ errors: 0, newFiles: 6 }); // the file and five links
+    const readLinks = (root: string) => Object.fromEntries(Object.keys(links).map((n) => [n, fs.lstatSync(path.join(root, n)).isSymbolicLink() ? fs.readlinkSync(path.join(root, n)) : 'not a link']));
+
+    const to = path.join(tempDir(), 'restored');
+    await h.summary(src, 'restore', src, '--to', to);
+    expect(readLinks(to)).toEqual(links);
+    expect(treeSnapshot(to)).toEqual(treeSnapshot(src));
+    // Nothing was written through a link: the file it points to outside is as it was.
+    expect(fs.readFileSync(outside, 'utf8')).toBe('keep me\n');
+    expect(fs.statSync(outside).mode & 0o777).toBe(0o600);
+    // Unchanged links are not new versions; a link pointed elsewhere is one, and its old target comes back.
+    expect(await h.summary(src, 'backup', '--all')).toMatchObject({ newFiles: 0, errors: 0 });
+    fs.rmSync(path.join(src, 'rel-link'));
+    fs.symlinkSync('sub/elsewhere', path.join(src, 'rel-link')); // a target no other link has: new content
+    expect(await h.summary(src, 'backup', '--all')).toMatchObject({ newFiles: 1, errors: 0 });
+    const old = path.join(tempDir(), 'old-link');
+    await h.summary(src, 'restore', path.join(src, 'rel-link'), '--version', '1', '--to', old);
+    expect(fs.readlinkSync(old)).toBe('sub/file.txt');
+  }, 60_000);
+
   it('backup killed with SIGKILL at random moments: the vault never holds a wrong blob, the next backup completes', async () => {
     const h = makeHost();
     const src = path.join(tempDir(), 'big');

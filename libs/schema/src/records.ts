@@ -32,6 +32,8 @@ export interface FileRecord {
   kind?: 'symlink';
   /** Symlink target, as stored (never resolved). */
   target?: string;
+  /** Base64 of the exact target bytes, present only when they are not valid UTF-8. */
+  targetBytes?: string;
   /** Added by `hash`. */
   hash?: ContentId;
   [extra: string]: unknown;

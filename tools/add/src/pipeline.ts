@@ -25,6 +25,8 @@ export interface DiffProgress {
   onHashed?: (files: number, size: number) => void;
   /** Also emit `unchanged` change records. */
   unchanged?: boolean;
+  /** Compare symlinks too (backups keep them; see diffState). */
+  symlinks?: boolean;
 }
 
 /**
@@ -50,7 +52,7 @@ export function diffTree(reader: Repository, location: Location, root: string, u
   const recorded = reader.entries(location.id, under);
   const fast = progress.unchanged ? undefined : skipUnchanged(scanned, recorded, root, caches.cacheFor(root), progress.onHashed);
   const hashed = hashRecords(asInputLines(fast?.items ?? scanned), { algo: 'sha256', pool: () => (pool ??= new HashPool()), cacheFor: caches.cacheFor, onFile: (size) => progress.onHashed?.(1, size), asObjects: true });
-  const items = diffState(asInputLines(hashed), { entries: fast?.entries ?? recorded, location: location.name, under, unchanged: progress.unchanged });
+  const items = diffState(asInputLines(hashed), { entries: fast?.entries ?? recorded, location: location.name, under, unchanged: progress.unchanged, symlinks: progress.symlinks });
   return {
     under,
     items,

@@ -4,8 +4,9 @@ import { asInputLines, type OutputItem } from '@hoard/jsonl';
 import { blobKeyHash, entryKey, type HostConfig, type Location, type Repository, type StateChange } from '@hoard/state';
 import { joinRecordPath, type ActionRecord, type AnyRecord } from '@hoard/schema';
 import { locator, rcloneList, remoteJoin } from '@hoard/remote';
-import { learnPacks, metadataUploaded, PACK_MAX_BLOB, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
+import { isSymlinkMode, learnPacks, metadataUploaded, PACK_MAX_BLOB, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
 import { diffTree } from '@hoard/tool-add/pipeline';
+import { symlinkTarget } from '@hoard/tool-diff-state/diff-state';
 import { stageActions } from '@hoard/tool-stage/stage';
 import { transferStaged } from '@hoard/tool-transfer/transfer';
 import { integrateReceived } from '@hoard/tool-integrate/integrate';
@@ -36,7 +37,7 @@ export interface BackupSummary {
   [extra: string]: unknown;
 }
 
-type Change = StateChange & { path: string; pathBytes?: string; uid?: number; gid?: number; atimeMs?: number; ctimeMs?: number; birthtimeMs?: number };
+type Change = StateChange & { path: string; pathBytes?: string; target?: string; targetBytes?: string; uid?: number; gid?: number; atimeMs?: number; ctimeMs?: number; birthtimeMs?: number };
 
 interface Work {
   dir: Tracked;
@@ -100,6 +101,12 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
       wanted.add(c.hash);
       summary.newFiles++;
       summary.newBytes += c.size ?? 0;
+      if (isSymlinkMode(c.mode)) {
+        // A symlink's content is its target, from the scan: never read through it.
+        const data = symlinkTarget(c);
+        packed.push({ hash: c.hash, size: data.length, data });
+        continue;
+      }
       if ((c.size ?? 0) <= PACK_MAX_BLOB) {
         packed.push({ hash: c.hash, size: c.size ?? 0, file: joinRecordPath(dir.path, c.path, c.pathBytes) });
         continue;
@@ -186,7 +193,7 @@ function plannedWork(host: Repository, options: BackupOptions): Work[] {
 
 async function changesOf(host: Repository, w: Work, options: BackupOptions, fail: (e: { code: string; message: string; path?: string }) => void, summary: BackupSummary): Promise<{ changes: Change[]; complete: boolean }> {
   const reader = host; // reads through the same connection: nothing writes while the scan runs
-  const diff = diffTree(reader, w.dir.location, w.dir.path, w.under, { onHashed: options.onScanned });
+  const diff = diffTree(reader, w.dir.location, w.dir.path, w.under, { onHashed: options.onScanned, symlinks: true });
   const changes: Change[] = [];
   let complete = false;
   try {

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { comparePaths, type ChangeRecord, type ErrorRecord, type FileRecord, type NoteRecord, type ScanRecord } from '@hoard/schema';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import { entryKey, keyPath, type Entry } from '@hoard/state';
@@ -11,6 +12,11 @@ export interface DiffOptions {
   under?: string;
   /** Also emit `unchanged` records. */
   unchanged?: boolean;
+  /**
+   * Compare symlinks too, as files whose content is their target (backups keep them; a
+   * repository's tree does not carry them yet).
+   */
+  symlinks?: boolean;
 }
 
 const TOOL = 'diff-state';
@@ -67,11 +73,12 @@ export async function* diffState(input: AsyncIterable<InputLine[]>, options: Dif
         out.push(line.text);
         continue;
       }
-      if (rec.type !== 'file' || rec.kind !== undefined) {
-        out.push(line.text); // symlinks and other records are not part of recorded state (yet)
+      const link = options.symlinks && rec.type === 'file' && rec.kind === 'symlink';
+      if (!link && (rec.type !== 'file' || rec.kind !== undefined)) {
+        out.push(line.text); // symlinks (unless asked for) and other records are not part of recorded state
         continue;
       }
-      const file = rec as FileRecord;
+      const file = link ? { ...(rec as FileRecord), hash: symlinkId(rec as FileRecord) } : (rec as FileRecord);
       if (file.hash === undefined) {
         out.push(badInput(line.lineNo, `file record without "hash": run hoard hash before diff-state (${file.path})`));
         continue;
@@ -193,7 +200,7 @@ function change(op: Change['op'], rec: FileRecord, location: string, prevHash?: 
   if (rec.pathBytes !== undefined) c.pathBytes = rec.pathBytes;
   if (prevHash !== undefined && op !== 'add') c.prevHash = prevHash;
   // The rest of the file's metadata rides along for those who keep it (backup snapshots).
-  for (const field of ['uid', 'gid', 'atimeMs', 'ctimeMs', 'birthtimeMs'] as const) if (rec[field] !== undefined) (c as Record<string, unknown>)[field] = rec[field];
+  for (const field of ['uid', 'gid', 'atimeMs', 'ctimeMs', 'birthtimeMs', 'target', 'targetBytes'] as const) if (rec[field] !== undefined) (c as Record<string, unknown>)[field] = rec[field];
   return c;
 }
 
@@ -201,3 +208,13 @@ function badInput(line: number, message: string): ErrorRecord {
   return { type: 'error', tool: TOOL, code: 'bad-input', line, message };
 }
 
+
+/** A symlink's target, the exact bytes it holds (what a backup stores as its content). */
+export function symlinkTarget(rec: { target?: string; targetBytes?: string }): Buffer {
+  return rec.targetBytes !== undefined ? Buffer.from(rec.targetBytes, 'base64') : Buffer.from(rec.target ?? '');
+}
+
+/** The content id of a symlink: sha256 of its target. */
+function symlinkId(rec: FileRecord): string {
+  return `sha256:${crypto.createHash('sha256').update(symlinkTarget(rec)).digest('hex')}`;
+}

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { HashPool } from '@hoard/hashing';
 import { blobKey, keyPath, type Location, type Repository } from '@hoard/state';
-import { fetchBlobs, learnPacks, openPacks, type Snapshot } from '@hoard/backup';
+import { fetchBlobs, isSymlinkMode, learnPacks, openPacks, type Snapshot } from '@hoard/backup';
 import { Tree } from '@hoard/tool-reconcile/tree';
 
 /** A file being restored, before it is renamed into place. */
@@ -51,7 +51,11 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
       try {
         if (!options.contentOnly) {
           const atime = s.atimeMs / 1000 || new Date();
-          if (fd !== undefined) {
+          if (isSymlinkMode(s.mode)) {
+            // The link itself, never what it points to (a link's own mode means nothing on Linux).
+            if (process.getuid?.() === 0) fs.lchownSync(tmp, s.uid, s.gid);
+            fs.lutimesSync(tmp, atime, s.mtimeMs / 1000);
+          } else if (fd !== undefined) {
             fs.fchmodSync(fd, s.mode & 0o7777);
             if (process.getuid?.() === 0) fs.fchownSync(fd, s.uid, s.gid);
             fs.futimesSync(fd, atime, s.mtimeMs / 1000);
@@ -112,6 +116,7 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
           const blob = path.join(staging, key);
           const left = uses.get(key)! - 1;
           uses.set(key, left);
+          if (isSymlinkMode(it.snapshot.mode)) return makeLink(tmp, fs.readFileSync(blob));
           if (left === 0) fs.renameSync(blob, tmp);
           else fs.copyFileSync(blob, tmp);
           return undefined;
@@ -153,6 +158,7 @@ async function restorePacked(
       const got = fs.readSync(fd, data, 0, w.length, w.offset) === w.length ? `sha256:${crypto.createHash('sha256').update(data).digest('hex')}` : 'a short read';
       if (got !== it.snapshot.hash) return fail(it, 'corrupt', `the vault's pack ${w.pack} holds ${got} where ${it.snapshot.hash} should be: corrupt, not restored`);
       install(it, (tmp) => {
+        if (isSymlinkMode(it.snapshot.mode)) return makeLink(tmp, data);
         const fd = createNew(tmp);
         try {
           for (let done = 0; done < data.length; ) done += fs.writeSync(fd, data, done, data.length - done);
@@ -182,4 +188,11 @@ function createNew(file: string): number {
     fs.rmSync(file, { force: true });
     return fs.openSync(file, flags, 0o600);
   }
+}
+
+/** A symlink at `file` holding `target` (whatever sat at the name is removed first, never followed). */
+function makeLink(file: string, target: Buffer): undefined {
+  fs.rmSync(file, { force: true });
+  fs.symlinkSync(target, file);
+  return undefined;
 }
