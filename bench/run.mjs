@@ -535,13 +535,25 @@ async function m6BadInput() {
 async function bigRecordFile() {
   const file = path.join(WORK, `m7-${path.basename(CORPUS_DIR)}-records.jsonl`);
   const stamp = `${file}.ok`;
-  const wantStamp = `${SMALL}\n`;
-  if (fs.existsSync(file) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === wantStamp) return file;
-  log(`  writing ${file}`);
   const scanOut = path.join(WORK, 'm7-scan.jsonl');
   const once = path.join(WORK, 'm7-files-once.jsonl');
   const r = await runOnce(`hoard scan ${q(SMALL)} > ${q(scanOut)}`);
   if (r.code !== 0) throw new Error(`hoard scan for M7 failed (exit ${r.code}): ${head(r.stderr)}`);
+  // The records must describe the tree as it is now: anything that touched it (a hard link
+  // made to a file changes its ctime) would turn the "warm cache" run into a rehash of all.
+  const fingerprint = crypto.createHash('sha256');
+  for await (const line of readline.createInterface({ input: fs.createReadStream(scanOut), crlfDelay: Infinity })) {
+    try {
+      const rec = JSON.parse(line);
+      if (rec.type === 'file') fingerprint.update(`${rec.path}\0${rec.size}\0${rec.mtimeMs}\0${rec.ctimeMs}\0${rec.ino}\0${rec.nlink}\n`);
+    } catch { /* not a record */ }
+  }
+  const wantStamp = `${SMALL}\n${fingerprint.digest('hex')}\n`;
+  if (fs.existsSync(file) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === wantStamp) {
+    fs.rmSync(scanOut, { force: true });
+    return file;
+  }
+  log(`  writing ${file}`);
   // Keep `type: file` lines only (no scan/note records), as they are.
   const w = fs.createWriteStream(once);
   for await (const line of readline.createInterface({ input: fs.createReadStream(scanOut), crlfDelay: Infinity })) {
