@@ -56,13 +56,21 @@ describe('an S3 API server on loopback, through rclone', () => {
     expect(treeSnapshot(to)).toEqual(treeSnapshot(src));
     const older = await hoard(home, src, 'restore', 'dir1/file 1.txt', '--version', '1', '--json');
     expect(fs.readFileSync(String(older.to), 'utf8')).toBe('content 1\n'.repeat(101));
+    fs.rmSync(String(older.to));
+
+    // forget + prune in the bucket: the pack holding the old version is rewritten without it
+    // (the new pack uploaded and indexed before the old one goes); everything else still restores.
+    expect(await hoard(home, src, 'forget', '--keep-last', '1', '--json')).toMatchObject({ removed: 1 });
+    expect(await hoard(home, src, 'prune', '--grace', '0', '--json')).toMatchObject({ removed: 1, repacked: 1 });
+    const afterPrune = path.join(tempDir(), 'after-prune');
+    await hoard(home, src, 'restore', src, '--to', afterPrune, '--json');
+    expect(treeSnapshot(afterPrune)).toEqual(treeSnapshot(src));
 
     // A new machine: nothing but the vault's address.
     const fresh = tempDir('hoard-s3-new-');
     const dr = path.join(tempDir(), 'dr');
     const recovered = await hoard(fresh, fresh, 'restore', '--from-vault', '--vault', `rclone:s3test:${s3.bucket}/vault`, '--to', dr, '--json');
     expect(recovered.restored).toBe(31);
-    fs.rmSync(String(older.to));
     expect(treeSnapshot(path.join(dr, src))).toEqual(treeSnapshot(src));
   }, 120_000);
 
