@@ -1370,6 +1370,35 @@ async function p2aNoop() {
   }
 }
 
+/**
+ * mutate --seed 7 on src with ground truth around it (sha256 of every file before and after):
+ * the changes, the content not in the tree before (files, distinct contents, bytes) and a note
+ * saying so. `marking` runs just before the mutation (the caller's scenario is mutated from then).
+ */
+async function mutateWithTruth(src, marking) {
+  log('  ground truth before (find, sha256sum)');
+  const before = await listTreeSized(src);
+  log(`  node ${CORPUS_GEN} mutate --seed 7 ${src}`);
+  marking();
+  const mut = await mustRun('mutate', `node ${q(CORPUS_GEN)} mutate --seed 7 ${q(src)}`);
+  log('  ground truth after');
+  const after = await listTreeSized(src);
+  const changes = truthChanges(before, after);
+  const oldHashes = new Set([...before.values()].map((f) => f.hash));
+  const newContent = new Map();
+  let newFiles = 0, newFileBytes = 0;
+  for (const f of after.values()) {
+    if (oldHashes.has(f.hash)) continue;
+    newFiles++;
+    newFileBytes += f.size;
+    newContent.set(f.hash, f.size);
+  }
+  const expected = [...newContent.values()].reduce((a, b) => a + b, 0);
+  const mutateLine = firstLine(mut.stdout, 240);
+  const note = `truth (${mutateLine.replace(/^mutate \S+: /, 'mutate: ').replace(/;/g, ',')}): ${fmtOps(countOps(changes))}; ${newFiles} files with content not present before, ${newContent.size} distinct = ${expected} bytes (${newFileBytes} counting duplicates)`;
+  return { before, after, changes, expected, newFiles, newFileBytes, newDistinct: newContent.size, note };
+}
+
 /** Ground truth of a tree without hoard: rel path -> { hash, ino, size }. */
 async function listTreeSized(dir) {
   const files = await listTree(dir);
@@ -1384,25 +1413,11 @@ async function p2bChanges() {
   const src = await ensurePushSource({ pristine: true });
   const rems = {};
   for (const k of kinds) rems[k] = await ensureRemote(k);
-  log('  ground truth before (find, sha256sum)');
-  const before = await listTreeSized(src);
-  log(`  node ${CORPUS_GEN} mutate --seed 7 ${src}`);
-  PUSH.src = 'mutated';
-  const mut = await mustRun('mutate', `node ${q(CORPUS_GEN)} mutate --seed 7 ${q(src)}`);
-  log('  ground truth after');
-  const after = await listTreeSized(src);
-  const truth = countOps(truthChanges(before, after));
-  const oldHashes = new Set([...before.values()].map((f) => f.hash));
-  const newContent = new Map();
-  let newFiles = 0, newFileBytes = 0;
-  for (const f of after.values()) {
-    if (oldHashes.has(f.hash)) continue;
-    newFiles++;
-    newFileBytes += f.size;
-    newContent.set(f.hash, f.size);
-  }
-  const expected = [...newContent.values()].reduce((a, b) => a + b, 0);
-  const truthNote = `truth (${firstLine(mut.stdout, 240).replace(/^mutate \S+: /, 'mutate: ').replace(/;/g, ',')}): ${fmtOps(truth)}; ${newFiles} files with content not present before, ${newContent.size} distinct = ${expected} bytes (${newFileBytes} counting duplicates)`;
+  const m = await mutateWithTruth(src, () => {
+    PUSH.src = 'mutated';
+  });
+  const truth = countOps(m.changes);
+  const { expected, newFiles, newFileBytes } = m;
   log('  hoard add --json');
   const add = await hoardStep('hoard add --json', { cwd: src });
   for (const k of kinds) {
@@ -1429,9 +1444,9 @@ async function p2bChanges() {
       note: [
         `push: ${sum ? pushFigures(sum) + ` (${sum.bytesSent} bytes)` : 'no summary'}`,
         `add ${add.seconds.toFixed(1)} s: ${add.summary ? JSON.stringify({ added: add.summary.added, modified: add.summary.modified, deleted: add.summary.deleted, moved: add.summary.moved }) : 'no summary'}`,
-        truthNote, 'ratio = bytesSent / expected bytes', ...problems,
+        m.note, 'ratio = bytesSent / expected bytes', ...problems,
       ].join('; '),
-      details: { truth, expectedBytes: expected, newFiles, newDistinct: newContent.size, newFileBytes, push: sum ?? null, add: add.summary ?? null, problems },
+      details: { truth, expectedBytes: expected, newFiles, newDistinct: m.newDistinct, newFileBytes, push: sum ?? null, add: add.summary ?? null, problems },
     });
   }
 }
@@ -1663,25 +1678,7 @@ async function mutateAndBackUp() {
   const fail = await ensureBackedUp();
   if (fail) return { fail };
   const src = bkSrc();
-  log('  ground truth before (find, sha256sum)');
-  const before = await listTreeSized(src);
-  log(`  node ${CORPUS_GEN} mutate --seed 7 ${src}`);
-  Object.assign(BK, { src: 'mutated', backedUp: false });
-  const mut = await mustRun('mutate', `node ${q(CORPUS_GEN)} mutate --seed 7 ${q(src)}`);
-  log('  ground truth after');
-  const after = await listTreeSized(src);
-  const changes = truthChanges(before, after);
-  const oldHashes = new Set([...before.values()].map((f) => f.hash));
-  const newContent = new Map();
-  let newFiles = 0, newFileBytes = 0;
-  for (const f of after.values()) {
-    if (oldHashes.has(f.hash)) continue;
-    newFiles++;
-    newFileBytes += f.size;
-    newContent.set(f.hash, f.size);
-  }
-  const expected = [...newContent.values()].reduce((a, b) => a + b, 0);
-  const m = { before, after, changes, expected, newFiles, newFileBytes, newDistinct: newContent.size, mutateLine: firstLine(mut.stdout, 240) };
+  const m = await mutateWithTruth(src, () => Object.assign(BK, { src: 'mutated', backedUp: false }));
   const one = async (key, cmd, env) => {
     syncDisk();
     log(`  timed once: ${cmd}`);
@@ -1711,7 +1708,6 @@ async function b1cChangedBackup() {
   const m = await mutateAndBackUp();
   if (m.fail && !m.hoard) return addCheck({ id: 'B1c', name, pass: false, note: m.fail });
   const truth = countOps(m.changes);
-  const truthNote = `truth (${m.mutateLine.replace(/^mutate \S+: /, 'mutate: ').replace(/;/g, ',')}): ${fmtOps(truth)}; ${m.newFiles} files with content not present before, ${m.newDistinct} distinct = ${m.expected} bytes (${m.newFileBytes} counting duplicates)`;
   const row = addComparison({
     id: 'B1c', name, hoard: m.hoard, peer: m.restic, peerName: 'restic backup (after mutate)', target: 0.5,
     note: `ONE timed run each (a mutation can be backed up only once; no warm-up), hoard first, sync before each; hoard: ${backupFigures(m.summary)}`,
@@ -1724,7 +1720,7 @@ async function b1cChangedBackup() {
   addCheck({
     id: 'B1c', name: checkName, pass: problems.length === 0, hoardSeconds: m.hoard?.median ?? null,
     value: s && m.expected ? `${(s.sentBytes / m.expected).toFixed(4)}` : null, target: 'bytes == 1',
-    note: [`hoard: ${backupFigures(s)}`, truthNote, 'value = sentBytes / expected bytes', ...problems].join('; '),
+    note: [`hoard: ${backupFigures(s)}`, m.note, 'value = sentBytes / expected bytes', ...problems].join('; '),
     details: { truth, expectedBytes: m.expected, newFiles: m.newFiles, newDistinct: m.newDistinct, newFileBytes: m.newFileBytes, summary: s, problems },
   });
 }

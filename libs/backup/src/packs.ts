@@ -68,7 +68,7 @@ export async function writePacks(host: Repository, vault: Location, spec: string
   const pending: Array<{ id: string; blobs: PackedBlob[] }> = [];
   try {
     for (const group of groups(sources)) {
-      const built = await buildPack(group, staging, hooks);
+      const built = buildPack(group, staging, hooks);
       if (!built) continue;
       if (local) {
         publishLocal(spec, staging, built.id);
@@ -108,7 +108,7 @@ function* groups(sources: PackSource[]): Generator<PackSource[]> {
  * Reads are synchronous: the files were just hashed, so they come from the page cache,
  * where a plain read costs a fraction of a thread-pool round trip.
  */
-async function buildPack(group: PackSource[], staging: string, hooks: PackHooks): Promise<{ id: string; blobs: PackedBlob[] } | undefined> {
+function buildPack(group: PackSource[], staging: string, hooks: PackHooks): { id: string; blobs: PackedBlob[] } | undefined {
   const total = group.reduce((n, s) => n + s.size, 0);
   const buffer = Buffer.allocUnsafe(total);
   const placed: Array<{ source: PackSource; offset: number; length: number }> = [];
@@ -305,13 +305,9 @@ export async function openPacks(spec: string, ids: string[]): Promise<{ file: (i
 
 /** Remove a pack from the vault: its index first (a pack without an index holds nothing), then the pack. */
 export async function deletePack(spec: string, id: string): Promise<void> {
-  if (isLocalVault(spec)) {
-    fs.rmSync(path.join(spec, 'index', id), { force: true });
-    fs.rmSync(path.join(spec, 'packs', packKey(id)), { force: true });
-    return;
-  }
-  await rclone(['deletefile', remoteJoin(spec, `index/${id}`)]).catch(() => undefined);
-  await rclone(['deletefile', remoteJoin(spec, `packs/${packKey(id)}`)]).catch(() => undefined);
+  if (isLocalVault(spec)) fs.rmSync(path.join(spec, 'index', id), { force: true });
+  else await rclone(['deletefile', remoteJoin(spec, `index/${id}`)]).catch(() => undefined);
+  await deleteUnindexed(spec, id);
 }
 
 /** Packs in the vault that no index names (left by a run cut short), with their age. */

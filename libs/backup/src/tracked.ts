@@ -57,8 +57,8 @@ export function trackDir(host: Repository, dir: string): { dir: Tracked; absorbe
       .transaction(() => {
         for (const table of ['snapshots', 'staged']) {
           host.db.prepare(`UPDATE ${table} SET location_id = ?, key = ? || key WHERE location_id = ?`).run(parent!.location.id, prefix, child.location.id);
-          host.setMeta(FULL_UPLOAD_NEEDED, '1'); // rows changed in place: a delta cannot carry that
         }
+        host.setMeta(FULL_UPLOAD_NEEDED, '1'); // rows changed in place: a delta cannot carry that
         host.db.prepare('DELETE FROM directories WHERE id = ?').run(child.id);
       })
       .immediate();

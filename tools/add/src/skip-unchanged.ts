@@ -55,12 +55,10 @@ export function skipUnchanged(scanned: Iterable<OutputItem[]>, recorded: Iterato
   function* items(): Generator<OutputItem[]> {
     for (const batch of scanned) {
       const out: Array<OutputItem | undefined> = [];
-      // Candidates of this batch: the line's index in `out`, its entry, and the cache lookup.
-      const slots: number[] = [];
-      const matched: Entry[] = [];
+      // Entries in key order, each with its line's place in `out` when stat matched (a
+      // candidate: the cache decides), or -1 when it goes on to diff-state anyway.
+      const order: Array<{ entry: Entry; at: number }> = [];
       const lookups: CacheItem[] = [];
-      // Entries in key order with the index of their candidate, or -1 when already decided.
-      const order: Array<{ entry: Entry; slot: number }> = [];
       for (const item of batch) {
         for (const line of itemLines(item)) {
           const stat = typeof line === 'string' ? lineStat(line, prefix) : undefined;
@@ -68,38 +66,36 @@ export function skipUnchanged(scanned: Iterable<OutputItem[]>, recorded: Iterato
             out.push(line);
             continue;
           }
-          for (let e = peek(); !e.done && comparePaths(e.value.key, stat.path) < 0; e = peek()) order.push({ entry: take().value as Entry, slot: -1 });
+          for (let e = peek(); !e.done && comparePaths(e.value.key, stat.path) < 0; e = peek()) order.push({ entry: take().value as Entry, at: -1 });
           const e = peek();
           if (e.done || e.value.key !== stat.path) {
             out.push(line);
             continue;
           }
           const entry = take().value as Entry;
-          if (entry.size !== stat.size || entry.mode !== stat.mode || entry.mtimeMs !== stat.mtimeMs || entry.ino !== stat.ino) {
-            order.push({ entry, slot: -1 });
-            out.push(line);
-            continue;
+          const same = entry.size === stat.size && entry.mode === stat.mode && entry.mtimeMs === stat.mtimeMs && entry.ino === stat.ino;
+          order.push({ entry, at: same ? out.length : -1 });
+          if (same) {
+            const slash = stat.path.lastIndexOf('/');
+            lookups.push({ dir: slash === -1 ? root : `${root}/${stat.path.slice(0, slash)}`, key: stat });
           }
-          order.push({ entry, slot: lookups.length });
-          slots.push(out.length);
-          matched.push(entry);
-          const slash = stat.path.lastIndexOf('/');
-          lookups.push({ dir: slash === -1 ? root : `${root}/${stat.path.slice(0, slash)}`, key: stat });
           out.push(line);
         }
       }
-      const filesBefore = skipped.files;
-      const bytesBefore = skipped.bytes;
       const hashes = lookups.length ? cache.lookupMany(lookups) : [];
-      const same = hashes.map((h, i) => h !== undefined && h === matched[i]!.hash);
-      for (const { entry, slot } of order) {
-        if (slot !== -1 && same[slot]) {
-          out[slots[slot]!] = undefined;
-          skipped.files++;
-          skipped.bytes += entry.size;
+      let files = 0;
+      let bytes = 0;
+      let n = 0;
+      for (const { entry, at } of order) {
+        if (at !== -1 && hashes[n++] === entry.hash) {
+          out[at] = undefined;
+          files++;
+          bytes += entry.size;
         } else left.push(entry);
       }
-      if (onSkipped && lookups.length) onSkipped(skipped.files - filesBefore, skipped.bytes - bytesBefore);
+      skipped.files += files;
+      skipped.bytes += bytes;
+      if (files) onSkipped?.(files, bytes);
       const kept = out.filter((o): o is OutputItem => o !== undefined);
       if (kept.length) yield kept;
     }

@@ -39,8 +39,7 @@ export async function* diffState(input: AsyncIterable<InputLine[]>, options: Dif
   const inArea = (key: string) => !under || key === under || key.startsWith(`${under}/`);
   // The first entry is read with the first input, not before: a producer running ahead
   // on the same entries (skipUnchanged) may still take it.
-  let db: IteratorResult<Entry> = { done: false, value: undefined as unknown as Entry };
-  let started = false;
+  let db: IteratorResult<Entry> | undefined;
   let lastKey: string | undefined;
   let root: string | undefined;
   let scanSeen: ScanRecord | undefined;
@@ -50,10 +49,7 @@ export async function* diffState(input: AsyncIterable<InputLine[]>, options: Dif
   let wholeScanIncomplete = false;
 
   for await (const lines of input) {
-    if (!started) {
-      started = true;
-      db = entries.next();
-    }
+    db ??= entries.next();
     const out: OutputItem[] = [];
     for (const line of lines) {
       const rec = line.record;
@@ -119,7 +115,7 @@ export async function* diffState(input: AsyncIterable<InputLine[]>, options: Dif
     }
     if (out.length) yield out;
   }
-  if (!started) db = entries.next();
+  db ??= entries.next();
   for (; !db.done; db = entries.next()) deletes.push(db.value);
 
   const out: OutputItem[] = [];

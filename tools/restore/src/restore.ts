@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { HashPool } from '@hoard/hashing';
-import { blobKey, keyPath, type Location, type Repository } from '@hoard/state';
+import { blobKey, keyPath, type Location, type PackedBlob, type Repository } from '@hoard/state';
 import { fetchBlobs, isSymlinkMode, learnPacks, openPacks, type Snapshot } from '@hoard/backup';
 import { Tree } from '@hoard/tool-reconcile/tree';
 
@@ -40,7 +40,10 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
   // Packs another host wrote, or written before this state was recovered: read their indexes first.
   const learned = await learnPacks(host, vault, vaultSpec);
   for (const problem of learned.problems) outcome.errors.push({ path: '', code: 'bad-index', message: `vault: ${problem}` });
-  /** Make one file whole beside its place (`fill` writes the content to the temporary name), give it its metadata, move it in. */
+  /**
+   * Make one file whole beside its place, give it its metadata, move it in. `fill` puts the
+   * content at the temporary name and returns the file open there (nothing for a symlink).
+   */
   const install = (it: RestoreItem, fill: (tmp: string) => number | undefined) => {
     const s = it.snapshot;
     try {
@@ -59,10 +62,6 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
             fs.fchmodSync(fd, s.mode & 0o7777);
             if (process.getuid?.() === 0) fs.fchownSync(fd, s.uid, s.gid);
             fs.futimesSync(fd, atime, s.mtimeMs / 1000);
-          } else {
-            fs.chmodSync(tmp, s.mode & 0o7777);
-            if (process.getuid?.() === 0) fs.chownSync(tmp, s.uid, s.gid);
-            fs.utimesSync(tmp, atime, s.mtimeMs / 1000);
           }
         }
       } finally {
@@ -87,9 +86,10 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
     for (let i = 0; i < items.length; i += BATCH) {
       const batch = items.slice(i, i + BATCH);
       // Packed content is read straight out of its pack and verified in memory: no staging file.
-      const packed = batch.filter((it) => host.packedBlob(vault.id, it.snapshot.hash) !== undefined);
-      await restorePacked(host, vault, vaultSpec, packed, install, (it, code, message) => outcome.errors.push({ path: it.rel, code, message }));
-      const single = packed.length ? batch.filter((it) => !packed.includes(it)) : batch;
+      const where = batch.map((it) => host.packedBlob(vault.id, it.snapshot.hash));
+      const packed = batch.flatMap((it, n) => (where[n] ? [{ it, at: where[n] }] : []));
+      await restorePacked(vaultSpec, packed, install, (it, code, message) => outcome.errors.push({ path: it.rel, code, message }));
+      const single = batch.filter((_, n) => !where[n]);
       if (!single.length) continue;
       const keys = [...new Set(single.map((it) => blobKey(it.snapshot.hash)))];
       const missing = await fetchBlobs(vaultSpec, keys.filter((k) => !fs.existsSync(path.join(staging, k))), staging);
@@ -119,7 +119,7 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
           if (isSymlinkMode(it.snapshot.mode)) return makeLink(tmp, fs.readFileSync(blob));
           if (left === 0) fs.renameSync(blob, tmp);
           else fs.copyFileSync(blob, tmp);
-          return undefined;
+          return fs.openSync(tmp, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
         });
       }
     }
@@ -136,27 +136,29 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
  * written out. A blob that is not what its id says is refused.
  */
 async function restorePacked(
-  host: Repository,
-  vault: Location,
   vaultSpec: string,
-  items: RestoreItem[],
+  items: Array<{ it: RestoreItem; at: PackedBlob & { pack: string } }>,
   install: (it: RestoreItem, fill: (tmp: string) => number | undefined) => void,
   fail: (it: RestoreItem, code: string, message: string) => void,
 ): Promise<void> {
   if (!items.length) return;
-  const where = items.map((it) => host.packedBlob(vault.id, it.snapshot.hash)!);
-  const packs = await openPacks(vaultSpec, [...new Set(where.map((w) => w.pack))]);
+  const packs = await openPacks(vaultSpec, [...new Set(items.map((i) => i.at.pack))]);
   const fds = new Map<string, number>();
   try {
-    items.forEach((it, n) => {
-      const w = where[n]!;
+    for (const { it, at: w } of items) {
       const file = packs.file(w.pack);
-      if (!file) return fail(it, 'missing-content', `pack ${w.pack} is not in the vault`);
+      if (!file) {
+        fail(it, 'missing-content', `pack ${w.pack} is not in the vault`);
+        continue;
+      }
       let fd = fds.get(w.pack);
       if (fd === undefined) fds.set(w.pack, (fd = fs.openSync(file, 'r')));
       const data = Buffer.allocUnsafe(w.length);
       const got = fs.readSync(fd, data, 0, w.length, w.offset) === w.length ? `sha256:${crypto.createHash('sha256').update(data).digest('hex')}` : 'a short read';
-      if (got !== it.snapshot.hash) return fail(it, 'corrupt', `the vault's pack ${w.pack} holds ${got} where ${it.snapshot.hash} should be: corrupt, not restored`);
+      if (got !== it.snapshot.hash) {
+        fail(it, 'corrupt', `the vault's pack ${w.pack} holds ${got} where ${it.snapshot.hash} should be: corrupt, not restored`);
+        continue;
+      }
       install(it, (tmp) => {
         if (isSymlinkMode(it.snapshot.mode)) return makeLink(tmp, data);
         const fd = createNew(tmp);
@@ -168,7 +170,7 @@ async function restorePacked(
         }
         return fd;
       });
-    });
+    }
   } finally {
     for (const fd of fds.values()) fs.closeSync(fd);
     packs.done();
