@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Repository } from '@hoard/state';
-import { learnPacks, openPacks, parsePackIndex, verifyPacks, writePacks, type PackSource } from './packs.js';
+import { learnPacks, openPacks, PackStream, PACK_TARGET, parsePackIndex, verifyPacks, writePacks, type PackSource } from './packs.js';
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-packs-'));
 const sha = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
@@ -82,5 +82,30 @@ describe('packs in a vault', () => {
     expect(() => parsePackIndex(id, JSON.stringify({ ...good, blobs: [['md5:00', 0, 5]] }))).toThrow(/not a pack index/);
     expect(() => parsePackIndex(id, JSON.stringify({ ...good, blobs: [[`sha256:${'0'.repeat(64)}`, -1, 5]] }))).toThrow(/not a pack index/);
     expect(() => parsePackIndex(id, 'nope')).toThrow(/not JSON/);
+  });
+
+  it('a pack stream stores what the vault lacks once, across several packs, each verified', async () => {
+    const { host, vault, vaultDir, sources } = setup(20);
+    // The vault holds the first five already (an earlier backup).
+    await writePacks(host, vault, vaultDir, sources.slice(0, 5));
+    const stored: string[] = [];
+    let learned = 0;
+    const stream = new PackStream(host, vault, vaultDir, { onStored: (b) => stored.push(b.hash) }, async () => void learned++);
+    // Big enough for more than one pack, each blob offered twice (duplicate files).
+    const big = Array.from({ length: 12 }, () => crypto.randomBytes(3 << 20));
+    const offers = [...sources.map((s) => fs.readFileSync(s.file as string)), ...big];
+    for (const round of [0, 1]) {
+      for (const data of offers) await stream.offer(sha(data), data);
+      expect(round === 0 || learned === 1).toBe(true);
+    }
+    await stream.finish();
+    const expected = [...sources.slice(5).map((s) => s.hash), ...big.map(sha)];
+    expect(stored.sort()).toEqual(expected.sort());
+    expect(host.holdsMany(vault.id, [...sources.map((s) => s.hash), ...big.map(sha)]).size).toBe(32);
+    const checked = await collect(verifyPacks(vaultDir));
+    expect(checked.every((v) => v.ok)).toBe(true);
+    expect(checked.map((v) => v.hash).sort()).toEqual([...sources.map((s) => s.hash), ...big.map(sha)].sort());
+    expect(new Set(checked.map((v) => v.pack)).size).toBeGreaterThanOrEqual(1 + Math.floor((12 * (3 << 20)) / PACK_TARGET));
+    expect(fs.existsSync(host.stagingDir('packs'))).toBe(false);
   });
 });

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { HoardError } from '@hoard/schema';
@@ -22,8 +23,8 @@ import { rclone, rcloneBatch, rcloneList, remoteJoin } from '@hoard/remote';
  */
 export const PACK_TARGET = 16 << 20;
 export const PACK_MAX_BLOB = 4 << 20;
-/** Packs kept in local staging before an upload to a remote vault. */
-const UPLOAD_EVERY = 8;
+/** Packs built before they are recorded (and, for a remote vault, uploaded) together. */
+const RECORD_EVERY = 8;
 
 export interface PackIndex {
   type: 'pack';
@@ -62,26 +63,154 @@ const SHA256_ID = /^sha256:[0-9a-f]{64}$/;
  * cannot be read, or changed since it was hashed, is reported and left out.
  */
 export async function writePacks(host: Repository, vault: Location, spec: string, sources: PackSource[], hooks: PackHooks = {}): Promise<void> {
-  const staging = host.stagingDir('packs');
-  fs.mkdirSync(staging, { recursive: true, mode: 0o700 });
-  const local = isLocalVault(spec);
-  const pending: Array<{ id: string; blobs: PackedBlob[] }> = [];
+  const outbox = new PackOutbox(host, vault, spec, hooks);
   try {
     for (const group of groups(sources)) {
-      const built = buildPack(group, staging, hooks);
-      if (!built) continue;
-      if (local) {
-        publishLocal(spec, staging, built.id);
-        host.recordPacked(vault.id, built.id, built.blobs);
-        for (const b of built.blobs) hooks.onStored?.(b);
-      } else {
-        pending.push(built);
-        if (pending.length >= UPLOAD_EVERY) await upload(host, vault, spec, staging, pending.splice(0), hooks);
-      }
+      const built = gatherPack(group, hooks);
+      if (built) await outbox.add(await savePack(outbox.staging, [built.data], built.blobs));
     }
-    if (pending.length) await upload(host, vault, spec, staging, pending.splice(0), hooks);
+    await outbox.flush();
   } finally {
-    fs.rmSync(staging, { recursive: true, force: true });
+    outbox.close();
+  }
+}
+
+/**
+ * Packs content as a backup hashes it, so small files are read once: each offered blob
+ * is the very bytes its hash was computed from. Content the vault already holds, or that
+ * this stream already took, is dropped; the rest fills packs, and each full pack is
+ * written (synced) and published while hashing goes on. What a failed write lost is
+ * not taken: the backup's second path (writePacks) sends it from the file.
+ */
+export class PackStream {
+  private readonly outbox: PackOutbox;
+  private waiting: Array<{ hash: string; data: Buffer }> = [];
+  private waitingBytes = 0;
+  /** The pack being filled: the blobs' own buffers, written out in one gathering write. */
+  private parts: Buffer[] = [];
+  private used = 0;
+  private blobs: PackedBlob[] = [];
+  private readonly taken = new Set<string>();
+  private writing: Promise<void> = Promise.resolve();
+  private inFlight = 0;
+  private failure: Error | undefined;
+  private ready: Promise<void> | undefined;
+
+  /**
+   * `beforeFirst`: awaited before the vault is first asked what it holds (learning the
+   * packs other hosts wrote: content is stored once across hosts).
+   */
+  constructor(
+    private readonly host: Repository,
+    private readonly vault: Location,
+    spec: string,
+    hooks: PackHooks = {},
+    private readonly beforeFirst: () => Promise<void> = async () => {},
+  ) {
+    this.outbox = new PackOutbox(host, vault, spec, hooks);
+  }
+
+  /** Offer one blob; a promise when the caller should wait (packs are waiting to be written). */
+  offer(hash: string, data: Buffer): Promise<void> | undefined {
+    if (data.length > PACK_MAX_BLOB || this.taken.has(hash)) return undefined;
+    this.waiting.push({ hash, data });
+    this.waitingBytes += data.length;
+    // The vault is asked in batches: one query per few thousand blobs.
+    if (this.waiting.length >= 2048 || this.waitingBytes >= PACK_MAX_BLOB) return this.sift();
+    return undefined;
+  }
+
+  /** Everything offered in the vault (or reported); records what was stored. */
+  async finish(): Promise<void> {
+    try {
+      await this.sift();
+      this.seal();
+      await this.writing;
+      await this.outbox.flush();
+    } finally {
+      this.outbox.close();
+    }
+  }
+
+  private async sift(): Promise<void> {
+    const batch = this.waiting;
+    this.waiting = [];
+    this.waitingBytes = 0;
+    await (this.ready ??= this.beforeFirst());
+    const held = this.host.holdsMany(this.vault.id, batch.map((b) => b.hash));
+    for (const b of batch) {
+      if (held.has(b.hash) || this.taken.has(b.hash)) continue;
+      this.taken.add(b.hash);
+      this.parts.push(b.data);
+      this.blobs.push({ hash: b.hash, offset: this.used, length: b.data.length });
+      this.used += b.data.length;
+      if (this.used >= PACK_TARGET) this.seal();
+    }
+    // At most two packs wait for the disk: beyond that the producer waits (flat memory).
+    if (this.inFlight >= 2) await this.writing;
+  }
+
+  /** The current pack, full or last, on its way to the disk. */
+  private seal(): void {
+    if (!this.blobs.length) return;
+    const data = this.parts;
+    const blobs = this.blobs;
+    this.parts = [];
+    this.used = 0;
+    this.blobs = [];
+    this.inFlight++;
+    this.writing = this.writing.then(async () => {
+      try {
+        if (!this.failure) await this.outbox.add(await savePack(this.outbox.staging, data, blobs));
+      } catch (err) {
+        this.failure = err as Error;
+      } finally {
+        this.inFlight--;
+      }
+      if (this.failure) for (const b of blobs) this.taken.delete(b.hash);
+    });
+  }
+}
+
+/** Built packs on their way into the vault: published (or uploaded) and recorded a batch at a time. */
+class PackOutbox {
+  readonly staging: string;
+  private readonly local: boolean;
+  private pending: Array<{ id: string; blobs: PackedBlob[] }> = [];
+
+  constructor(
+    private readonly host: Repository,
+    private readonly vault: Location,
+    private readonly spec: string,
+    private readonly hooks: PackHooks,
+  ) {
+    this.staging = host.stagingDir('packs');
+    fs.mkdirSync(this.staging, { recursive: true, mode: 0o700 });
+    this.local = isLocalVault(spec);
+  }
+
+  async add(built: { id: string; blobs: PackedBlob[] }): Promise<void> {
+    if (this.local) publishLocal(this.spec, this.staging, built.id);
+    this.pending.push(built);
+    if (this.pending.length >= RECORD_EVERY) await this.flush();
+  }
+
+  /**
+   * Record (and, for a remote vault, first upload) what is pending, in one transaction: a
+   * pack in the vault that a run cut short did not record is found again by its index
+   * (learnPacks).
+   */
+  async flush(): Promise<void> {
+    const batch = this.pending.splice(0);
+    if (!batch.length) return;
+    if (this.local) {
+      this.host.recordPacks(this.vault.id, batch);
+      for (const p of batch) for (const b of p.blobs) this.hooks.onStored?.(b);
+    } else await upload(this.host, this.vault, this.spec, this.staging, batch, this.hooks);
+  }
+
+  close(): void {
+    fs.rmSync(this.staging, { recursive: true, force: true });
   }
 }
 
@@ -103,46 +232,64 @@ function* groups(sources: PackSource[]): Generator<PackSource[]> {
 }
 
 /**
- * Read a group's content into one buffer, hash every blob in it against its id, and write
- * it as one pack file in staging (synced) whose index names only the blobs that matched.
- * Reads are synchronous: the files were just hashed, so they come from the page cache,
- * where a plain read costs a fraction of a thread-pool round trip.
+ * Read a group's content into one buffer and hash every blob in it against its id: only
+ * the blobs that match go into the pack. Reads are synchronous: the files were just
+ * hashed, so they come from the page cache, where a plain read costs a fraction of a
+ * thread-pool round trip.
  */
-function buildPack(group: PackSource[], staging: string, hooks: PackHooks): { id: string; blobs: PackedBlob[] } | undefined {
+function gatherPack(group: PackSource[], hooks: PackHooks): { data: Buffer; blobs: PackedBlob[] } | undefined {
   const total = group.reduce((n, s) => n + s.size, 0);
   const buffer = Buffer.allocUnsafe(total);
-  const placed: Array<{ source: PackSource; offset: number; length: number }> = [];
+  const blobs: PackedBlob[] = [];
   let offset = 0;
   for (const source of group) {
     const length = readSource(source, buffer, offset, hooks);
     if (length === undefined) continue;
-    placed.push({ source, offset, length });
+    // What a source held when it was read decides, not what it was when scanned.
+    const got = `sha256:${crypto.createHash('sha256').update(buffer.subarray(offset, offset + length)).digest('hex')}`;
+    if (got !== source.hash) {
+      hooks.onFailed?.(source, 'changed', `content is now ${got}, not the ${source.hash} it was hashed as (changed while backing up?): not stored`);
+      continue;
+    }
+    blobs.push({ hash: source.hash, offset, length });
     offset += length;
   }
-  if (!placed.length) return undefined;
-  // The bytes about to be written are hashed, every blob against its id: what a source held
-  // when it was read decides, not what it was when scanned.
-  const blobs: PackedBlob[] = [];
-  for (const p of placed) {
-    const got = `sha256:${crypto.createHash('sha256').update(buffer.subarray(p.offset, p.offset + p.length)).digest('hex')}`;
-    if (got === p.source.hash) blobs.push({ hash: p.source.hash, offset: p.offset, length: p.length });
-    else hooks.onFailed?.(p.source, 'changed', `content is now ${got}, not the ${p.source.hash} it was hashed as (changed while backing up?): not stored`);
-  }
-  if (!blobs.length) return undefined;
+  return blobs.length ? { data: buffer.subarray(0, offset), blobs } : undefined;
+}
+
+/** `parts` without their first `n` bytes. */
+function skipBytes(parts: Buffer[], n: number): Buffer[] {
+  let i = 0;
+  while (i < parts.length && n >= parts[i]!.length) n -= parts[i++]!.length;
+  const rest = parts.slice(i);
+  if (n > 0 && rest.length) rest[0] = rest[0]!.subarray(n);
+  return rest;
+}
+
+/** Write a pack and then its index into staging, each synced; off the main thread (libuv's pool). */
+async function savePack(staging: string, data: Buffer[], blobs: PackedBlob[]): Promise<{ id: string; blobs: PackedBlob[] }> {
   const id = crypto.randomBytes(16).toString('hex');
   const file = path.join(staging, 'packs', packKey(id));
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const fd = fs.openSync(file, 'wx', 0o600);
+  await fsp.mkdir(path.dirname(file), { recursive: true });
+  const handle = await fsp.open(file, 'wx', 0o600);
   try {
-    for (let done = 0; done < offset; ) done += fs.writeSync(fd, buffer, done, offset - done);
-    fs.fsyncSync(fd);
+    for (let i = 0; i < data.length; i += 512) {
+      // A partial write leaves the rest to write: the loop goes on from where it stopped.
+      let parts = data.slice(i, i + 512);
+      let want = parts.reduce((n, b) => n + b.length, 0);
+      while (want > 0) {
+        const { bytesWritten } = await handle.writev(parts);
+        want -= bytesWritten;
+        parts = skipBytes(parts, bytesWritten);
+      }
+    }
+    await handle.sync();
   } finally {
-    fs.closeSync(fd);
+    await handle.close();
   }
-  if (!blobs.length) return undefined;
   const index: PackIndex = { type: 'pack', pack: id, blobs: blobs.map((b) => [b.hash, b.offset, b.length]) };
-  fs.mkdirSync(path.join(staging, 'index'), { recursive: true });
-  fs.writeFileSync(path.join(staging, 'index', id), `${JSON.stringify(index)}\n`, { mode: 0o600, flush: true });
+  await fsp.mkdir(path.join(staging, 'index'), { recursive: true });
+  await fsp.writeFile(path.join(staging, 'index', id), `${JSON.stringify(index)}\n`, { mode: 0o600, flush: true });
   return { id, blobs };
 }
 
@@ -201,13 +348,13 @@ async function upload(host: Repository, vault: Location, spec: string, staging: 
   const packs = await rcloneBatch('copy', path.join(staging, 'packs'), remoteJoin(spec, 'packs'), built.map((b) => packKey(b.id)));
   const arrived = built.filter((b) => !packs.failed.has(packKey(b.id)));
   const indexes = await rcloneBatch('copy', path.join(staging, 'index'), remoteJoin(spec, 'index'), arrived.map((b) => b.id));
-  for (const b of built) {
+  const stored = built.filter((b) => {
     const failed = packs.failed.get(packKey(b.id)) ?? indexes.failed.get(b.id);
-    if (failed) {
-      for (const blob of b.blobs) hooks.onFailed?.({ hash: blob.hash, size: blob.length }, 'upload', `pack ${b.id}: ${failed}`);
-      continue;
-    }
-    host.recordPacked(vault.id, b.id, b.blobs);
+    if (failed) for (const blob of b.blobs) hooks.onFailed?.({ hash: blob.hash, size: blob.length }, 'upload', `pack ${b.id}: ${failed}`);
+    return !failed;
+  });
+  host.recordPacks(vault.id, stored);
+  for (const b of stored) {
     for (const blob of b.blobs) hooks.onStored?.(blob);
     fs.rmSync(path.join(staging, 'packs', packKey(b.id)), { force: true });
     fs.rmSync(path.join(staging, 'index', b.id), { force: true });
@@ -257,14 +404,16 @@ export async function learnPacks(host: Repository, vault: Location, spec: string
   const problems: string[] = [];
   if (!unknown.length) return { packs, problems };
   const texts = await readIndexes(spec, unknown.map((p) => p.id));
+  const learned: Array<{ id: string; blobs: PackedBlob[] }> = [];
   for (const [id, text] of texts) {
     try {
       const idx = parsePackIndex(id, text);
-      host.recordPacked(vault.id, id, idx.blobs.map(([hash, offset, length]) => ({ hash, offset, length })));
+      learned.push({ id, blobs: idx.blobs.map(([hash, offset, length]) => ({ hash, offset, length })) });
     } catch (err) {
       problems.push((err as Error).message);
     }
   }
+  host.recordPacks(vault.id, learned);
   return { packs, problems };
 }
 

@@ -61,4 +61,24 @@ describe('HashPool', () => {
       await pool.close();
     }
   });
+
+  it('hands back the very bytes it hashed for the files asked to be kept', async () => {
+    const dir = tempDir();
+    const datas = Array.from({ length: 12 }, (_, i) => crypto.randomBytes(1 + i * 3000));
+    datas.forEach((d, i) => fs.writeFileSync(path.join(dir, `f${i}`), d));
+    // f5 grew after the scan said 10 bytes: hashed as it is now, its bytes not kept (no room).
+    const keep = datas.map((d, i) => (i === 5 ? 10 : i === 7 ? -1 : d.length));
+    const pool = new HashPool({ threads: 2 });
+    try {
+      const outcomes = await pool.hash('sha256', datas.map((_, i) => path.join(dir, `f${i}`)), 0, keep);
+      outcomes.forEach((o, i) => {
+        expect(o).toMatchObject({ ok: true, hash: sha256(datas[i]!) });
+        const data = o.ok ? o.data : undefined;
+        if (i === 5 || i === 7) expect(data).toBeUndefined();
+        else expect(Buffer.compare(data!, datas[i]!)).toBe(0);
+      });
+    } finally {
+      await pool.close();
+    }
+  });
 });

@@ -18,7 +18,8 @@ export interface FileState {
 }
 
 export type HashOutcome =
-  | { ok: true; hash: string; state: FileState; startedAtMs: number }
+  /** `data`: the very bytes hashed, when the caller asked to keep them (see hashFile's `keep`). */
+  | { ok: true; hash: string; state: FileState; startedAtMs: number; data?: Buffer }
   | { ok: false; code: string; message: string };
 
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
@@ -28,8 +29,12 @@ const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
  * The final component is opened without following symlinks. If size, mtime or ctime
  * differ after reading from before, the file changed under us: report that, never a
  * hash that matches neither version.
+ *
+ * `keep`: room for the whole file. A file that fits is read into it whole and hashed from
+ * there, and the outcome's `data` is that region: a caller that stores the content (a
+ * backup packing small files) then never reads the file a second time.
  */
-export function hashFile(file: string | Buffer, algo: Algo, buffer: Buffer): HashOutcome {
+export function hashFile(file: string | Buffer, algo: Algo, buffer: Buffer, keep?: Buffer): HashOutcome {
   const startedAtMs = Date.now();
   let fd: number;
   try {
@@ -41,11 +46,18 @@ export function hashFile(file: string | Buffer, algo: Algo, buffer: Buffer): Has
   try {
     const before = fs.fstatSync(fd);
     if (!before.isFile()) return { ok: false, code: 'not-a-file', message: 'is not a regular file any more' };
-    // Most files fit the buffer: one read, one one-shot hash. A short read of a regular
-    // file means its end; growth after that shows up in the second fstat below.
-    let total = fs.readSync(fd, buffer, 0, buffer.length, null);
+    let data: Buffer | undefined;
+    let total: number;
     let hex: string;
-    if (total < buffer.length) {
+    if (keep && before.size < keep.length) {
+      // One read asking for more than the file holds: a short read is its end, and growth
+      // since the fstat shows up in the size check below.
+      total = fs.readSync(fd, keep, 0, keep.length, null);
+      data = keep.subarray(0, total);
+      hex = hashBuffer(algo, data);
+    } else if ((total = fs.readSync(fd, buffer, 0, buffer.length, null)) < buffer.length) {
+      // Most files fit the buffer: one read, one one-shot hash. A short read of a regular
+      // file means its end; growth after that shows up in the second fstat below.
       hex = hashBuffer(algo, buffer.subarray(0, total));
     } else {
       const hasher = createHasher(algo);
@@ -75,7 +87,7 @@ export function hashFile(file: string | Buffer, algo: Algo, buffer: Buffer): Has
       atimeMs: before.atimeMs,
       birthtimeMs: before.birthtimeMs,
     };
-    return { ok: true, hash: `${algo}:${hex}`, state, startedAtMs };
+    return { ok: true, hash: `${algo}:${hex}`, state, startedAtMs, ...(data ? { data } : {}) };
   } catch (err) {
     return { ok: false, code: errorCode(err), message: errorMessage(err) };
   } finally {

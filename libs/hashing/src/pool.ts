@@ -9,11 +9,17 @@ export interface WorkerRequest {
   id: number;
   algo: Algo;
   files: Array<string | Uint8Array>;
+  /** Per file, the size expected if its bytes are to be kept (see hashFile's `keep`), or -1. */
+  keep?: number[];
 }
+
+/** Outcomes as they travel: kept bytes as [offset, length] in `store`. */
+export type TravellingOutcome = HashOutcome | (Omit<Extract<HashOutcome, { ok: true }>, 'data'> & { kept?: [number, number] });
 
 export interface WorkerReply {
   id: number;
-  outcomes: HashOutcome[];
+  outcomes: TravellingOutcome[];
+  store?: ArrayBuffer;
 }
 
 export interface PoolOptions {
@@ -54,8 +60,12 @@ export class HashPool {
     }
   }
 
-  /** Hash `files` (one batch) with `algo`; `bytes` is their total size, used to balance threads. */
-  hash(algo: Algo, files: Array<string | Buffer>, bytes: number): Promise<HashOutcome[]> {
+  /**
+   * Hash `files` (one batch) with `algo`; `bytes` is their total size, used to balance
+   * threads. `keep`: per file, its expected size if the bytes hashed are wanted back (as the
+   * outcome's `data`), or -1.
+   */
+  hash(algo: Algo, files: Array<string | Buffer>, bytes: number, keep?: number[]): Promise<HashOutcome[]> {
     if (this.failed) return Promise.reject(this.failed);
     let target = 0;
     for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[target]!) target = i;
@@ -64,7 +74,7 @@ export class HashPool {
     this.load[target]! += weight;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, worker: target, bytes: weight });
-      this.workers[target]!.postMessage({ id, algo, files } satisfies WorkerRequest);
+      this.workers[target]!.postMessage({ id, algo, files, ...(keep ? { keep } : {}) } satisfies WorkerRequest);
     });
   }
 
@@ -77,7 +87,14 @@ export class HashPool {
     if (!job) return;
     this.waiting.delete(reply.id);
     this.load[job.worker]! -= job.bytes;
-    job.resolve(reply.outcomes);
+    const store = reply.store ? Buffer.from(reply.store) : undefined;
+    job.resolve(
+      reply.outcomes.map((o) => {
+        if (!('kept' in o) || !o.kept) return o as HashOutcome;
+        const { kept, ...rest } = o;
+        return { ...rest, data: store!.subarray(kept[0], kept[0] + kept[1]) };
+      }),
+    );
   }
 
   private fail(err: Error): void {

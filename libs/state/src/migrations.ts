@@ -180,5 +180,42 @@ const packs: Migration = {
   `,
 };
 
+/**
+ * Slimmer packs: a pack is named once (`packs`) and its blobs point at it by number, a
+ * packed blob is held through its pack alone (no `copies` row beside it), and snapshots
+ * lose their hash index (prune reads every hash anyway). A first backup of 100,000 files
+ * writes ~200,000 fewer index entries, each with a random 71-byte key.
+ */
+const slimPacks: Migration = {
+  version: 6,
+  name: 'slim packs',
+  sql: `
+    CREATE TABLE packs (
+      id INTEGER PRIMARY KEY,
+      location_id INTEGER NOT NULL,
+      name TEXT NOT NULL,
+      verified_at TEXT NOT NULL,
+      UNIQUE (location_id, name)
+    );
+    INSERT INTO packs (location_id, name, verified_at)
+      SELECT location_id, pack, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM packed GROUP BY location_id, pack;
+    CREATE TABLE packed_blobs (
+      location_id INTEGER NOT NULL,
+      hash TEXT NOT NULL,
+      pack_id INTEGER NOT NULL,
+      offset INTEGER NOT NULL,
+      length INTEGER NOT NULL,
+      PRIMARY KEY (location_id, hash)
+    ) WITHOUT ROWID;
+    INSERT INTO packed_blobs
+      SELECT p.location_id, p.hash, k.id, p.offset, p.length FROM packed p JOIN packs k ON k.location_id = p.location_id AND k.name = p.pack;
+    DELETE FROM copies WHERE EXISTS (SELECT 1 FROM packed p WHERE p.location_id = copies.location_id AND p.hash = copies.hash);
+    DROP TABLE packed;
+    ALTER TABLE packed_blobs RENAME TO packed;
+    CREATE INDEX packed_pack ON packed (pack_id);
+    DROP INDEX snapshots_hash;
+  `,
+};
+
 /** The schema of a repository's state database (a host's backup state uses the same). */
-export const stateMigrations: readonly Migration[] = [hashCache, repositoryState, remotes, backup, packs];
+export const stateMigrations: readonly Migration[] = [hashCache, repositoryState, remotes, backup, packs, slimPacks];

@@ -3,6 +3,8 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { LOCAL, Repository, entryKey, keyPath, type StateChange } from './repository.js';
+import { openDatabase } from './database.js';
+import { stateMigrations } from './migrations.js';
 import { tempDir } from '../../../test/support/trees.js';
 
 const H = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
@@ -118,5 +120,32 @@ describe('Repository', () => {
     const key = entryKey('bad\uFFFD', Buffer.from([0x62, 0xff]).toString('base64'));
     expect(keyPath(key)).toEqual({ path: 'bad\uFFFD', pathBytes: 'Yv8=' });
     expect(keyPath('plain/path')).toEqual({ path: 'plain/path' });
+  });
+
+  it('migrates a state of packs named per blob to packs numbered once, every blob still held where it was', () => {
+    const root = tempDir();
+    const file = path.join(root, '.hoard', 'state.db');
+    const old = openDatabase(file, stateMigrations.filter((m) => m.version <= 5));
+    const h = (i: number) => `sha256:${String(i).padStart(64, '0')}`;
+    old.prepare("INSERT INTO locations (id, name, kind, url, layout, created_at) VALUES (1, 'local', 'local', '.', 'tree', 'now'), (2, 'v', 'rclone', 'rclone:/v', 'blobs', 'now')").run();
+    for (let i = 0; i < 6; i++) {
+      old.prepare('INSERT INTO copies (hash, location_id, verified_at, size) VALUES (?, 2, ?, 10)').run(h(i), 'then');
+      if (i < 4) old.prepare('INSERT INTO packed (location_id, hash, pack, offset, length) VALUES (2, ?, ?, ?, 10)').run(h(i), i < 2 ? 'a'.repeat(32) : 'b'.repeat(32), (i % 2) * 10);
+    }
+    old.close();
+    const repo = Repository.open(root);
+    try {
+      expect([...repo.knownPacks(2)].sort()).toEqual(['a'.repeat(32), 'b'.repeat(32)]);
+      expect(repo.packedBlob(2, h(3))).toEqual({ hash: h(3), pack: 'b'.repeat(32), offset: 10, length: 10 });
+      expect(repo.packBlobs(2, 'a'.repeat(32)).map((b) => b.hash)).toEqual([h(0), h(1)]);
+      expect([...repo.holdsMany(2, [0, 1, 2, 3, 4, 5, 6].map(h))].sort()).toEqual([0, 1, 2, 3, 4, 5].map(h));
+      // Packed blobs are held through their packs alone; single blobs keep their copies.
+      expect([...repo.copies(2)].map((c) => c.hash)).toEqual([h(4), h(5)]);
+      repo.dropPack(2, 'a'.repeat(32));
+      expect(repo.holds(2, h(0))).toBe(false);
+      expect(repo.holds(2, h(2))).toBe(true);
+    } finally {
+      repo.close();
+    }
   });
 });

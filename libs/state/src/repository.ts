@@ -263,20 +263,24 @@ export class Repository {
     return this.cached('SELECT 1 FROM events WHERE location_id = ? AND key = ? LIMIT 1').get(locationId, key) !== undefined;
   }
 
-  /** Whether a location holds this content: in its tree (entries) or its store (copies). */
+  /** Whether a location holds this content: in its tree (entries) or its store (copies, packs). */
   holds(locationId: number, hash: string): boolean {
     return (
       this.cached('SELECT 1 FROM entries WHERE hash = ? AND location_id = ? LIMIT 1').get(hash, locationId) !== undefined ||
-      this.cached('SELECT 1 FROM copies WHERE hash = ? AND location_id = ?').get(hash, locationId) !== undefined
+      this.cached('SELECT 1 FROM copies WHERE hash = ? AND location_id = ?').get(hash, locationId) !== undefined ||
+      this.cached('SELECT 1 FROM packed WHERE location_id = ? AND hash = ?').get(locationId, hash) !== undefined
     );
   }
 
   /** Which of these content ids a location holds (in its tree or store): one query per few thousand. */
   holdsMany(locationId: number, hashes: readonly string[]): Set<string> {
     const held = new Set<string>();
+    // One pass over the list with a point lookup per place (twice as fast as a UNION of IN-lists).
     const query = this.cached(
-      `SELECT hash FROM copies WHERE location_id = @loc AND hash IN (SELECT value FROM json_each(@list))
-       UNION SELECT hash FROM entries WHERE location_id = @loc AND hash IN (SELECT value FROM json_each(@list))`,
+      `SELECT value FROM json_each(@list) AS j
+       WHERE EXISTS (SELECT 1 FROM packed WHERE location_id = @loc AND hash = j.value)
+          OR EXISTS (SELECT 1 FROM copies WHERE hash = j.value AND location_id = @loc)
+          OR EXISTS (SELECT 1 FROM entries WHERE hash = j.value AND location_id = @loc)`,
     ).pluck();
     for (let i = 0; i < hashes.length; i += 4096) for (const h of query.all({ loc: locationId, list: JSON.stringify(hashes.slice(i, i + 4096)) }) as string[]) held.add(h);
     return held;
@@ -289,47 +293,55 @@ export class Repository {
 
   /** Record blobs as held, verified now, in a location's store. One transaction. */
   recordCopies(locationId: number, blobs: Iterable<{ hash: string; size: number }>, verifiedAt = new Date().toISOString()): void {
-    const put = this.db.prepare('INSERT OR REPLACE INTO copies (hash, location_id, verified_at, size) VALUES (?, ?, ?, ?)');
+    const put = this.db.prepare('INSERT INTO copies (hash, location_id, verified_at, size) VALUES (?, ?, ?, ?) ON CONFLICT (hash, location_id) DO UPDATE SET verified_at = excluded.verified_at, size = excluded.size');
     this.db.transaction(() => {
       for (const b of blobs) put.run(b.hash, locationId, verifiedAt, b.size);
     }).immediate();
   }
 
   /**
-   * Record a pack's blobs as held (verified now) by a location: the copies, and where in
-   * which pack each lies. One transaction.
+   * Record packs as held (verified now) by a location, and where in which pack each blob
+   * lies; a blob already packed elsewhere now points at the newest pack. One transaction.
    */
-  recordPacked(locationId: number, pack: string, blobs: Iterable<PackedBlob>, verifiedAt = new Date().toISOString()): void {
-    const copy = this.cached('INSERT OR REPLACE INTO copies (hash, location_id, verified_at, size) VALUES (?, ?, ?, ?)');
-    const put = this.cached('INSERT OR REPLACE INTO packed (location_id, hash, pack, offset, length) VALUES (?, ?, ?, ?, ?)');
+  recordPacks(locationId: number, packs: Iterable<{ id: string; blobs: Iterable<PackedBlob> }>, verifiedAt = new Date().toISOString()): void {
+    const pack = this.cached('INSERT INTO packs (location_id, name, verified_at) VALUES (?, ?, ?) ON CONFLICT (location_id, name) DO UPDATE SET verified_at = excluded.verified_at RETURNING id').pluck();
+    const put = this.cached(
+      'INSERT INTO packed (location_id, hash, pack_id, offset, length) VALUES (?, ?, ?, ?, ?) ON CONFLICT (location_id, hash) DO UPDATE SET pack_id = excluded.pack_id, offset = excluded.offset, length = excluded.length',
+    );
     this.db.transaction(() => {
-      for (const b of blobs) {
-        copy.run(b.hash, locationId, verifiedAt, b.length);
-        put.run(locationId, b.hash, pack, b.offset, b.length);
+      for (const p of packs) {
+        const packId = pack.get(locationId, p.id, verifiedAt) as number;
+        for (const b of p.blobs) put.run(locationId, b.hash, packId, b.offset, b.length);
       }
     }).immediate();
   }
 
   /** Where a blob lies in one of a location's packs, if it is packed. */
   packedBlob(locationId: number, hash: string): (PackedBlob & { pack: string }) | undefined {
-    return this.cached('SELECT hash, pack, offset, length FROM packed WHERE location_id = ? AND hash = ?').get(locationId, hash) as (PackedBlob & { pack: string }) | undefined;
+    return this.cached('SELECT b.hash, k.name AS pack, b.offset, b.length FROM packed b JOIN packs k ON k.id = b.pack_id WHERE b.location_id = ? AND b.hash = ?').get(locationId, hash) as
+      | (PackedBlob & { pack: string })
+      | undefined;
   }
 
   /** The packs of a location this state knows the contents of. */
   knownPacks(locationId: number): Set<string> {
-    return new Set(this.db.prepare('SELECT DISTINCT pack FROM packed WHERE location_id = ?').pluck().all(locationId) as string[]);
+    return new Set(this.db.prepare('SELECT name FROM packs WHERE location_id = ?').pluck().all(locationId) as string[]);
   }
 
-  /** The blobs of one pack, by offset. */
+  /** The blobs of one pack (that no newer pack holds too), by offset. */
   packBlobs(locationId: number, pack: string): PackedBlob[] {
-    return this.db.prepare('SELECT hash, offset, length FROM packed WHERE location_id = ? AND pack = ? ORDER BY offset').all(locationId, pack) as PackedBlob[];
+    return this.db
+      .prepare('SELECT b.hash, b.offset, b.length FROM packed b JOIN packs k ON k.id = b.pack_id WHERE k.location_id = ? AND k.name = ? ORDER BY b.offset')
+      .all(locationId, pack) as PackedBlob[];
   }
 
   /** Forget a pack that is gone: its blobs are no longer held unless packed elsewhere. */
   dropPack(locationId: number, pack: string): void {
     this.db.transaction(() => {
-      this.db.prepare('DELETE FROM copies WHERE location_id = ? AND hash IN (SELECT hash FROM packed WHERE location_id = ? AND pack = ?)').run(locationId, locationId, pack);
-      this.db.prepare('DELETE FROM packed WHERE location_id = ? AND pack = ?').run(locationId, pack);
+      const id = this.db.prepare('SELECT id FROM packs WHERE location_id = ? AND name = ?').pluck().get(locationId, pack) as number | undefined;
+      if (id === undefined) return;
+      this.db.prepare('DELETE FROM packed WHERE pack_id = ?').run(id);
+      this.db.prepare('DELETE FROM packs WHERE id = ?').run(id);
     }).immediate();
   }
 
@@ -355,8 +367,13 @@ export class Repository {
       )
       .all(hash) as Array<{ location: string; key: string; verifiedAt: string }>;
     const inStores = this.db
-      .prepare("SELECT l.name AS location, c.verified_at AS verifiedAt FROM copies c JOIN locations l ON l.id = c.location_id WHERE c.hash = ? AND l.kind NOT IN ('base', 'removed') ORDER BY l.name")
-      .all(hash) as Array<{ location: string; verifiedAt: string }>;
+      .prepare(
+        `SELECT location, verifiedAt FROM (
+           SELECT c.location_id, c.verified_at AS verifiedAt FROM copies c WHERE c.hash = @hash
+           UNION ALL SELECT b.location_id, k.verified_at FROM packed b JOIN packs k ON k.id = b.pack_id WHERE b.location_id IN (SELECT id FROM locations) AND b.hash = @hash
+         ) JOIN (SELECT id, name AS location FROM locations WHERE kind NOT IN ('base', 'removed')) ON id = location_id ORDER BY location`,
+      )
+      .all({ hash }) as Array<{ location: string; verifiedAt: string }>;
     return [...inTrees, ...inStores];
   }
 
@@ -418,7 +435,8 @@ export class Repository {
   stateVersion(locationId: number): string {
     const seq = this.cached('SELECT max(seq) FROM events WHERE location_id = ?').pluck().get(locationId) as number | null;
     const blobs = this.cached('SELECT count(*) || \':\' || ifnull(max(verified_at), \'\') FROM copies WHERE location_id = ?').pluck().get(locationId) as string;
-    return `${seq ?? 0}:${blobs}`;
+    const packs = this.cached('SELECT count(*) || \':\' || ifnull(max(id), 0) || \':\' || ifnull(max(verified_at), \'\') FROM packs WHERE location_id = ?').pluck().get(locationId) as string;
+    return `${seq ?? 0}:${blobs}:${packs}`;
   }
 
   /** Where this repository keeps verified blobs that are not (yet) files of its tree. */
@@ -530,7 +548,9 @@ export class Repository {
   copiesOf(hash: string, exceptLocation: number, exceptKey: string): number {
     const entries = this.db.prepare('SELECT count(*) FROM entries WHERE hash = ? AND NOT (location_id = ? AND key = ?)').pluck().get(hash, exceptLocation, exceptKey) as number;
     const copies = this.db.prepare('SELECT count(*) FROM copies WHERE hash = ?').pluck().get(hash) as number;
-    return entries + copies;
+    // packed is keyed by (location, hash): naming the locations lets a lookup use that key.
+    const packed = this.db.prepare('SELECT count(*) FROM packed WHERE location_id IN (SELECT id FROM locations) AND hash = ?').pluck().get(hash) as number;
+    return entries + copies + packed;
   }
 
   beginScan(locationId: number, under: string, startedAt = new Date().toISOString()): number {
@@ -569,7 +589,11 @@ export class Repository {
     };
     const staged = db.prepare('SELECT op, key, from_key AS fromKey, hash, size, mode, mtime_ms AS mtimeMs, ino FROM temp.staged_changes WHERE n > ? ORDER BY n LIMIT 5000');
     const get = db.prepare('SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE location_id = ? AND key = ?');
-    const put = db.prepare('INSERT OR REPLACE INTO entries (location_id, key, hash, size, mode, mtime_ms, ino, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    // An upsert, not INSERT OR REPLACE: REPLACE costs twice as much on a table with indexes.
+    const put = db.prepare(
+      `INSERT INTO entries (location_id, key, hash, size, mode, mtime_ms, ino, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (location_id, key) DO UPDATE SET hash = excluded.hash, size = excluded.size, mode = excluded.mode, mtime_ms = excluded.mtime_ms, ino = excluded.ino, seq = excluded.seq`,
+    );
     const del = db.prepare('DELETE FROM entries WHERE location_id = ? AND key = ?');
     const event = db.prepare(
       `INSERT INTO events (time, location_id, op, key, from_key, hash, prev_hash, size, mode, mtime_ms, ino, origin, scan_id)

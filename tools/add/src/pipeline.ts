@@ -3,7 +3,7 @@ import { asInputLines, type OutputItem } from '@hoard/jsonl';
 import { HashPool } from '@hoard/hashing';
 import { LOCAL, type Location, type Repository } from '@hoard/state';
 import { scanTree } from '@hoard/tool-scan/scan';
-import { hashRecords } from '@hoard/tool-hash/hash';
+import { hashRecords, type HashOptions } from '@hoard/tool-hash/hash';
 import { openHashCaches } from '@hoard/tool-hash/cache';
 import { diffState } from '@hoard/tool-diff-state/diff-state';
 import { skipUnchanged, type Skipped } from './skip-unchanged.js';
@@ -27,6 +27,8 @@ export interface DiffProgress {
   unchanged?: boolean;
   /** Compare symlinks too (backups keep them; see diffState). */
   symlinks?: boolean;
+  /** The bytes of small files as they are hashed (see hashRecords' `keep`). */
+  keep?: HashOptions['keep'];
 }
 
 /**
@@ -51,7 +53,7 @@ export function diffTree(reader: Repository, location: Location, root: string, u
   // `unchanged` records need every file's full record: no fast path then.
   const recorded = reader.entries(location.id, under);
   const fast = progress.unchanged ? undefined : skipUnchanged(scanned, recorded, root, caches.cacheFor(root), progress.onHashed);
-  const hashed = hashRecords(asInputLines(fast?.items ?? scanned), { algo: 'sha256', pool: () => (pool ??= new HashPool()), cacheFor: caches.cacheFor, onFile: (size) => progress.onHashed?.(1, size), asObjects: true });
+  const hashed = hashRecords(asInputLines(fast?.items ?? scanned), { algo: 'sha256', pool: () => (pool ??= new HashPool()), cacheFor: caches.cacheFor, onFile: (size) => progress.onHashed?.(1, size), asObjects: true, keep: progress.keep });
   const items = diffState(asInputLines(hashed), { entries: fast?.entries ?? recorded, location: location.name, under, unchanged: progress.unchanged, symlinks: progress.symlinks });
   return {
     under,

@@ -4,7 +4,7 @@ import { asInputLines, type OutputItem } from '@hoard/jsonl';
 import { blobKeyHash, entryKey, type HostConfig, type Location, type Repository, type StateChange } from '@hoard/state';
 import { joinRecordPath, type ActionRecord, type AnyRecord } from '@hoard/schema';
 import { locator, rcloneList, remoteJoin } from '@hoard/remote';
-import { isSymlinkMode, learnPacks, metadataUploaded, PACK_MAX_BLOB, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
+import { isSymlinkMode, learnPacks, metadataUploaded, PACK_MAX_BLOB, PackStream, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
 import { diffTree } from '@hoard/tool-add/pipeline';
 import { symlinkTarget } from '@hoard/tool-diff-state/diff-state';
 import { stageActions } from '@hoard/tool-stage/stage';
@@ -65,20 +65,41 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
 
   for (const d of options.dirs) trackDir(host, d);
   const work = plannedWork(host, options);
+  const spec = vaultSpec(config.vaults[config.defaultVault]!.url);
+  // What reaches the vault (packed or single), for the summary and for what may be recorded.
+  const stored = new Set<string>();
+  const storedOne = (hash: string, bytes: number) => {
+    if (stored.has(hash)) return;
+    stored.add(hash);
+    summary.sentFiles++;
+    summary.sentBytes += bytes;
+    options.onSent?.(bytes);
+  };
+  // Small files are packed as they are hashed (read once). Whatever this misses (content
+  // hashed earlier, from the cache; a pack that failed) goes the second way, below.
+  let learned: Promise<void> | undefined;
+  const learnOnce = () =>
+    (learned ??= learnPacks(host, vault, spec).then((l) => {
+      for (const problem of l.problems) fail({ code: 'bad-index', message: `vault: ${problem}` });
+    }));
+  const stream = new PackStream(host, vault, spec, { onStored: (b) => storedOne(b.hash, b.length) }, learnOnce);
   const changes = new Map<number, Change[]>();
   const complete = new Map<number, boolean>();
-  for (const w of work) {
-    const found = await changesOf(host, w, options, fail, summary);
-    const list = changes.get(w.dir.location.id);
-    if (list) for (const c of found.changes) list.push(c);
-    else changes.set(w.dir.location.id, found.changes);
-    complete.set(w.dir.location.id, (complete.get(w.dir.location.id) ?? true) && found.complete);
+  try {
+    for (const w of work) {
+      const found = await changesOf(host, w, options, fail, summary, w.only ? undefined : stream);
+      const list = changes.get(w.dir.location.id);
+      if (list) for (const c of found.changes) list.push(c);
+      else changes.set(w.dir.location.id, found.changes);
+      complete.set(w.dir.location.id, (complete.get(w.dir.location.id) ?? true) && found.complete);
+    }
+  } finally {
+    await stream.finish();
   }
 
   // Content the vault lacks, once per content id. What this host does not know the vault
   // to hold may have come from another host: the vault's own listing says (dedup across hosts).
-  const spec = vaultSpec(config.vaults[config.defaultVault]!.url);
-  const hashes = [...new Set([...changes.values()].flat().flatMap((c) => (c.op !== 'delete' && c.hash ? [c.hash] : [])))];
+  const hashes = [...new Set([...changes.values()].flat().flatMap((c) => (c.op !== 'delete' && c.hash && !stored.has(c.hash) ? [c.hash] : [])))];
   let held = host.holdsMany(vault.id, hashes);
   if (held.size < hashes.length) {
     // Single blobs are only the big ones: list them only when a big file's content is new.
@@ -87,8 +108,7 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
       const listed = await rcloneList(remoteJoin(spec, 'blobs'));
       host.recordCopies(vault.id, listed.map((l) => ({ hash: blobKeyHash(l.Path), size: l.Size })).filter((b): b is { hash: string; size: number } => b.hash !== undefined));
     }
-    const learned = await learnPacks(host, vault, spec);
-    for (const problem of learned.problems) fail({ code: 'bad-index', message: `vault: ${problem}` });
+    await learnOnce();
     held = host.holdsMany(vault.id, hashes);
   }
   const single: ActionRecord[] = [];
@@ -101,6 +121,7 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
       wanted.add(c.hash);
       summary.newFiles++;
       summary.newBytes += c.size ?? 0;
+      if (stored.has(c.hash)) continue;
       if (isSymlinkMode(c.mode)) {
         // A symlink's content is its target, from the scan: never read through it.
         const data = symlinkTarget(c);
@@ -116,18 +137,14 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
   }
   if (packed.length) {
     await writePacks(host, vault, spec, packed, {
-      onStored: (b) => {
-        summary.sentFiles++;
-        summary.sentBytes += b.length;
-        options.onSent?.(b.length);
-      },
+      onStored: (b) => storedOne(b.hash, b.length),
       onFailed: (source, code, message) => fail({ code, message, path: typeof source.file === 'string' ? source.file : undefined }),
     });
   }
-  if (single.length) await sendToVault(host, single, options, fail, summary);
-  held = host.holdsMany(vault.id, hashes);
+  if (single.length) await sendToVault(host, single, options, fail, storedOne);
 
   // Record what is safe in the vault now: new versions with full metadata, and deletions.
+  let snapshots = 0;
   host.db
     .transaction(() => {
       const snap = host.db.prepare(
@@ -143,10 +160,12 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
             const prev = host.entry(locationId, c.key);
             if (!prev) continue;
             snap.run(locationId, c.key, prev.hash, prev.size, prev.mode, 0, 0, 0, prev.mtimeMs, 0, 0, now, backupId, 1);
+            snapshots++;
             summary.deleted++;
             recorded.push(c);
-          } else if (c.hash && held.has(c.hash)) {
+          } else if (c.hash && (held.has(c.hash) || stored.has(c.hash))) {
             snap.run(locationId, c.key, c.hash, c.size ?? 0, c.mode ?? 0, c.uid ?? 0, c.gid ?? 0, c.atimeMs ?? 0, c.mtimeMs ?? 0, c.ctimeMs ?? 0, c.birthtimeMs ?? 0, now, backupId, 0);
+            snapshots++;
             if (c.op === 'move' && c.fromKey) {
               const prev = host.entry(locationId, c.fromKey);
               if (prev) snap.run(locationId, c.fromKey, prev.hash, prev.size, prev.mode, 0, 0, 0, prev.mtimeMs, 0, 0, now, backupId, 1);
@@ -162,8 +181,7 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
     .immediate();
 
   // The state changed (or was never uploaded): a new metadata version goes to the vault.
-  const recordedAny = host.db.prepare('SELECT count(*) FROM snapshots WHERE backup_id = ?').pluck().get(backupId) as number;
-  if (recordedAny > 0 || !metadataUploaded(host, spec)) summary.metadata = await uploadMetadata(host, spec, config.hostId);
+  if (snapshots > 0 || !metadataUploaded(host, spec)) summary.metadata = await uploadMetadata(host, spec, config.hostId);
   return summary;
 }
 
@@ -191,9 +209,17 @@ function plannedWork(host: Repository, options: BackupOptions): Work[] {
   return work;
 }
 
-async function changesOf(host: Repository, w: Work, options: BackupOptions, fail: (e: { code: string; message: string; path?: string }) => void, summary: BackupSummary): Promise<{ changes: Change[]; complete: boolean }> {
-  const reader = host; // reads through the same connection: nothing writes while the scan runs
-  const diff = diffTree(reader, w.dir.location, w.dir.path, w.under, { onHashed: options.onScanned, symlinks: true });
+async function changesOf(
+  host: Repository,
+  w: Work,
+  options: BackupOptions,
+  fail: (e: { code: string; message: string; path?: string }) => void,
+  summary: BackupSummary,
+  stream?: PackStream,
+): Promise<{ changes: Change[]; complete: boolean }> {
+  const reader = host; // reads through the same connection: nothing else writes while the scan runs
+  const keep = stream && { maxBytes: PACK_MAX_BLOB, take: (_rec: unknown, hash: string, data: Buffer) => stream.offer(hash, data) };
+  const diff = diffTree(reader, w.dir.location, w.dir.path, w.under, { onHashed: options.onScanned, symlinks: true, keep });
   const changes: Change[] = [];
   let complete = false;
   try {
@@ -219,21 +245,19 @@ async function changesOf(host: Repository, w: Work, options: BackupOptions, fail
   return { changes, complete };
 }
 
-/** stage | transfer | integrate into the vault, in process; counts what arrived verified. */
-async function sendToVault(host: Repository, actions: ActionRecord[], options: BackupOptions, fail: (e: { code: string; message: string; path?: string }) => void, summary: BackupSummary): Promise<void> {
+/** stage | transfer | integrate into the vault, in process; tells `stored` what arrived verified. */
+async function sendToVault(host: Repository, actions: ActionRecord[], options: BackupOptions, fail: (e: { code: string; message: string; path?: string }) => void, stored: (hash: string, bytes: number) => void): Promise<void> {
   const transferId = 'backup';
   const locate = locator(host);
   const staged = stageActions(asInputLines(chunks(actions)), { repo: host, transferId, locate });
-  const sent = transferStaged(asInputLines(staged), { repo: host, transferId, locate, onItem: (b) => options.onSent?.(b) });
-  const stored = integrateReceived(asInputLines(sent), { repo: host, transferId, locate });
-  for await (const batch of stored) {
+  const sent = transferStaged(asInputLines(staged), { repo: host, transferId, locate });
+  const integrated = integrateReceived(asInputLines(sent), { repo: host, transferId, locate });
+  for await (const batch of integrated) {
     for (const item of batch as OutputItem[]) {
       const rec = (typeof item === 'string' ? JSON.parse(item) : item) as AnyRecord;
       if (rec.type === 'result' && rec.ok === false) fail({ code: String(rec.code), message: String(rec.message), path: rec.path as string | undefined });
-      else if (rec.type === 'result' && rec.tool === 'integrate' && rec.ok === true) {
-        summary.sentFiles++;
-        summary.sentBytes += Number(rec.bytes ?? 0);
-      } else if (rec.type === 'error') fail({ code: String(rec.code), message: String(rec.message) });
+      else if (rec.type === 'result' && rec.tool === 'integrate' && rec.ok === true) stored(String(rec.hash), Number(rec.bytes ?? 0));
+      else if (rec.type === 'error') fail({ code: String(rec.code), message: String(rec.message) });
     }
   }
   fs.rmSync(host.stagingDir(transferId), { recursive: true, force: true });

@@ -18,6 +18,11 @@ export interface HashOptions {
    * process: it saves serializing a line that the next tool would parse again.
    */
   asObjects?: boolean;
+  /**
+   * Hand the bytes of each file up to `maxBytes` to `take` as they are hashed (the very
+   * bytes the hash is of): a backup packs them without reading the file again.
+   */
+  keep?: { maxBytes: number; take: (rec: FileRecord, hash: string, data: Buffer) => Promise<void> | undefined | void };
 }
 
 const TOOL = 'hash';
@@ -55,11 +60,21 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
     if (!job.slots.length) return;
     const sent = job;
     job = newJob();
-    const done = pool().hash(algo, sent.paths, sent.bytes).then((outcomes) => {
-      outcomes.forEach((outcome, i) => {
-        sent.slots[i]!.out = resolveOutcome(sent.lines[i]!, outcome, algo, cacheFor, options.asObjects);
+    const keep = options.keep ? sent.lines.map((l) => ((l.record as FileRecord).size <= options.keep!.maxBytes ? (l.record as FileRecord).size : -1)) : undefined;
+    const done = pool().hash(algo, sent.paths, sent.bytes, keep).then(async (outcomes) => {
+      const taking: Array<Promise<void>> = [];
+      const outs = outcomes.map((outcome, i) => {
+        if (outcome.ok && outcome.data) {
+          const wait = options.keep?.take(sent.lines[i]!.record as FileRecord, outcome.hash, outcome.data);
+          if (wait) taking.push(wait);
+        }
         onFile?.((sent.lines[i]!.record as FileRecord).size);
+        return resolveOutcome(sent.lines[i]!, outcome, algo, cacheFor, options.asObjects);
       });
+      // A taker that is behind (writing to a slow disk) holds this job's records back until
+      // it caught up: the records waiting, and their bytes, stay bounded.
+      await Promise.all(taking);
+      outs.forEach((out, i) => (sent.slots[i]!.out = out));
     });
     for (const slot of sent.slots) slot.done = done;
   };
