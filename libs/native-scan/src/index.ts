@@ -5,6 +5,8 @@ import path from 'node:path';
 export interface NativeFolder {
   /** JSONL of a run of file records, a subfolder to enter, or [kind, name] of a special file. */
   segments: Array<Buffer | string | [kind: string, name: string]>;
+  /** Per JSONL segment, in order: its first and last file name and its fingerprint (see scan_dir.c). */
+  runs: Array<[first: string, last: string, fingerprint: string]>;
   files: number;
   bytes: number;
 }

@@ -4,9 +4,9 @@
  * descriptor, and write the `file` records as JSONL bytes, several folders at once on
  * threads. Per folder: null when it needs the JavaScript path (a .hoardignore inside, or
  * a name or symlink target that is not valid UTF-8), {code, message} when it cannot be
- * read, else { segments: Array<Buffer | string | [kind, name]>, files, bytes }, where a Buffer is
- * JSONL for a run of files, a string a subfolder to enter next, and [kind, name] a
- * special file to report.
+ * read, else { segments: Array<Buffer | string | [kind, name]>, runs, files, bytes }, where a
+ * Buffer is JSONL for a run of files, a string a subfolder to enter next, and [kind, name] a
+ * special file to report; runs[i] = [first name, last name, fingerprint] of the i-th Buffer.
  */
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,34 @@ static void sb_json_body(sbuf *b, const char *s, size_t n) {
   }
 }
 
+/*
+ * A run's fingerprint: 128 bits over every file's name and stat fields (size, mtime,
+ * ctime to the nanosecond, inode, device, mode, link target), two xxh64-style lanes fed
+ * differently. Equal fingerprints mean the run's files look exactly as they did: what
+ * hoard's stat fast path would check file by file (see skip-unchanged.ts).
+ */
+#define FP_P1 0x9E3779B185EBCA87ULL
+#define FP_P2 0xC2B2AE3D27D4EB4FULL
+#define FP_P3 0x165667B19E3779F9ULL
+#define FP_P4 0x85EBCA77C2B2AE63ULL
+typedef struct { uint64_t a, b; } fp128;
+static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+static void fp_word(fp128 *f, uint64_t v) {
+  f->a = rotl64(f->a + v * FP_P2, 31) * FP_P1;
+  f->b = rotl64(f->b + (v ^ FP_P4) * FP_P3, 27) * FP_P2;
+}
+static void fp_bytes(fp128 *f, const char *s, size_t n) {
+  fp_word(f, (uint64_t)n);
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t v = 0; size_t k = n - i < 8 ? n - i : 8;
+    memcpy(&v, s + i, k);
+    fp_word(f, v);
+  }
+}
+static uint64_t fp_avalanche(uint64_t h) {
+  h ^= h >> 33; h *= FP_P2; h ^= h >> 29; h *= FP_P3; h ^= h >> 32; return h;
+}
+
 /* Strict UTF-8 (no overlongs, no surrogates, max U+10FFFF), as Node decodes it losslessly. */
 static int valid_utf8(const unsigned char *s, size_t n) {
   size_t i = 0;
@@ -109,7 +138,10 @@ static int compare(const void *pa, const void *pb) {
 }
 
 /* One folder's result, built without touching JavaScript (so threads can build it). */
-typedef struct { int kind; char *data; size_t len; const char *special; } segment; /* kind: 0 JSONL, 1 subfolder, 2 special */
+/* kind: 0 JSONL (with its run: first and last name, fingerprint), 1 subfolder, 2 special */
+typedef struct { int kind; char *data; size_t len; const char *special; char *first, *last; fp128 fp; } segment;
+/* The run of files being formatted: its first and last name and fingerprint so far. */
+typedef struct { const char *first; size_t first_len; const char *last; size_t last_len; fp128 fp; } run_state;
 typedef struct {
   int status; /* 0 read, 1 needs the JavaScript path, 2 error */
   int err;
@@ -119,14 +151,19 @@ typedef struct {
 
 typedef struct { const char *abs; const char *rel; size_t rel_len; const char *root; size_t root_len; folder_result *out; } folder_job;
 
-static void add_segment(folder_result *r, int kind, char *data, size_t len, const char *special) {
+static segment *add_segment(folder_result *r, int kind, char *data, size_t len, const char *special) {
   if (r->nsegs == r->segcap) { r->segcap = r->segcap ? r->segcap * 2 : 16; r->segs = realloc(r->segs, r->segcap * sizeof(segment)); }
-  r->segs[r->nsegs++] = (segment){kind, data, len, special};
+  r->segs[r->nsegs] = (segment){kind, data, len, special, NULL, NULL, {0, 0}};
+  return &r->segs[r->nsegs++];
 }
-static void end_run(folder_result *r, sbuf *b) {
+static void end_run(folder_result *r, sbuf *b, run_state *run) {
   if (!b->len) return;
-  add_segment(r, 0, b->buf, b->len, NULL);
+  segment *s = add_segment(r, 0, b->buf, b->len, NULL);
+  s->first = strndup(run->first, run->first_len);
+  s->last = strndup(run->last, run->last_len);
+  s->fp = (fp128){fp_avalanche(run->fp.a), fp_avalanche(run->fp.b)};
   *b = (sbuf){0};
+  *run = (run_state){0};
 }
 
 static void read_folder(const folder_job *job) {
@@ -134,6 +171,7 @@ static void read_folder(const folder_job *job) {
   memset(r, 0, sizeof *r);
   entry *es = NULL; size_t n = 0, cap = 0;
   sbuf b = {0};
+  run_state run = {0};
   DIR *dir = NULL;
   int dfd = open(job->abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) { r->status = 2; r->err = errno; goto done; }
@@ -161,9 +199,9 @@ static void read_folder(const folder_job *job) {
   char target[4096];
   for (size_t i = 0; i < n; i++) {
     entry *e = &es[i];
-    if (e->is_dir) { end_run(r, &b); add_segment(r, 1, e->name, e->len, NULL); e->name = NULL; continue; }
+    if (e->is_dir) { end_run(r, &b, &run); add_segment(r, 1, e->name, e->len, NULL); e->name = NULL; continue; }
     if (e->type != DT_REG && e->type != DT_LNK) {
-      end_run(r, &b);
+      end_run(r, &b, &run);
       const char *kind = e->type == DT_FIFO ? "FIFO" : e->type == DT_SOCK ? "socket" : e->type == DT_BLK ? "block device" : e->type == DT_CHR ? "character device" : "special file";
       add_segment(r, 2, e->name, e->len, kind); e->name = NULL;
       continue;
@@ -194,8 +232,18 @@ static void read_folder(const folder_job *job) {
     if (is_link) { sb_lit(&b, ",\"kind\":\"symlink\",\"target\":\""); sb_json_body(&b, target, (size_t)tlen); sb_lit(&b, "\""); }
     sb_lit(&b, "}\n");
     r->files += 1; r->bytes += (double)sx.stx_size;
+    if (!run.first) { run.first = e->name; run.first_len = e->len; run.fp = (fp128){FP_P1, FP_P3}; }
+    run.last = e->name; run.last_len = e->len;
+    fp_bytes(&run.fp, e->name, e->len);
+    fp_word(&run.fp, sx.stx_size);
+    fp_word(&run.fp, (uint64_t)sx.stx_mtime.tv_sec); fp_word(&run.fp, sx.stx_mtime.tv_nsec);
+    fp_word(&run.fp, (uint64_t)sx.stx_ctime.tv_sec); fp_word(&run.fp, sx.stx_ctime.tv_nsec);
+    fp_word(&run.fp, sx.stx_ino);
+    fp_word(&run.fp, ((uint64_t)sx.stx_dev_major << 32) | sx.stx_dev_minor);
+    fp_word(&run.fp, sx.stx_mode);
+    if (is_link) fp_bytes(&run.fp, target, (size_t)tlen);
   }
-  end_run(r, &b);
+  end_run(r, &b, &run);
 done:
   if (dir) closedir(dir);
   for (size_t i = 0; i < n; i++) free(es[i].name);
@@ -203,7 +251,7 @@ done:
 }
 
 static void free_result(folder_result *r) {
-  for (size_t i = 0; i < r->nsegs; i++) free(r->segs[i].data);
+  for (size_t i = 0; i < r->nsegs; i++) { free(r->segs[i].data); free(r->segs[i].first); free(r->segs[i].last); }
   free(r->segs);
 }
 
@@ -225,9 +273,20 @@ static napi_value to_js(napi_env env, folder_result *r) {
     return v;
   }
   napi_value segs; napi_create_array_with_length(env, r->nsegs, &segs);
+  napi_value runs; napi_create_array(env, &runs);
+  uint32_t nruns = 0;
   for (size_t i = 0; i < r->nsegs; i++) {
     segment *s = &r->segs[i]; napi_value x;
-    if (s->kind == 0) { void *data; napi_create_buffer_copy(env, s->len, s->data, &data, &x); }
+    if (s->kind == 0) {
+      void *data; napi_create_buffer_copy(env, s->len, s->data, &data, &x);
+      char hex[33]; snprintf(hex, sizeof hex, "%016llx%016llx", (unsigned long long)s->fp.a, (unsigned long long)s->fp.b);
+      napi_value run, first, last, fpv; napi_create_array_with_length(env, 3, &run);
+      napi_create_string_utf8(env, s->first, NAPI_AUTO_LENGTH, &first);
+      napi_create_string_utf8(env, s->last, NAPI_AUTO_LENGTH, &last);
+      napi_create_string_utf8(env, hex, 32, &fpv);
+      napi_set_element(env, run, 0, first); napi_set_element(env, run, 1, last); napi_set_element(env, run, 2, fpv);
+      napi_set_element(env, runs, nruns++, run);
+    }
     else if (s->kind == 1) napi_create_string_utf8(env, s->data, s->len, &x);
     else {
       napi_value k, name; napi_create_array_with_length(env, 2, &x);
@@ -238,6 +297,7 @@ static napi_value to_js(napi_env env, folder_result *r) {
   }
   napi_value vf, vb; napi_create_double(env, r->files, &vf); napi_create_double(env, r->bytes, &vb);
   napi_set_named_property(env, v, "segments", segs);
+  napi_set_named_property(env, v, "runs", runs);
   napi_set_named_property(env, v, "files", vf);
   napi_set_named_property(env, v, "bytes", vb);
   return v;

@@ -217,5 +217,21 @@ const slimPacks: Migration = {
   `,
 };
 
+/**
+ * Marks of runs of files proved unchanged (see skip-unchanged.ts), per location, as one
+ * JSON object; valid while the location's last event is still `seq`.
+ */
+const runMarks: Migration = {
+  version: 7,
+  name: 'run marks',
+  sql: `
+    CREATE TABLE run_marks (
+      location_id INTEGER PRIMARY KEY,
+      seq INTEGER NOT NULL,
+      marks TEXT NOT NULL
+    );
+  `,
+};
+
 /** The schema of a repository's state database (a host's backup state uses the same). */
-export const stateMigrations: readonly Migration[] = [hashCache, repositoryState, remotes, backup, packs, slimPacks];
+export const stateMigrations: readonly Migration[] = [hashCache, repositoryState, remotes, backup, packs, slimPacks, runMarks];

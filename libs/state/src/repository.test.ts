@@ -148,4 +148,28 @@ describe('Repository', () => {
       repo.close();
     }
   });
+
+  it('passes over a run of entries only when it is exactly what the caller says, across pages', () => {
+    const repo = Repository.init(tempDir());
+    try {
+      const local = repo.location(LOCAL).id;
+      const key = (i: number) => `k${String(i).padStart(5, '0')}`;
+      repo.applyChanges(local, Array.from({ length: 10_000 }, (_, i) => ({ op: 'add' as const, key: key(i), hash: `sha256:${'0'.repeat(64)}`, size: i, mode: 0o100644, mtimeMs: 1, ino: i })));
+      const cursor = repo.entries(local);
+      expect(cursor.next().value!.key).toBe(key(0));
+      expect(cursor.skipRun(key(2), key(10), 9)).toBeUndefined(); // k00001 is unread before it
+      expect(cursor.skipRun(key(1), key(10), 9)).toBeUndefined(); // ten entries, not nine
+      expect(cursor.skipRun(key(1), key(10), 10)).toEqual({ bytes: 55 });
+      expect(cursor.next().value!.key).toBe(key(11));
+      // Across the page read (4096 rows) and past it without reading.
+      expect(cursor.skipRun(key(12), key(5000), 4989)).toEqual({ bytes: ((12 + 5000) * 4989) / 2 });
+      expect(cursor.next().value!.key).toBe(key(5001));
+      expect(cursor.skipRun(key(5002), key(9000), 7999)).toBeUndefined();
+      expect(cursor.skipRun(key(5002), key(9998), 4997)).toBeDefined();
+      expect(cursor.next().value!.key).toBe(key(9999));
+      expect(cursor.next().done).toBe(true);
+    } finally {
+      repo.close();
+    }
+  });
 });

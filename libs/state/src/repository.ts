@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { HoardError, LockedError, NoRepositoryError, UsageError } from '@hoard/schema';
+import { comparePaths, HoardError, LockedError, NoRepositoryError, UsageError } from '@hoard/schema';
 import type Database from 'better-sqlite3';
 import { openDatabase, type Db } from './database.js';
 import { findRepository, HOARD_DIR, STATE_FILE } from './locations.js';
@@ -16,6 +16,17 @@ export interface Entry {
   mode: number;
   mtimeMs: number;
   ino: number;
+}
+
+/** A location's entries in key order, able to pass over a run of them at once. */
+export interface EntryCursor extends IterableIterator<Entry> {
+  /**
+   * When the entries from key `from` through `through` are exactly `count` (the first and
+   * last of them those keys) and none is left unread before them, pass over them all (the
+   * first may have been read already) without reading them, and give their total size;
+   * otherwise undefined, and nothing is passed over.
+   */
+  skipRun(from: string, through: string, count: number): { bytes: number } | undefined;
 }
 
 /** A blob inside a pack file: its content id and byte range. */
@@ -433,10 +444,51 @@ export class Repository {
    * number and newest verification of its stored blobs. Equal versions, equal state.
    */
   stateVersion(locationId: number): string {
-    const seq = this.cached('SELECT max(seq) FROM events WHERE location_id = ?').pluck().get(locationId) as number | null;
+    const seq = this.lastSeq(locationId);
     const blobs = this.cached('SELECT count(*) || \':\' || ifnull(max(verified_at), \'\') FROM copies WHERE location_id = ?').pluck().get(locationId) as string;
     const packs = this.cached('SELECT count(*) || \':\' || ifnull(max(id), 0) || \':\' || ifnull(max(verified_at), \'\') FROM packs WHERE location_id = ?').pluck().get(locationId) as string;
-    return `${seq ?? 0}:${blobs}:${packs}`;
+    return `${seq}:${blobs}:${packs}`;
+  }
+
+  /** The last event recorded for a location (0 when none). */
+  lastSeq(locationId: number): number {
+    return (this.cached('SELECT max(seq) FROM events WHERE location_id = ?').pluck().get(locationId) as number | null) ?? 0;
+  }
+
+  /** A location's run marks (first key -> [last key, fingerprint]), if still valid: recorded at its last event `seq`. */
+  runMarks(locationId: number, seq: number): Map<string, [string, string]> {
+    const row = this.cached('SELECT seq, marks FROM run_marks WHERE location_id = ?').get(locationId) as { seq: number; marks: string } | undefined;
+    if (!row || row.seq !== seq) return new Map();
+    try {
+      return new Map(Object.entries(JSON.parse(row.marks) as Record<string, [string, string]>));
+    } catch {
+      return new Map();
+    }
+  }
+
+  /**
+   * Keep a location's run marks, made while its last event was `seq`: only if it still is
+   * (nothing recorded meanwhile), and only if the database is free now (marks are a
+   * shortcut; never worth waiting for a writer). Returns whether they were kept.
+   */
+  saveRunMarks(locationId: number, seq: number, marks: Map<string, [string, string]>): boolean {
+    const timeout = this.db.pragma('busy_timeout', { simple: true }) as number;
+    this.db.pragma('busy_timeout = 0');
+    try {
+      return this.db
+        .transaction(() => {
+          if (this.lastSeq(locationId) !== seq) return false;
+          this.db
+            .prepare('INSERT INTO run_marks (location_id, seq, marks) VALUES (?, ?, ?) ON CONFLICT (location_id) DO UPDATE SET seq = excluded.seq, marks = excluded.marks')
+            .run(locationId, seq, JSON.stringify(Object.fromEntries(marks)));
+          return true;
+        })
+        .immediate();
+    } catch {
+      return false;
+    } finally {
+      this.db.pragma(`busy_timeout = ${timeout}`);
+    }
   }
 
   /** Where this repository keeps verified blobs that are not (yet) files of its tree. */
@@ -511,30 +563,58 @@ export class Repository {
   }
 
   /** A location's entries in key order (= path order), streamed. */
-  entries(locationId: number, under = ''): IterableIterator<Entry> {
+  entries(locationId: number, under = ''): EntryCursor {
     // Pages of raw rows, not a row-by-row cursor: several times faster for long states, and
     // the connection is free to write between pages. A plain iterator, not a generator:
     // callers step through 100,000s of entries.
     const [lo, hi] = underBounds(under);
     const first = this.cached('SELECT key, hash, size, mode, mtime_ms, ino FROM entries WHERE location_id = ? AND key >= ? AND key < ? ORDER BY key LIMIT 4096').raw(true);
     const next = this.cached('SELECT key, hash, size, mode, mtime_ms, ino FROM entries WHERE location_id = ? AND key > ? AND key < ? ORDER BY key LIMIT 4096').raw(true);
+    const stats = (lower: string) =>
+      this.cached(`SELECT count(*), min(key), max(key), ifnull(sum(size), 0) FROM entries WHERE location_id = ? AND key ${lower} ? AND key <= ? AND key >= ? AND key < ?`).raw(true);
+    const runFrom = stats('>=');
+    const runAfter = stats('>');
     type Row = [string, string, number, number, number, number];
     let rows = first.all(locationId, lo, hi) as Row[];
     let i = 0;
-    const it: IterableIterator<Entry> = {
+    /** The key of the last entry handed out (or passed over). */
+    let returned: string | undefined;
+    let more = rows.length === 4096;
+    let after = rows.length ? rows[rows.length - 1]![0] : lo;
+    const it: EntryCursor = {
       next(): IteratorResult<Entry> {
         if (i === rows.length) {
-          if (rows.length < 4096) return { done: true, value: undefined };
-          rows = next.all(locationId, rows[rows.length - 1]![0], hi) as Row[];
+          if (!more) return { done: true, value: undefined };
+          rows = next.all(locationId, after, hi) as Row[];
           i = 0;
+          more = rows.length === 4096;
           if (!rows.length) return { done: true, value: undefined };
+          after = rows[rows.length - 1]![0];
         }
         const r = rows[i++]!;
+        returned = r[0];
         return { done: false, value: { key: r[0], hash: r[1], size: r[2], mode: r[3], mtimeMs: r[4], ino: r[5] } };
+      },
+      skipRun(from: string, through: string, count: number): { bytes: number } | undefined {
+        let stats: [number, string | null, string | null, number];
+        if (returned === from || (i < rows.length && rows[i]![0] === from)) stats = runFrom.get(locationId, from, through, lo, hi) as typeof stats;
+        else if (i === rows.length && more && (returned === undefined || comparePaths(returned, from) < 0)) {
+          // Nothing unread may come before the run: counted from past the page read, the
+          // first key must be the run's own.
+          stats = runAfter.get(locationId, after, through, lo, hi) as typeof stats;
+        } else return undefined;
+        const [n, min, max, bytes] = stats;
+        if (n !== count || min !== from || max !== through) return undefined;
+        while (i < rows.length && comparePaths(rows[i]![0], through) <= 0) i++;
+        // Past the page read: the next page starts after the run, never reading it.
+        if (i === rows.length && more && comparePaths(after, through) < 0) after = through;
+        returned = through;
+        return { bytes };
       },
       return(): IteratorResult<Entry> {
         rows = [];
         i = 0;
+        more = false;
         return { done: true, value: undefined };
       },
       [Symbol.iterator]() {

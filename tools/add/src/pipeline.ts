@@ -6,7 +6,7 @@ import { scanTree } from '@hoard/tool-scan/scan';
 import { hashRecords, type HashOptions } from '@hoard/tool-hash/hash';
 import { openHashCaches } from '@hoard/tool-hash/cache';
 import { diffState } from '@hoard/tool-diff-state/diff-state';
-import { skipUnchanged, type Skipped } from './skip-unchanged.js';
+import { skipUnchanged, type RunMarks, type Skipped } from './skip-unchanged.js';
 
 export interface RepositoryDiff {
   /** The folder compared, relative to the repository root ('' = all of it). */
@@ -49,19 +49,42 @@ export function diffTree(reader: Repository, location: Location, root: string, u
   const abs = under ? path.join(root, under) : root;
   let pool: HashPool | undefined;
   const caches = openHashCaches('sha256');
-  const scanned = scanTree(abs, { root, onFiles: progress.onFound });
   // `unchanged` records need every file's full record: no fast path then.
+  const seq = reader.lastSeq(location.id);
+  const marks = progress.unchanged ? undefined : runMarks(reader.runMarks(location.id, seq));
   const recorded = reader.entries(location.id, under);
-  const fast = progress.unchanged ? undefined : skipUnchanged(scanned, recorded, root, caches.cacheFor(root), progress.onHashed);
-  const hashed = hashRecords(asInputLines(fast?.items ?? scanned), { algo: 'sha256', pool: () => (pool ??= new HashPool()), cacheFor: caches.cacheFor, onFile: (size) => progress.onHashed?.(1, size), asObjects: true, keep: progress.keep });
+  const fast = marks ? skipUnchanged(scanTree(abs, { root, onFiles: progress.onFound, runs: true }), recorded, root, caches.cacheFor(root), progress.onHashed, marks) : undefined;
+  const hashed = hashRecords(asInputLines(fast?.items ?? scanTree(abs, { root, onFiles: progress.onFound })), { algo: 'sha256', pool: () => (pool ??= new HashPool()), cacheFor: caches.cacheFor, onFile: (size) => progress.onHashed?.(1, size), asObjects: true, keep: progress.keep });
   const items = diffState(asInputLines(hashed), { entries: fast?.entries ?? recorded, location: location.name, under, unchanged: progress.unchanged, symlinks: progress.symlinks });
   return {
     under,
     items,
-    skipped: fast?.skipped ?? { files: 0, bytes: 0 },
+    skipped: fast?.skipped ?? { files: 0, bytes: 0, runs: 0 },
     async close() {
       caches.close();
       await pool?.close();
+      if (marks?.changed) reader.saveRunMarks(location.id, seq, marks.all);
+    },
+  };
+}
+
+/** Run marks over a map, noting whether anything changed (then they are saved). */
+function runMarks(all: Map<string, [string, string]>): RunMarks & { all: Map<string, [string, string]>; changed: boolean } {
+  return {
+    all,
+    changed: false,
+    get(first) {
+      const m = all.get(first);
+      return m && { last: m[0], fingerprint: m[1] };
+    },
+    set(first, last, fingerprint) {
+      const m = all.get(first);
+      if (m && m[0] === last && m[1] === fingerprint) return;
+      all.set(first, [last, fingerprint]);
+      this.changed = true;
+    },
+    drop(first) {
+      if (all.delete(first)) this.changed = true;
     },
   };
 }

@@ -1,11 +1,14 @@
 import { comparePaths } from '@hoard/schema';
 import { itemLines, type OutputItem } from '@hoard/jsonl';
-import type { CacheItem, Entry, HashCache } from '@hoard/state';
+import type { CacheItem, Entry, EntryCursor, HashCache } from '@hoard/state';
+import { FileRun } from '@hoard/tool-scan/scan';
 
 /** What the stat fast path proved unchanged, for summaries and progress. */
 export interface Skipped {
   files: number;
   bytes: number;
+  /** Runs of files proved unchanged whole by their marks (see RunMarks). */
+  runs: number;
 }
 
 export interface SkipUnchanged {
@@ -14,6 +17,21 @@ export interface SkipUnchanged {
   /** The recorded entries without those matched, in key order: what diff-state still compares. */
   entries: Iterator<Entry>;
   skipped: Skipped;
+}
+
+/**
+ * Runs of files (scan's FileRun) proved unchanged file by file, remembered by their first
+ * key with their last key and fingerprint. A later run with the same first and last key
+ * and fingerprint holds the same files with the same stat fields, each verified then:
+ * it is unchanged as a whole, without a look at its lines or the hash cache. Valid only
+ * while the location's recorded entries are as they were (the caller checks).
+ */
+export interface RunMarks {
+  get(first: string): { last: string; fingerprint: string } | undefined;
+  /** A run verified unchanged file by file now. */
+  set(first: string, last: string, fingerprint: string): void;
+  /** A run that is not (or no longer) known unchanged. */
+  drop(first: string): void;
 }
 
 /** Stat fields of a scan line, read without parsing the whole record. */
@@ -27,6 +45,16 @@ interface LineStat {
   ctimeMs: number;
 }
 
+/** A run checked file by file in this batch: whether every file in it proved unchanged. */
+interface RunCheck {
+  run: FileRun;
+  first: string;
+  last: string;
+  lines: number;
+  dropped: number;
+  strays: number;
+}
+
 /**
  * The fast path of `scan | hash | diff-state` when most files did not change, as git's
  * index does for `git status`: a scanned file whose size, mode, mtime and inode equal its
@@ -34,22 +62,35 @@ interface LineStat {
  * racy) gives the entry's content id, is unchanged. Both the line and the entry are dropped
  * here, so the slow path (parse, hash, merge) sees only what may have changed. Anything
  * this cannot prove, it passes on untouched: the slow path decides, exactly as before.
+ * With `marks`, a whole run of files whose mark matches is dropped with its entries at
+ * once, and runs proved unchanged file by file are marked for next time.
  *
  * `entries` is shared: diff-state reads the entries left over through the returned
  * iterator while this runs ahead of it on the scan. Whatever the interleaving, each side
- * sees keys in order and a pair is dropped only when both halves matched.
+ * sees keys in order and a pair is dropped only when both halves matched; a run is
+ * dropped whole only when diff-state has not yet read into it.
  */
-export function skipUnchanged(scanned: Iterable<OutputItem[]>, recorded: Iterator<Entry>, root: string, cache: HashCache, onSkipped?: (files: number, bytes: number) => void): SkipUnchanged {
-  const skipped: Skipped = { files: 0, bytes: 0 };
+export function skipUnchanged(
+  scanned: Iterable<Array<OutputItem | FileRun>>,
+  recorded: Iterator<Entry> & Partial<Pick<EntryCursor, 'skipRun'>>,
+  root: string,
+  cache: HashCache,
+  onSkipped?: (files: number, bytes: number) => void,
+  marks?: RunMarks,
+): SkipUnchanged {
+  const skipped: Skipped = { files: 0, bytes: 0, runs: 0 };
   const left: Entry[] = []; // passed over by the scan: for diff-state, in order
   let leftHead = 0;
+  const back: Entry[] = []; // taken from `recorded` and put back (a run that did not prove whole)
   let peeked: IteratorResult<Entry> | undefined;
-  const peek = () => (peeked ??= recorded.next());
+  const peek = () => (peeked ??= back.length ? { done: false, value: back.pop()! } : recorded.next());
   const take = (): IteratorResult<Entry> => {
     const r = peek();
     peeked = undefined;
     return r;
   };
+  /** The last key diff-state took straight from `recorded` (beyond what the scan had reached). */
+  let handedOut: string | undefined;
   const prefix = `{"type":"file","root":${JSON.stringify(root)},"path":"`;
 
   function* items(): Generator<OutputItem[]> {
@@ -57,16 +98,33 @@ export function skipUnchanged(scanned: Iterable<OutputItem[]>, recorded: Iterato
       const out: Array<OutputItem | undefined> = [];
       // Entries in key order, each with its line's place in `out` when stat matched (a
       // candidate: the cache decides), or -1 when it goes on to diff-state anyway.
-      const order: Array<{ entry: Entry; at: number }> = [];
+      const order: Array<{ entry: Entry; at: number; check?: RunCheck }> = [];
       const lookups: CacheItem[] = [];
+      const checks: RunCheck[] = [];
+      let files = 0;
+      let bytes = 0;
       for (const item of batch) {
-        for (const line of itemLines(item)) {
+        let check: RunCheck | undefined;
+        if (item instanceof FileRun) {
+          const first = item.dir ? `${item.dir}/${item.first}` : item.first;
+          const last = item.dir ? `${item.dir}/${item.last}` : item.last;
+          const whole = marks && dropWhole(item, first, last, order);
+          if (whole) {
+            files += whole.files;
+            bytes += whole.bytes;
+            skipped.runs++;
+            continue;
+          }
+          if (marks) checks.push((check = { run: item, first, last, lines: 0, dropped: 0, strays: 0 }));
+        }
+        for (const line of itemLines(item instanceof FileRun ? item.lines : item)) {
           const stat = typeof line === 'string' ? lineStat(line, prefix) : undefined;
+          if (check) check.lines++;
           if (!stat) {
             out.push(line);
             continue;
           }
-          for (let e = peek(); !e.done && comparePaths(e.value.key, stat.path) < 0; e = peek()) order.push({ entry: take().value as Entry, at: -1 });
+          for (let e = peek(); !e.done && comparePaths(e.value.key, stat.path) < 0; e = peek()) order.push({ entry: take().value as Entry, at: -1, check });
           const e = peek();
           if (e.done || e.value.key !== stat.path) {
             out.push(line);
@@ -74,7 +132,7 @@ export function skipUnchanged(scanned: Iterable<OutputItem[]>, recorded: Iterato
           }
           const entry = take().value as Entry;
           const same = entry.size === stat.size && entry.mode === stat.mode && entry.mtimeMs === stat.mtimeMs && entry.ino === stat.ino;
-          order.push({ entry, at: same ? out.length : -1 });
+          order.push({ entry, at: same ? out.length : -1, check });
           if (same) {
             const slash = stat.path.lastIndexOf('/');
             lookups.push({ dir: slash === -1 ? root : `${root}/${stat.path.slice(0, slash)}`, key: stat });
@@ -83,15 +141,22 @@ export function skipUnchanged(scanned: Iterable<OutputItem[]>, recorded: Iterato
         }
       }
       const hashes = lookups.length ? cache.lookupMany(lookups) : [];
-      let files = 0;
-      let bytes = 0;
       let n = 0;
-      for (const { entry, at } of order) {
+      for (const { entry, at, check } of order) {
         if (at !== -1 && hashes[n++] === entry.hash) {
           out[at] = undefined;
           files++;
           bytes += entry.size;
-        } else left.push(entry);
+          if (check) check.dropped++;
+        } else {
+          left.push(entry);
+          if (check && comparePaths(entry.key, check.first) >= 0) check.strays++;
+        }
+      }
+      // A run whose every file proved unchanged, with no other entry among them: marked.
+      for (const c of checks) {
+        if (c.dropped === c.lines && c.strays === 0) marks!.set(c.first, c.last, c.run.fingerprint);
+        else marks!.drop(c.first);
       }
       skipped.files += files;
       skipped.bytes += bytes;
@@ -99,6 +164,39 @@ export function skipUnchanged(scanned: Iterable<OutputItem[]>, recorded: Iterato
       const kept = out.filter((o): o is OutputItem => o !== undefined);
       if (kept.length) yield kept;
     }
+  }
+
+  /**
+   * Drop a marked run whole with its entries, or undefined (nothing taken for good) when
+   * its mark does not match, diff-state already read into it, or its entries are not
+   * exactly its files.
+   */
+  function dropWhole(run: FileRun, first: string, last: string, order: Array<{ entry: Entry; at: number }>): { files: number; bytes: number } | undefined {
+    const mark = marks!.get(first);
+    if (!mark || mark.last !== last || mark.fingerprint !== run.fingerprint) return undefined;
+    if (handedOut !== undefined && comparePaths(handedOut, first) >= 0) return undefined;
+    const lines = countLines(run.lines);
+    if (!back.length && recorded.skipRun && (peeked === undefined || (!peeked.done && peeked.value.key === first))) {
+      // The cursor counts the run's entries in the database and passes over them unread.
+      const passed = recorded.skipRun(first, last, lines);
+      if (passed) {
+        peeked = undefined;
+        marks!.set(first, last, run.fingerprint);
+        return { files: lines, bytes: passed.bytes };
+      }
+    }
+    for (let e = peek(); !e.done && comparePaths(e.value.key, first) < 0; e = peek()) order.push({ entry: take().value as Entry, at: -1 });
+    const inRun: Entry[] = [];
+    for (let e = peek(); !e.done && comparePaths(e.value.key, last) <= 0; e = peek()) inRun.push(take().value as Entry);
+    if (inRun.length === lines && inRun[0]?.key === first && inRun[inRun.length - 1]?.key === last) {
+      marks!.set(first, last, run.fingerprint);
+      return { files: inRun.length, bytes: inRun.reduce((sum, e) => sum + e.size, 0) };
+    }
+    // Not what the mark said: put the entries back, the run goes file by file.
+    if (peeked && !peeked.done) back.push(peeked.value);
+    peeked = undefined;
+    for (let i = inRun.length - 1; i >= 0; i--) back.push(inRun[i]!);
+    return undefined;
   }
 
   const entries: Iterator<Entry> = {
@@ -114,7 +212,9 @@ export function skipUnchanged(scanned: Iterable<OutputItem[]>, recorded: Iterato
       }
       // Nothing passed over yet: the next entry the scan has not reached. If the scan meets
       // its path later, that file simply takes the slow path.
-      return take();
+      const r = take();
+      if (!r.done) handedOut = r.value.key;
+      return r;
     },
     return(value?: unknown) {
       recorded.return?.(value);
@@ -123,6 +223,13 @@ export function skipUnchanged(scanned: Iterable<OutputItem[]>, recorded: Iterato
   };
 
   return { items: items(), entries, skipped };
+}
+
+/** Lines in a JSONL buffer (each ends with a newline). */
+function countLines(data: Buffer): number {
+  let n = 0;
+  for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, i + 1)) n++;
+  return n;
 }
 
 /** Everything after the path in a line of scan's own making (see scan_dir.c and scan.ts). */

@@ -14,6 +14,27 @@ export interface ScanOptions {
   onFiles?: (count: number, bytes: number) => void;
   /** Use the JavaScript folder reader even when the native one is built (tests compare both). */
   noNative?: boolean;
+  /**
+   * In process only: hand runs of files the native reader formatted as FileRun items (the
+   * lines plus what identifies the run) instead of bare JSONL, for skipUnchanged.
+   */
+  runs?: boolean;
+}
+
+/**
+ * A run of files of one folder (no subfolder between them), as the native reader
+ * formatted them: `lines` is their JSONL; `fingerprint` covers every file's name and stat
+ * fields, so an equal fingerprint later means every one of them looks the same.
+ */
+export class FileRun {
+  constructor(
+    readonly lines: Buffer,
+    /** The folder, relative to the root ('' = the root). */
+    readonly dir: string,
+    readonly first: string,
+    readonly last: string,
+    readonly fingerprint: string,
+  ) {}
 }
 
 /** Folders never entered: hoard's own metadata. */
@@ -45,7 +66,9 @@ interface Entry {
  * in code-point order (a folder sorts as `name/`, so the stream is in full-path order).
  * Symlinks are recorded, never followed.
  */
-export function* scanTree(dir: string, options: ScanOptions = {}): Generator<OutputItem[]> {
+export function scanTree(dir: string, options: ScanOptions & { runs: true }): Generator<Array<OutputItem | FileRun>>;
+export function scanTree(dir: string, options?: ScanOptions & { runs?: false }): Generator<OutputItem[]>;
+export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Array<OutputItem | FileRun>> {
   const startedAt = new Date().toISOString();
   const absDir = path.resolve(dir);
   const root = options.root ? path.resolve(options.root) : absDir;
@@ -57,9 +80,9 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
   let files = 0;
   let bytes = 0;
   let errors = 0;
-  let batch: OutputItem[] = [];
+  let batch: Array<OutputItem | FileRun> = [];
 
-  const push = (item: OutputItem) => {
+  const push = (item: OutputItem | FileRun) => {
     batch.push(item);
   };
   const fail = (code: string, rel: string, message: string) => {
@@ -92,7 +115,7 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
    * (read ahead of the depth-first walk, so both cores have work). A folder the native
    * reader declines (null) goes the JavaScript way.
    */
-  function* walkNative(folder: Folder & { abs: string }, rules: IgnoreRules, result: Result): Generator<OutputItem[]> {
+  function* walkNative(folder: Folder & { abs: string }, rules: IgnoreRules, result: Result): Generator<Array<OutputItem | FileRun>> {
     if (result === null) {
       yield* walkJs(folder, rules);
       return;
@@ -113,6 +136,7 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
       readAhead(level === children ? level : level.slice(0, room));
     }
     let next = 0;
+    let run = 0;
     for (const segment of result.segments) {
       if (typeof segment === 'string') {
         if (SKIP_DIRS.has(segment)) continue;
@@ -123,7 +147,9 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
       } else if (Array.isArray(segment)) {
         push({ type: 'note', tool: TOOL, code: 'special-file', root, path: joinRel(folder.rel, segment[1]), message: `skipped ${segment[0]}` } satisfies NoteRecord);
       } else {
-        push(segment); // whole JSONL lines, written as they are
+        // Whole JSONL lines, written as they are.
+        const r = result.runs[run++];
+        push(options.runs && r ? new FileRun(segment, folder.rel, r[0], r[1], r[2]) : segment);
       }
       if (batch.length >= BATCH) {
         yield batch;
@@ -132,7 +158,7 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
     }
   }
 
-  function* walk(folder: Folder, rules: IgnoreRules): Generator<OutputItem[]> {
+  function* walk(folder: Folder, rules: IgnoreRules): Generator<Array<OutputItem | FileRun>> {
     if (native && rules.empty && typeof folder.abs === 'string' && !folder.relBytes) {
       const [result] = native([folder.abs], [relPrefix(folder.rel)], rootJson);
       yield* walkNative(folder as Folder & { abs: string }, rules, result!);
@@ -142,7 +168,7 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Out
   }
 
   /** The JavaScript folder reader: readdir, lstat by name from inside the folder. */
-  function* walkJs(folder: Folder, rules: IgnoreRules): Generator<OutputItem[]> {
+  function* walkJs(folder: Folder, rules: IgnoreRules): Generator<Array<OutputItem | FileRun>> {
     let entries: Entry[];
     // lstat by bare name from inside the folder: the kernel resolves one component
     // instead of the whole path, which is most of the system time on deep trees.
