@@ -196,6 +196,23 @@ describe('untrusted plans and remotes', () => {
     expect(fs.existsSync(outside)).toBe(false);
   });
 
+  it('transfer reads a file a stage result names only inside the tree, never under .hoard/', async () => {
+    const src = tempDir();
+    writeTree(src);
+    await ok(src, 'init');
+    const far = path.join(tempDir(), 'far');
+    await ok(src, 'remote', 'add', 'far', far, '--init');
+    const secret = path.join(tempDir(), 'secret.txt');
+    fs.writeFileSync(secret, 'secret');
+    const hex = '3'.repeat(64);
+    for (const origin of [secret, path.join(src, '.hoard', 'state.db'), path.join(src, 'docs', '..', '..', path.basename(path.dirname(secret)), 'secret.txt')]) {
+      const line = JSON.stringify({ type: 'result', tool: 'stage', op: 'copy', ok: true, key: `sha256/33/33/${hex}`, hash: `sha256:${hex}`, bytes: 6, source: 'local', target: 'far', path: 'x', origin });
+      const r = await execa(path.join(BIN, 'hoard'), ['transfer', '--transfer', 't'], { cwd: src, env: env(), input: `${line}\n`, reject: false });
+      expect(r.stdout, origin).toMatch(/"code":"bad-input".*outside the folder it comes from/);
+    }
+    expect(fs.existsSync(path.join(far, '.hoard', 'staging', 't'))).toBe(false);
+  });
+
   it('a remote naming ../ in its answer is refused before anything is written', async () => {
     const src = tempDir();
     writeTree(src);

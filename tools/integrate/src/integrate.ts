@@ -22,7 +22,8 @@ interface Received {
   target: string;
 }
 
-const BATCH = 2000;
+/** Received blobs verified, moved in and recorded per batch (one transaction each). */
+const BATCH = 8000;
 
 /** Store folders made in this run (mkdir -p once each). */
 const madeDirs = new Set<string>();
@@ -85,7 +86,11 @@ async function integrateHere(items: Received[], options: IntegrateOptions, pool:
   const { repo } = options;
   const staging = repo.stagingDir(options.transferId);
   const out: ResultRecord[] = [];
-  const files = items.map((i) => path.join(staging, i.key));
+  // Copied here flat (transfer between folders of this machine) or at its key (rsync over ssh).
+  const files = items.map((i) => {
+    const flat = path.join(staging, flatBlobName(i.key));
+    return fs.existsSync(flat) ? flat : path.join(staging, i.key);
+  });
   const claimed = items.map((i) => blobKeyHash(i.key) ?? i.hash);
   const outcomes = await pool().hash('sha256', files, items.reduce((n, i) => n + i.bytes, 0));
   const stored: Array<{ hash: string; size: number }> = [];

@@ -47,7 +47,10 @@ export async function* stageActions(input: AsyncIterable<InputLine[]>, options: 
       const target = action.target === LOCAL ? undefined : options.locate(action.target);
       const mirror = target !== undefined && !target.caps.runsHoard && target.caps.layout === 'tree';
       if (action.source === LOCAL) {
-        const result = stageLocal(repo, local.id, staging, action, mirror);
+        // Into a repository or rclone folder on this machine, the copy reads the tree's file
+        // itself (no link to make and remove): what lands there is a copy, checked on arrival.
+        const direct = target !== undefined && (peerUrl(target)?.kind === 'path' || rcloneLocalRoot(target) !== undefined);
+        const result = stageLocal(repo, local.id, staging, action, mirror, direct);
         if (result.ok) journal.push(`${JSON.stringify({ key: result.key, hash: result.hash, bytes: result.bytes })}\n`);
         out.push(result);
       } else if (source?.location.kind === 'dir' && target && rcloneLocalRoot(target)) {
@@ -75,6 +78,7 @@ export async function* stageActions(input: AsyncIterable<InputLine[]>, options: 
       else out.push(ok(action, action.path));
     }
     if (journal.length) {
+      madeDir(path.dirname(staging)); // nothing may have been linked into staging (direct copies)
       fs.appendFileSync(`${staging}.journal`, journal.join(''), { mode: 0o600 });
       journal.length = 0;
     }
@@ -122,15 +126,18 @@ function failed(action: AnyRecord, code: string, message: string): ResultRecord 
  * Hardlink one recorded file holding the content into staging. A file changed since it
  * was recorded is not staged (its content is no longer the one planned).
  */
-function stageLocal(repo: Repository, localId: number, staging: string, action: ActionRecord, mirror: boolean): ResultRecord {
+function stageLocal(repo: Repository, localId: number, staging: string, action: ActionRecord, mirror: boolean, direct: boolean): ResultRecord {
   const wanted = repo.entry(localId, entryKey(action.path!, action.pathBytes));
   const entry = wanted?.hash === action.hash ? wanted : repo.entryWithContent(localId, action.hash!);
   if (!entry) return failed(action, 'not-here', `no recorded file here holds ${action.hash}`);
-  return stageFile(repo.root, entry, staging, action, mirror);
+  return stageFile(repo.root, entry, staging, action, mirror, direct);
 }
 
-/** Hardlink the file of `entry` under `root` into staging, if it still is what was recorded (size and time). */
-function stageFile(root: string, entry: Entry, staging: string, action: ActionRecord, mirror: boolean): ResultRecord {
+/**
+ * Hardlink the file of `entry` under `root` into staging, if it still is what was recorded
+ * (size and time); `direct`: name the file for the copy to read instead.
+ */
+function stageFile(root: string, entry: Entry, staging: string, action: ActionRecord, mirror: boolean, direct = false): ResultRecord {
   const { path: p, pathBytes } = keyPath(entry.key);
   const file = joinRecordPath(root, p, pathBytes);
   let key: string;
@@ -144,6 +151,7 @@ function stageFile(root: string, entry: Entry, staging: string, action: ActionRe
     if (!st.isFile() || st.size !== entry.size || Math.abs(st.mtimeMs - entry.mtimeMs) >= 1) {
       return failed(action, 'changed-since-recorded', `${p} changed since it was recorded: run hoard add, then plan again`);
     }
+    if (direct) return { ...ok(action, key, st.size), ...(typeof file === 'string' ? { origin: file } : { originBytes: file.toString('base64') }) };
     const there = fs.statSync(dest, { throwIfNoEntry: false });
     if (there && there.ino === st.ino && there.dev === st.dev) return ok(action, key, st.size);
     if (there) fs.rmSync(dest, { force: true });

@@ -54,7 +54,7 @@ export async function* transferStaged(input: AsyncIterable<InputLine[]>, options
       }
       const group = `${r.source}\0${r.target}`;
       const items = groups.get(group) ?? [];
-      const origin = originWithin(r, options.locate(r.source));
+      const origin = originWithin(r, r.source === LOCAL ? options.repo.root : options.locate(r.source));
       if ((r.origin !== undefined || r.originBytes !== undefined) && origin === undefined) {
         out.push({ type: 'error', tool: 'transfer', code: 'bad-input', line: line.lineNo, message: 'a stage result names a file outside the folder it comes from' });
         continue;
@@ -73,17 +73,20 @@ export async function* transferStaged(input: AsyncIterable<InputLine[]>, options
 
 /**
  * The file a stage result says to read directly: only ever inside the folder its source
- * location backs up (input is untrusted: it cannot make us read and send any other file).
+ * backs up, or this repository's tree outside .hoard/ (input is untrusted: it cannot make us
+ * read and send any other file).
  */
-function originWithin(r: ResultRecord, source: OpenedLocation | undefined): string | Buffer | undefined {
-  if (source?.location.kind !== 'dir') return undefined;
-  const root = `${source.location.url.replace(/\/+$/, '')}/`;
+function originWithin(r: ResultRecord, source: OpenedLocation | string | undefined): string | Buffer | undefined {
+  const tree = typeof source === 'string';
+  if (!tree && source?.location.kind !== 'dir') return undefined;
+  const root = `${(tree ? source : source!.location.url).replace(/\/+$/, '')}/`;
   const file = typeof r.origin === 'string' ? r.origin : typeof r.originBytes === 'string' ? Buffer.from(r.originBytes, 'base64') : undefined;
   if (file === undefined) return undefined;
   const bytes = typeof file === 'string' ? Buffer.from(file) : file;
   const rootBytes = Buffer.from(root);
   const parts = bytes.toString('latin1').split('/');
   if (!bytes.subarray(0, rootBytes.length).equals(rootBytes) || parts.some((c) => c === '..' || c === '.') || bytes.includes(0)) return undefined;
+  if (tree && parts[root.split('/').length - 1] === '.hoard') return undefined;
   return file;
 }
 
@@ -111,7 +114,9 @@ async function send(items: Item[], options: TransferOptions): Promise<ResultReco
     const peer = peerUrl(far);
     if (peer) {
       const farStaging = path.posix.join(peer.path, '.hoard', 'staging', options.transferId);
-      if (peer.kind === 'path') await copyLocal(items, pushing ? localStaging : farStaging, pushing ? farStaging : localStaging, done, fail);
+      // Received blobs land flat in the receiving staging folder (integrate finds them there):
+      // their key's two levels of folders would be tens of thousands of folders made and removed.
+      if (peer.kind === 'path') await copyLocal(items, pushing ? localStaging : farStaging, pushing ? farStaging : localStaging, done, fail, true);
       else await rsyncOver(peer, items, pushing, localStaging, farStaging, byKey, done);
     } else if (rcloneRoot(far).startsWith('/')) {
       // rclone's local backend: a folder on this machine; plain parallel copies do the same, faster.
