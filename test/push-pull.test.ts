@@ -55,6 +55,16 @@ afterAll(async () => {
 /** The four kinds of remote, each given a fresh place. */
 // A mirror keeps files at their paths: two files with the same content are sent twice.
 /** The workflows' records of exchanges found settled (see scripts/lib/exchange.mjs). */
+/** A repository of writeTree's files and, beside it, a far repository `name` added as a remote of that name. */
+async function repoWithFar(name: string): Promise<{ src: string; far: string }> {
+  const src = tempDir();
+  writeTree(src);
+  await ok(src, 'init');
+  const far = path.join(tempDir(), name);
+  await ok(src, 'remote', 'add', name, far, '--init');
+  return { src, far };
+}
+
 function settledMarks(repo: string): string[] {
   const db = new Database(path.join(repo, '.hoard', 'state.db'), { readonly: true });
   try {
@@ -197,11 +207,7 @@ describe('untrusted plans and remotes', () => {
   });
 
   it('transfer reads a file a stage result names only inside the tree, never under .hoard/', async () => {
-    const src = tempDir();
-    writeTree(src);
-    await ok(src, 'init');
-    const far = path.join(tempDir(), 'far');
-    await ok(src, 'remote', 'add', 'far', far, '--init');
+    const { src, far } = await repoWithFar('far');
     const secret = path.join(tempDir(), 'secret.txt');
     fs.writeFileSync(secret, 'secret');
     const hex = '3'.repeat(64);
@@ -239,11 +245,7 @@ describe('untrusted plans and remotes', () => {
 
 describe('an offline remote', () => {
   it('answers from its last known state and makes transfers wait', async () => {
-    const src = tempDir();
-    writeTree(src);
-    await ok(src, 'init');
-    const far = path.join(tempDir(), 'usb');
-    await ok(src, 'remote', 'add', 'usb', far, '--init');
+    const { src, far } = await repoWithFar('usb');
     await summary(src, 'push', 'usb');
     await ok(src, 'remote', 'set-url', 'usb', 'offline:');
     // What it held is still known: listing and whereis answer without reaching it.
@@ -262,11 +264,7 @@ describe('an offline remote', () => {
 
 describe('an exchange cut short before it settled', () => {
   it('a file renamed here afterwards is moved there, not left behind twice', async () => {
-    const src = tempDir();
-    writeTree(src);
-    await ok(src, 'init');
-    const far = path.join(tempDir(), 'far');
-    await ok(src, 'remote', 'add', 'far', far, '--init');
+    const { src, far } = await repoWithFar('far');
     // The steps of a push, without its last one (the fetch that settles what both sides agree on).
     await ok(src, 'add');
     await ok(src, 'remote', 'fetch', 'far');
