@@ -235,7 +235,11 @@ async function changesOf(
           const key = entryKey(String(rec.path), rec.pathBytes as string | undefined);
           const fromKey = rec.from !== undefined ? entryKey(String(rec.from), rec.fromBytes as string | undefined) : undefined;
           if (w.only && !w.only.has(key) && !(fromKey && w.only.has(fromKey))) continue;
-          changes.push({ ...(rec as unknown as Change), key, fromKey });
+          // diff-state's own record, used by nothing else: keyed in place, not copied.
+          const change = rec as unknown as Change;
+          change.key = key;
+          change.fromKey = fromKey;
+          changes.push(change);
         }
       }
     }
