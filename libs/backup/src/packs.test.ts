@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Repository } from '@hoard/state';
-import { learnPacks, openPacks, PackStream, PACK_TARGET, parsePackIndex, verifyPacks, writePacks, type PackSource } from './packs.js';
+import { learnPacks, openPacks, PackStream, PACK_TARGET, parsePackIndex, STREAM_MAX_BYTES, verifyPacks, writePacks, type PackSource } from './packs.js';
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-packs-'));
 const sha = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
@@ -107,5 +107,19 @@ describe('packs in a vault', () => {
     expect(checked.map((v) => v.hash).sort()).toEqual([...sources.map((s) => s.hash), ...big.map(sha)].sort());
     expect(new Set(checked.map((v) => v.pack)).size).toBeGreaterThanOrEqual(1 + Math.floor((12 * (3 << 20)) / PACK_TARGET));
     expect(fs.existsSync(host.stagingDir('packs'))).toBe(false);
+  });
+
+  it('a pack stream fed faster than it writes holds a bounded amount and refuses the rest', async () => {
+    const { host, vault, vaultDir } = setup(0);
+    const stream = new PackStream(host, vault, vaultDir);
+    const blobs = Array.from({ length: 40 }, () => crypto.randomBytes(3 << 20)); // 120 MB, offered without waiting
+    for (const b of blobs) void stream.offer(sha(b), b); // never waiting: the stream must bound itself
+    await stream.finish();
+    expect(stream.stats.refused).toBeGreaterThan(0);
+    expect(stream.stats.refused).toBeLessThan(blobs.length);
+    expect(stream.stats.peakBytes).toBeLessThanOrEqual(STREAM_MAX_BYTES);
+    // What was refused is simply not stored (a backup sends it the second way).
+    expect(host.holdsMany(vault.id, blobs.map(sha)).size).toBe(blobs.length - stream.stats.refused);
+    expect((await collect(verifyPacks(vaultDir))).every((v) => v.ok)).toBe(true);
   });
 });

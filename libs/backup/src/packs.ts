@@ -25,6 +25,8 @@ export const PACK_TARGET = 16 << 20;
 export const PACK_MAX_BLOB = 4 << 20;
 /** Packs built before they are recorded (and, for a remote vault, uploaded) together. */
 const RECORD_EVERY = 8;
+/** The most bytes a pack stream holds (four packs' worth). */
+export const STREAM_MAX_BYTES = 4 * PACK_TARGET;
 
 export interface PackIndex {
   type: 'pack';
@@ -95,6 +97,10 @@ export class PackStream {
   private inFlight = 0;
   private failure: Error | undefined;
   private ready: Promise<void> | undefined;
+  /** Bytes held: waiting to be sifted, in the pack being filled, or sealed and not yet written. */
+  private held = 0;
+  /** Offers refused for want of room (their files go the second way), and the most bytes held. */
+  readonly stats = { refused: 0, peakBytes: 0 };
 
   /**
    * `beforeFirst`: awaited before the vault is first asked what it holds (learning the
@@ -110,9 +116,19 @@ export class PackStream {
     this.outbox = new PackOutbox(host, vault, spec, hooks);
   }
 
-  /** Offer one blob; a promise when the caller should wait (packs are waiting to be written). */
+  /**
+   * Offer one blob; a promise when the caller should wait (packs are waiting to be written).
+   * Past STREAM_MAX_BYTES held (a vault slower than the reading), an offer is refused: the
+   * memory stays bounded and the file is read again by the second way.
+   */
   offer(hash: string, data: Buffer): Promise<void> | undefined {
     if (data.length > PACK_MAX_BLOB || this.taken.has(hash)) return undefined;
+    if (this.held + data.length > STREAM_MAX_BYTES) {
+      this.stats.refused++;
+      return this.writing;
+    }
+    this.held += data.length;
+    this.stats.peakBytes = Math.max(this.stats.peakBytes, this.held);
     this.waiting.push({ hash, data });
     this.waitingBytes += data.length;
     // The vault is asked in batches: one query per few thousand blobs.
@@ -139,7 +155,10 @@ export class PackStream {
     await (this.ready ??= this.beforeFirst());
     const held = this.host.holdsMany(this.vault.id, batch.map((b) => b.hash));
     for (const b of batch) {
-      if (held.has(b.hash) || this.taken.has(b.hash)) continue;
+      if (held.has(b.hash) || this.taken.has(b.hash)) {
+        this.held -= b.data.length;
+        continue;
+      }
       this.taken.add(b.hash);
       this.parts.push(b.data);
       this.blobs.push({ hash: b.hash, offset: this.used, length: b.data.length });
@@ -155,6 +174,7 @@ export class PackStream {
     if (!this.blobs.length) return;
     const data = this.parts;
     const blobs = this.blobs;
+    const bytes = this.used;
     this.parts = [];
     this.used = 0;
     this.blobs = [];
@@ -166,6 +186,7 @@ export class PackStream {
         this.failure = err as Error;
       } finally {
         this.inFlight--;
+        this.held -= bytes;
       }
       if (this.failure) for (const b of blobs) this.taken.delete(b.hash);
     });
