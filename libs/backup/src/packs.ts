@@ -294,15 +294,11 @@ async function savePack(staging: string, data: Buffer[], blobs: PackedBlob[]): P
   await fsp.mkdir(path.dirname(file), { recursive: true });
   const handle = await fsp.open(file, 'wx', 0o600);
   try {
-    for (let i = 0; i < data.length; i += 512) {
-      // A partial write leaves the rest to write: the loop goes on from where it stopped.
-      let parts = data.slice(i, i + 512);
-      let want = parts.reduce((n, b) => n + b.length, 0);
-      while (want > 0) {
-        const { bytesWritten } = await handle.writev(parts);
-        want -= bytesWritten;
-        parts = skipBytes(parts, bytesWritten);
-      }
+    // A write may take fewer bytes (or buffers: IOV_MAX) than given: go on from where it stopped.
+    for (let parts = data, want = data.reduce((n, b) => n + b.length, 0); want > 0; ) {
+      const { bytesWritten } = await handle.writev(parts);
+      want -= bytesWritten;
+      parts = skipBytes(parts, bytesWritten);
     }
     await handle.sync();
   } finally {

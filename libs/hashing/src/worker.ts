@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { hashFile, type HashOutcome } from './hash-file.js';
-import type { WorkerReply, WorkerRequest } from './pool.js';
+import { hashFile } from './hash-file.js';
+import type { TravellingOutcome, WorkerReply, WorkerRequest } from './pool.js';
 
 /**
  * A hashing thread: takes batches of files, answers with one outcome per file. Files the
@@ -12,7 +12,7 @@ parentPort!.on('message', (req: WorkerRequest) => {
   const room = req.keep?.map((size) => (size < 0 ? 0 : size + 1)); // +1: a file that grew is seen, not cut
   const store = room ? Buffer.allocUnsafeSlow(room.reduce((a, b) => a + b, 0)) : undefined;
   let used = 0;
-  const outcomes: Array<HashOutcome | (Omit<Extract<HashOutcome, { ok: true }>, 'data'> & { kept?: [number, number] })> = req.files.map((f, i) => {
+  const outcomes: TravellingOutcome[] = req.files.map((f, i) => {
     const file = typeof f === 'string' ? f : Buffer.from(f);
     const space = store && room![i]! > 0 ? store.subarray(used, used + room![i]!) : undefined;
     const outcome = hashFile(file, req.algo, buffer, space);

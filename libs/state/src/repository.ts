@@ -570,10 +570,10 @@ export class Repository {
     const [lo, hi] = underBounds(under);
     const first = this.cached('SELECT key, hash, size, mode, mtime_ms, ino FROM entries WHERE location_id = ? AND key >= ? AND key < ? ORDER BY key LIMIT 4096').raw(true);
     const next = this.cached('SELECT key, hash, size, mode, mtime_ms, ino FROM entries WHERE location_id = ? AND key > ? AND key < ? ORDER BY key LIMIT 4096').raw(true);
-    const stats = (lower: string) =>
+    const rangeStats = (lower: string) =>
       this.cached(`SELECT count(*), min(key), max(key), ifnull(sum(size), 0) FROM entries WHERE location_id = ? AND key ${lower} ? AND key <= ? AND key >= ? AND key < ?`).raw(true);
-    const runFrom = stats('>=');
-    const runAfter = stats('>');
+    const runFrom = rangeStats('>=');
+    const runAfter = rangeStats('>');
     type Row = [string, string, number, number, number, number];
     let rows = first.all(locationId, lo, hi) as Row[];
     let i = 0;

@@ -81,9 +81,8 @@ export function skipUnchanged(
   const skipped: Skipped = { files: 0, bytes: 0, runs: 0 };
   const left: Entry[] = []; // passed over by the scan: for diff-state, in order
   let leftHead = 0;
-  const back: Entry[] = []; // taken from `recorded` and put back (a run that did not prove whole)
   let peeked: IteratorResult<Entry> | undefined;
-  const peek = () => (peeked ??= back.length ? { done: false, value: back.pop()! } : recorded.next());
+  const peek = () => (peeked ??= recorded.next());
   const take = (): IteratorResult<Entry> => {
     const r = peek();
     peeked = undefined;
@@ -167,36 +166,27 @@ export function skipUnchanged(
   }
 
   /**
-   * Drop a marked run whole with its entries, or undefined (nothing taken for good) when
+   * Drop a marked run whole with its entries, or undefined (the run goes file by file) when
    * its mark does not match, diff-state already read into it, or its entries are not
    * exactly its files.
    */
   function dropWhole(run: FileRun, first: string, last: string, order: Array<{ entry: Entry; at: number }>): { files: number; bytes: number } | undefined {
     const mark = marks!.get(first);
-    if (!mark || mark.last !== last || mark.fingerprint !== run.fingerprint) return undefined;
+    if (!mark || mark.last !== last || mark.fingerprint !== run.fingerprint || !recorded.skipRun) return undefined;
     if (handedOut !== undefined && comparePaths(handedOut, first) >= 0) return undefined;
+    // The cursor counts the run's entries in the database and passes over them unread; when
+    // entries before the run are still to read, they are passed over first and it asks again.
     const lines = countLines(run.lines);
-    if (!back.length && recorded.skipRun && (peeked === undefined || (!peeked.done && peeked.value.key === first))) {
-      // The cursor counts the run's entries in the database and passes over them unread.
-      const passed = recorded.skipRun(first, last, lines);
-      if (passed) {
-        peeked = undefined;
-        marks!.set(first, last, run.fingerprint);
-        return { files: lines, bytes: passed.bytes };
-      }
+    let passed = peeked === undefined ? recorded.skipRun(first, last, lines) : undefined;
+    if (!passed) {
+      for (let e = peek(); !e.done && comparePaths(e.value.key, first) < 0; e = peek()) order.push({ entry: take().value as Entry, at: -1 });
+      if (peeked!.done || peeked!.value.key !== first) return undefined;
+      passed = recorded.skipRun(first, last, lines);
+      if (!passed) return undefined;
     }
-    for (let e = peek(); !e.done && comparePaths(e.value.key, first) < 0; e = peek()) order.push({ entry: take().value as Entry, at: -1 });
-    const inRun: Entry[] = [];
-    for (let e = peek(); !e.done && comparePaths(e.value.key, last) <= 0; e = peek()) inRun.push(take().value as Entry);
-    if (inRun.length === lines && inRun[0]?.key === first && inRun[inRun.length - 1]?.key === last) {
-      marks!.set(first, last, run.fingerprint);
-      return { files: inRun.length, bytes: inRun.reduce((sum, e) => sum + e.size, 0) };
-    }
-    // Not what the mark said: put the entries back, the run goes file by file.
-    if (peeked && !peeked.done) back.push(peeked.value);
     peeked = undefined;
-    for (let i = inRun.length - 1; i >= 0; i--) back.push(inRun[i]!);
-    return undefined;
+    marks!.set(first, last, run.fingerprint);
+    return { files: lines, bytes: passed.bytes };
   }
 
   const entries: Iterator<Entry> = {
