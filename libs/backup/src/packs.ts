@@ -27,6 +27,8 @@ export const PACK_MAX_BLOB = 4 << 20;
 const RECORD_EVERY = 8;
 /** The most bytes a pack stream holds (four packs' worth). */
 export const STREAM_MAX_BYTES = 4 * PACK_TARGET;
+/** Packs written at once. */
+const WRITERS = 2;
 
 export interface PackIndex {
   type: 'pack';
@@ -93,8 +95,10 @@ export class PackStream {
   private used = 0;
   private blobs: PackedBlob[] = [];
   private readonly taken = new Set<string>();
-  private writing: Promise<void> = Promise.resolve();
-  private inFlight = 0;
+  /** Packs sealed and waiting for a writer; at most WRITERS are written at once. */
+  private sealed: Array<{ data: Buffer[]; blobs: PackedBlob[]; bytes: number }> = [];
+  private readonly writes = new Set<Promise<void>>();
+  private roomWaiters: Array<() => void> = [];
   private failure: Error | undefined;
   private ready: Promise<void> | undefined;
   /** Bytes held: waiting to be sifted, in the pack being filled, or sealed and not yet written. */
@@ -117,15 +121,16 @@ export class PackStream {
   }
 
   /**
-   * Offer one blob; a promise when the caller should wait (packs are waiting to be written).
-   * Past STREAM_MAX_BYTES held (a vault slower than the reading), an offer is refused: the
-   * memory stays bounded and the file is read again by the second way.
+   * Offer one blob; a promise when the caller should wait before reading more (past half
+   * of STREAM_MAX_BYTES held: the vault writes slower than the files are read). A caller
+   * that does not wait meets the hard bound: an offer past STREAM_MAX_BYTES is refused,
+   * the memory stays bounded, and the file is read again by the second way.
    */
   offer(hash: string, data: Buffer): Promise<void> | undefined {
     if (data.length > PACK_MAX_BLOB || this.taken.has(hash)) return undefined;
     if (this.held + data.length > STREAM_MAX_BYTES) {
       this.stats.refused++;
-      return this.writing;
+      return this.room();
     }
     this.held += data.length;
     this.stats.peakBytes = Math.max(this.stats.peakBytes, this.held);
@@ -133,7 +138,7 @@ export class PackStream {
     this.waitingBytes += data.length;
     // The vault is asked in batches: one query per few thousand blobs.
     if (this.waiting.length >= 2048 || this.waitingBytes >= PACK_MAX_BLOB) return this.sift();
-    return undefined;
+    return this.held > STREAM_MAX_BYTES / 2 ? this.room() : undefined;
   }
 
   /** Everything offered in the vault (or reported); records what was stored. */
@@ -141,7 +146,7 @@ export class PackStream {
     try {
       await this.sift();
       this.seal();
-      await this.writing;
+      while (this.writes.size) await Promise.all(this.writes);
       await this.outbox.flush();
     } finally {
       this.outbox.close();
@@ -165,31 +170,48 @@ export class PackStream {
       this.used += b.data.length;
       if (this.used >= PACK_TARGET) this.seal();
     }
-    // At most two packs wait for the disk: beyond that the producer waits (flat memory).
-    if (this.inFlight >= 2) await this.writing;
+    await this.room();
+  }
+
+  /** Resolves once at most half of STREAM_MAX_BYTES is held (or nothing is being written that could free more). */
+  private room(): Promise<void> | undefined {
+    if (this.held <= STREAM_MAX_BYTES / 2 || !this.writes.size) return undefined;
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
   }
 
   /** The current pack, full or last, on its way to the disk. */
   private seal(): void {
     if (!this.blobs.length) return;
-    const data = this.parts;
-    const blobs = this.blobs;
-    const bytes = this.used;
+    this.sealed.push({ data: this.parts, blobs: this.blobs, bytes: this.used });
     this.parts = [];
     this.used = 0;
     this.blobs = [];
-    this.inFlight++;
-    this.writing = this.writing.then(async () => {
-      try {
-        if (!this.failure) await this.outbox.add(await savePack(this.outbox.staging, data, blobs));
-      } catch (err) {
-        this.failure = err as Error;
-      } finally {
-        this.inFlight--;
+    this.startWrites();
+  }
+
+  /**
+   * Write sealed packs, WRITERS at a time: one pack's sync overlaps the next one's
+   * writes. A failed write stops the stream taking content: what it lost goes the
+   * second way.
+   */
+  private startWrites(): void {
+    while (this.writes.size < WRITERS && this.sealed.length) {
+      const { data, blobs, bytes } = this.sealed.shift()!;
+      const write = (async () => {
+        try {
+          if (!this.failure) await this.outbox.add(await savePack(this.outbox.staging, data, blobs));
+        } catch (err) {
+          this.failure = err as Error;
+        }
+        if (this.failure) for (const b of blobs) this.taken.delete(b.hash);
         this.held -= bytes;
-      }
-      if (this.failure) for (const b of blobs) this.taken.delete(b.hash);
-    });
+      })().finally(() => {
+        this.writes.delete(write);
+        this.startWrites();
+        if (this.held <= STREAM_MAX_BYTES / 2 || !this.writes.size) for (const wake of this.roomWaiters.splice(0)) wake();
+      });
+      this.writes.add(write);
+    }
   }
 }
 

@@ -104,4 +104,46 @@ describe('hashRecords', () => {
     fs.unlinkSync(path.join(dir, 'gone'));
     expect(parse(await run([line!]))).toEqual([expect.objectContaining({ type: 'error', tool: 'hash', code: 'ENOENT', path: 'gone' })]);
   });
+
+  it('stops reading ahead while a taker of kept bytes is behind: what it holds stays bounded', async () => {
+    const dir = tempDir();
+    const files = 240;
+    const size = 256 << 10; // 60 MB in all, far past the bound
+    for (let i = 0; i < files; i++) fs.writeFileSync(path.join(dir, `f${String(i).padStart(3, '0')}`), crypto.randomBytes(size));
+    // A taker like a pack stream on a slow disk: it releases one buffer every few ms and
+    // asks the reading to wait while it holds more than 4 MB.
+    let held = 0;
+    let peak = 0;
+    const queue: Buffer[] = [];
+    const drained: Array<() => void> = [];
+    const timer = setInterval(() => {
+      const b = queue.shift();
+      if (b) held -= b.length;
+      if (held <= 4 << 20) for (const wake of drained.splice(0)) wake();
+    }, 2);
+    const taken: string[] = [];
+    const take = (_rec: FileRecord, hash: string, data: Buffer) => {
+      expect(hash).toBe(sha256(data));
+      taken.push(hash);
+      queue.push(data);
+      held += data.length;
+      peak = Math.max(peak, held);
+      return held > 4 << 20 ? new Promise<void>((resolve) => drained.push(resolve)) : undefined;
+    };
+    async function* input(): AsyncGenerator<InputLine[]> {
+      const lines = scanLines(dir).map((t, i) => parseLine(t, i + 1));
+      for (let i = 0; i < lines.length; i += 16) yield lines.slice(i, i + 16);
+    }
+    const out: OutputItem[] = [];
+    try {
+      for await (const batch of hashRecords(input(), { algo: 'sha256', pool: () => pool, keep: { maxBytes: 4 << 20, take } })) out.push(...batch);
+    } finally {
+      clearInterval(timer);
+    }
+    expect(parse(out).filter((r) => r.type === 'file' && typeof r.hash === 'string')).toHaveLength(files);
+    expect(taken).toHaveLength(files);
+    // Without the pause every file would be read (and held) at once: 60 MB. With it: what the
+    // taker holds before it asks to wait, plus the jobs out (4 of up to 4 MB) and one more.
+    expect(peak).toBeLessThanOrEqual(28 << 20);
+  });
 });

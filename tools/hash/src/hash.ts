@@ -31,6 +31,11 @@ const FILES_PER_JOB = 64;
 const BYTES_PER_JOB = 4 << 20;
 /** Records waiting for hashes before we stop reading input: bounds memory on endless streams. */
 const MAX_WAITING = 4096;
+/**
+ * With `keep`, jobs out at once: each job's kept bytes (up to about BYTES_PER_JOB) are
+ * held until the taker has them, so this bounds the bytes read ahead of a slow taker.
+ */
+const MAX_KEEP_JOBS = 4;
 
 /** One input line's place in the output: filled now (cache hit, pass-through) or when its job returns. */
 interface Slot {
@@ -55,6 +60,9 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
   const queue: Slot[] = [];
   let head = 0;
   let job: Job = newJob();
+  /** Jobs out (counted only with `keep`), and the taker's wait when it asked the reading to pause. */
+  const jobsOut = new Set<Promise<void>>();
+  let takerBehind: Promise<void> | undefined;
 
   const dispatch = () => {
     if (!job.slots.length) return;
@@ -71,12 +79,31 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
         onFile?.((sent.lines[i]!.record as FileRecord).size);
         return resolveOutcome(sent.lines[i]!, outcome, algo, cacheFor, options.asObjects);
       });
-      // A taker that is behind (writing to a slow disk) holds this job's records back until
-      // it caught up: the records waiting, and their bytes, stay bounded.
-      await Promise.all(taking);
-      outs.forEach((out, i) => (sent.slots[i]!.out = out));
+      // A taker that is behind (writing to a slow disk) holds this job's records back, and
+      // no new job goes out, until it caught up: the bytes read ahead stay bounded.
+      if (taking.length) {
+        const caughtUp = Promise.all(taking).then(() => {
+          if (takerBehind === caughtUp) takerBehind = undefined;
+        });
+        takerBehind = caughtUp;
+        await caughtUp;
+      }
+      outs.forEach((o, i) => (sent.slots[i]!.out = o));
     });
     for (const slot of sent.slots) slot.done = done;
+    if (options.keep) {
+      const settled = done.then(
+        () => void jobsOut.delete(settled),
+        () => void jobsOut.delete(settled),
+      );
+      jobsOut.add(settled);
+    }
+  };
+
+  /** With `keep`: wait while the taker is behind or enough jobs are out. */
+  const behind = () => options.keep !== undefined && (takerBehind !== undefined || jobsOut.size >= MAX_KEEP_JOBS);
+  const throttle = async () => {
+    while (behind()) await (takerBehind ?? Promise.race(jobsOut));
   };
 
   /** Everything ready at the head of the queue, in order. */
@@ -116,6 +143,7 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
     }
     const next = (waited as IteratorResult<InputLine[]> | undefined) ?? (await nextLines);
     if (next.done) break;
+    if (behind()) await throttle();
     nextLines = lines$.next();
     const lines = next.value;
     const cached = cacheFor ? lookupBatch(lines, cacheFor) : undefined;
@@ -143,7 +171,10 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
       job.lines.push(line);
       job.paths.push(joinRecordPath(rec.root, rec.path, rec.pathBytes));
       job.bytes += rec.size;
-      if (job.slots.length >= FILES_PER_JOB || job.bytes >= BYTES_PER_JOB) dispatch();
+      if (job.slots.length >= FILES_PER_JOB || job.bytes >= BYTES_PER_JOB) {
+        dispatch();
+        if (behind()) await throttle();
+      }
     }
     dispatch();
     const ready = drain();
