@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { LOCAL, Repository, entryKey, keyPath, type StateChange } from './repository.js';
+import { LOCAL, Repository, blobKey, entryKey, keyPath, storeKeyHash, type StateChange } from './repository.js';
 import { openDatabase } from './database.js';
 import { stateMigrations } from './migrations.js';
 import { tempDir } from '../../../test/support/trees.js';
@@ -25,6 +25,24 @@ describe('Repository', () => {
     expect(Repository.init(path.join(repo.root, 'a'), { nested: true }).root).toBe(path.join(repo.root, 'a'));
     expect(() => Repository.open(tempDir())).toThrow(/not a hoard repository/);
     expect(repo.meta('host')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('stores blobs one folder level deep, and still finds those a store of two levels holds', () => {
+    const repo = newRepo();
+    const [fresh, legacy, absent] = [H(0xab01), H(0xcd02), H(0xef03)];
+    expect(path.relative(repo.hoardDir, repo.objectPath(fresh))).toBe(`objects/sha256/00/${fresh.slice(7)}`);
+    fs.mkdirSync(path.dirname(repo.objectPath(fresh)), { recursive: true });
+    fs.writeFileSync(repo.objectPath(fresh), 'new');
+    const old = path.join(repo.hoardDir, 'objects', blobKey(legacy));
+    fs.mkdirSync(path.dirname(old), { recursive: true });
+    fs.writeFileSync(old, 'old');
+    expect(repo.storedObject(fresh)).toBe(repo.objectPath(fresh));
+    expect(repo.storedObject(legacy)).toBe(old);
+    expect(repo.storedObject(absent)).toBeUndefined();
+    // fsck reads a store's names back into content ids, in either layout.
+    expect(storeKeyHash(`sha256/00/${fresh.slice(7)}`)).toBe(fresh);
+    expect(storeKeyHash(blobKey(legacy))).toBe(legacy);
+    expect(storeKeyHash(`sha256/ff/${fresh.slice(7)}`)).toBeUndefined();
   });
 
   it('applies changes idempotently: the same changes twice append no new events', () => {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { HashPool } from '@hoard/hashing';
 import { joinRecordPath, type AnyRecord } from '@hoard/schema';
-import { blobKeyHash, keyPath, LOCAL, type Entry, type Repository } from '@hoard/state';
+import { blobKeyHash, keyPath, LOCAL, storeKeyHash, type Entry, type Repository } from '@hoard/state';
 import { forwardToPeer, openLocation, peerUrl, rclone, rcloneRoot, readManifest, remoteJoin, type OpenedLocation } from '@hoard/remote';
 import { verifyPacks } from '@hoard/backup';
 
@@ -64,7 +64,7 @@ export async function* checkHere(repo: Repository): AsyncGenerator<Finding | { c
       const outcomes = await pool.hash('sha256', keys.map((k) => path.join(objects, k)), 0);
       for (let j = 0; j < keys.length; j++) {
         const o = outcomes[j]!;
-        const id = blobKeyHash(keys[j]!);
+        const id = storeKeyHash(keys[j]!);
         checked++;
         if (!o.ok || o.hash !== id) yield { code: 'corrupt', hash: id, path: `.hoard/objects/${keys[j]}`, message: `stored blob ${keys[j]} does not hold ${id ?? 'a content id'}${o.ok ? ` (it holds ${o.hash})` : `: ${o.message}`}` };
         else bytes += o.state.size;

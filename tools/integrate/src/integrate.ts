@@ -3,7 +3,7 @@ import path from 'node:path';
 import { HashPool } from '@hoard/hashing';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import type { AnyRecord, ResultRecord } from '@hoard/schema';
-import { blobKeyHash, flatBlobName, LOCAL, type Repository } from '@hoard/state';
+import { blobKeyHash, stagedBlobName, LOCAL, type Repository } from '@hoard/state';
 import { forwardToPeer, peerUrl, rcloneBatch, rcloneRoot, remoteJoin, type OpenedLocation } from '@hoard/remote';
 
 export interface IntegrateOptions {
@@ -86,10 +86,10 @@ async function integrateHere(items: Received[], options: IntegrateOptions, pool:
   const { repo } = options;
   const staging = repo.stagingDir(options.transferId);
   const out: ResultRecord[] = [];
-  // Copied here flat (transfer between folders of this machine) or at its key (rsync over ssh).
+  // Copied here under its staged name (transfer between folders of this machine) or at its key (rsync over ssh).
   const files = items.map((i) => {
-    const flat = path.join(staging, flatBlobName(i.key));
-    return fs.existsSync(flat) ? flat : path.join(staging, i.key);
+    const named = path.join(staging, stagedBlobName(i.key));
+    return fs.existsSync(named) ? named : path.join(staging, i.key);
   });
   const claimed = items.map((i) => blobKeyHash(i.key) ?? i.hash);
   const outcomes = await pool().hash('sha256', files, items.reduce((n, i) => n + i.bytes, 0));
@@ -147,11 +147,11 @@ async function integrateThere(target: string, items: Received[], options: Integr
       const dir = far.caps.atomicUpload ? path.join(root, 'blobs') : path.join(root, '.hoard', 'staging', options.transferId);
       const pool = new HashPool();
       try {
-        const outcomes = await pool.hash('sha256', blobs.map((b) => path.join(dir, far.caps.atomicUpload ? b.key : flatBlobName(b.key))), blobs.reduce((n, b) => n + b.bytes, 0));
+        const outcomes = await pool.hash('sha256', blobs.map((b) => path.join(dir, far.caps.atomicUpload ? b.key : stagedBlobName(b.key))), blobs.reduce((n, b) => n + b.bytes, 0));
         blobs.forEach((b, n) => {
           const o = outcomes[n]!;
           if (o.ok && o.hash === b.hash) return;
-          fs.rmSync(path.join(dir, far.caps.atomicUpload ? b.key : flatBlobName(b.key)), { force: true });
+          fs.rmSync(path.join(dir, far.caps.atomicUpload ? b.key : stagedBlobName(b.key)), { force: true });
           failed.set(b.key, o.ok ? `received content is ${o.hash}, not ${b.hash}: rejected, not stored` : o.message);
         });
       } finally {
@@ -169,7 +169,7 @@ async function integrateThere(target: string, items: Received[], options: Integr
             fs.mkdirSync(path.dirname(dest), { recursive: true });
             madeDirs.add(path.dirname(dest));
           }
-          fs.renameSync(path.join(staging, flatBlobName(b.key)), dest);
+          fs.renameSync(path.join(staging, stagedBlobName(b.key)), dest);
         } catch (err) {
           failed.set(b.key, (err as Error).message);
         }

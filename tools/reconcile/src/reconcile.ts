@@ -85,8 +85,8 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
 
   /** A file holding `hash` to copy from: the store, a recorded file that still holds it, or something trashed in this run. */
   const sourceOf = (hash: string): { file: string | Buffer; stored: boolean } | undefined => {
-    const stored = repo.objectPath(hash);
-    if (fs.existsSync(stored)) return { file: stored, stored: true };
+    const stored = repo.storedObject(hash);
+    if (stored) return { file: stored, stored: true };
     for (const e of [repo.entryWithContent(local.id, hash)]) {
       if (!e) continue;
       const { path: p, pathBytes } = splitKey(e.key);

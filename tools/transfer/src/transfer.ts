@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import type { ResultRecord } from '@hoard/schema';
-import { flatBlobName, LOCAL, type Repository } from '@hoard/state';
+import { stagedBlobName, LOCAL, type Repository } from '@hoard/state';
 import { mirrorAreas, peerUrl, rcloneBatch, remoteJoin, rcloneRoot, rsyncFiles, type OpenedLocation, type PeerUrl } from '@hoard/remote';
 
 export interface TransferOptions {
@@ -114,16 +114,16 @@ async function send(items: Item[], options: TransferOptions): Promise<ResultReco
     const peer = peerUrl(far);
     if (peer) {
       const farStaging = path.posix.join(peer.path, '.hoard', 'staging', options.transferId);
-      // Received blobs land flat in the receiving staging folder (integrate finds them there):
-      // their key's two levels of folders would be tens of thousands of folders made and removed.
+      // Received blobs land under their staged names (integrate finds them there): their key's
+      // two levels of folders would be tens of thousands of folders made and removed.
       if (peer.kind === 'path') await copyLocal(items, pushing ? localStaging : farStaging, pushing ? farStaging : localStaging, done, fail, true);
       else await rsyncOver(peer, items, pushing, localStaging, farStaging, byKey, done);
     } else if (rcloneRoot(far).startsWith('/')) {
       // rclone's local backend: a folder on this machine; plain parallel copies do the same, faster.
       const root = rcloneRoot(far);
       const farDir = far.caps.layout === 'blobs' ? (pushing ? path.join(root, '.hoard', 'staging', options.transferId) : path.join(root, 'blobs')) : pushing ? path.join(root, '.hoard', 'staging', options.transferId) : root;
-      // Into a vault's staging the blobs go flat (one folder): its 65,536 leaf folders are made once, in blobs/.
-      await copyLocal(items, pushing ? localStaging : farDir, pushing ? farDir : localStaging, done, fail, pushing && far.caps.layout === 'blobs');
+      // Blobs are staged under their staged names either way: a vault's 65,536 leaf folders are made once, in blobs/.
+      await copyLocal(items, pushing ? localStaging : farDir, pushing ? farDir : localStaging, done, fail, far.caps.layout === 'blobs');
     } else {
       const root = rcloneRoot(far);
       const farDir =
@@ -147,15 +147,18 @@ function result(item: Item, ok: boolean, code?: string, message?: string): Resul
   return { type: 'result', tool: 'transfer', op: 'copy', ok, key: item.key, hash: item.hash, bytes: item.bytes, source: item.source, target: item.target, path: item.path, ...(ok ? {} : { code, message }) };
 }
 
-/** Parallel copies between two folders of this machine; a file already there whole is kept. */
-async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i: Item) => void, fail: (i: Item, code: string, message: string) => void, flat = false): Promise<void> {
+/**
+ * Parallel copies between two folders of this machine; a file already there whole is kept.
+ * `staged`: blobs, written under their staged names (else files at their paths, times kept).
+ */
+async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i: Item) => void, fail: (i: Item, code: string, message: string) => void, staged = false): Promise<void> {
   let next = 0;
   const made = new Set<string>();
   const worker = async () => {
     while (next < items.length) {
       const item = items[next++]!;
       const from = item.origin ?? path.join(fromDir, item.key);
-      const to = path.join(toDir, flat ? flatBlobName(item.key) : item.key);
+      const to = path.join(toDir, staged ? stagedBlobName(item.key) : item.key);
       try {
         const st = await fs.promises.stat(from);
         const there = await fs.promises.stat(to).catch(() => undefined);
@@ -172,7 +175,7 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i
         // file in staging, which integrate's hash check rejects and the next transfer redoes.
         await fs.promises.copyFile(from, to);
         // Times travel too (rclone keeps them): a mirror's files must show the source's mtime. Blobs need none.
-        if (!flat) await fs.promises.utimes(to, st.atime, st.mtime);
+        if (!staged) await fs.promises.utimes(to, st.atime, st.mtime);
         done(item);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
