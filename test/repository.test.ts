@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa, execaSync } from 'execa';
@@ -188,5 +189,30 @@ describe('deletions need a complete scan', () => {
     expect(events.filter((e) => e.op === 'delete')).toEqual([]);
     expect(before).toBeGreaterThan(0);
     expect((await run('status --json')).stdout).toBe('');
+  });
+});
+
+describe('fsck --content', () => {
+  it('re-hashes the store in both of its layouts and reports a blob that does not hold its name', async () => {
+    const root = tempDir();
+    writeTree(root, 10);
+    expect((await hoard(root, 'init')).exitCode).toBe(0);
+    expect((await hoard(root, 'add')).exitCode).toBe(0);
+    const sha = (data: string) => `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
+    const put = (rel: string, data: string) => {
+      fs.mkdirSync(path.dirname(path.join(root, '.hoard', 'objects', rel)), { recursive: true });
+      fs.writeFileSync(path.join(root, '.hoard', 'objects', rel), data);
+    };
+    const [a, b] = [sha('stored now'), sha('stored by an older hoard')].map((h) => h.slice(7));
+    put(`sha256/${a.slice(0, 2)}/${a}`, 'stored now');
+    put(`sha256/${b.slice(0, 2)}/${b.slice(2, 4)}/${b}`, 'stored by an older hoard');
+    const clean = await hoard(root, 'fsck', '--content');
+    expect(clean.exitCode, clean.stdout + clean.stderr).toBe(0);
+    expect(jsonl(clean.stdout).at(-1)).toMatchObject({ checked: 12 });
+    put(`sha256/${a.slice(0, 2)}/${a}`, 'bit rot');
+    const rotten = await hoard(root, 'fsck', '--content');
+    expect(rotten.exitCode).toBe(1);
+    expect(jsonl(rotten.stdout).filter((r) => r.type === 'error')).toEqual([expect.objectContaining({ code: 'corrupt', path: `.hoard/objects/sha256/${a.slice(0, 2)}/${a}` })]);
+    expect(jsonl(rotten.stdout).at(-1)).toMatchObject({ checked: 12, errors: 1 });
   });
 });
