@@ -108,7 +108,7 @@ export function keyPath(key: string): { path: string; pathBytes?: string } {
   return nul === -1 ? { path: key } : { path: key.slice(0, nul), pathBytes: key.slice(nul + 1) };
 }
 
-/** The relative key of a blob in a store or staging folder: `sha256/ab/cd/<hex>`. */
+/** The relative key of a blob in a vault's blobs/ or a staging folder: `sha256/ab/cd/<hex>` (a repository's own store uses storeKey). */
 export function blobKey(hash: string): string {
   const m = /^([a-z0-9]+):([0-9a-f]{16,})$/.exec(hash);
   if (!m) throw new HoardError(`not a content id: ${hash}`, 'bad-input');
