@@ -34,4 +34,28 @@ describe('integrate', () => {
     expect(repo.holds(repo.location('local').id, sha(claimed))).toBe(false);
     repo.close();
   });
+
+  it('verifies batch after batch, each hashed while the one before is moved in: every result, in order', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-integrate-'));
+    const repo = Repository.init(root);
+    const staging = repo.stagingDir('t');
+    const blobs = Array.from({ length: 11 }, (_, i) => Buffer.from(`blob ${i}\n`));
+    const results = blobs.map((content, i) => {
+      const hash = sha(content);
+      fs.mkdirSync(path.dirname(path.join(staging, blobKey(hash))), { recursive: true });
+      // The sixth arrived damaged: the batch it is in, and only that blob, is refused.
+      fs.writeFileSync(path.join(staging, blobKey(hash)), i === 5 ? Buffer.from('damaged\n') : content);
+      return { type: 'result', tool: 'transfer', op: 'copy', ok: true, key: blobKey(hash), hash, bytes: content.length, target: 'local' };
+    });
+    const out = [];
+    // Records arrive a few at a time, as from a pipe; batches of three.
+    const chunks = [results.slice(0, 4), results.slice(4, 9), results.slice(9)];
+    for await (const batch of integrateReceived(asInputLines(chunks), { repo, transferId: 't', locate: () => undefined, batch: 3 })) out.push(...batch);
+    expect(out.map((r) => [(r as { hash: string }).hash, (r as { ok: boolean }).ok])).toEqual(blobs.map((b, i) => [sha(b), i !== 5]));
+    blobs.forEach((b, i) => {
+      expect(fs.existsSync(repo.objectPath(sha(b)))).toBe(i !== 5);
+      expect(repo.holds(repo.location('local').id, sha(b))).toBe(i !== 5);
+    });
+    repo.close();
+  });
 });

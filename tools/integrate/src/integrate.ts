@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { HashPool } from '@hoard/hashing';
+import { HashPool, type HashOutcome } from '@hoard/hashing';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import type { AnyRecord, ResultRecord } from '@hoard/schema';
 import { blobKeyHash, stagedBlobName, LOCAL, type Repository } from '@hoard/state';
@@ -11,6 +11,8 @@ export interface IntegrateOptions {
   transferId: string;
   locate(name: string): OpenedLocation | undefined;
   onItem?: (bytes: number) => void;
+  /** Blobs verified, moved in and recorded together (default BATCH). */
+  batch?: number;
 }
 
 interface Received {
@@ -39,6 +41,15 @@ const madeDirs = new Set<string>();
 export async function* integrateReceived(input: AsyncIterable<InputLine[]>, options: IntegrateOptions): AsyncGenerator<OutputItem[]> {
   const pending = new Map<string, Received[]>();
   let pool: HashPool | undefined;
+  // Received here: one batch is hashed on the threads while the one before it is moved in
+  // and recorded on this thread (renames and the transaction overlap the next verification).
+  let verifying: Verifying | undefined;
+  const next = async (list: Received[] | undefined): Promise<ResultRecord[]> => {
+    const started = list && verifyHere(list, options, () => (pool ??= new HashPool()));
+    const before = verifying;
+    verifying = started;
+    return before ? settleHere(before, options) : [];
+  };
   try {
     for await (const batch of input) {
       const out: OutputItem[] = [];
@@ -60,19 +71,23 @@ export async function* integrateReceived(input: AsyncIterable<InputLine[]>, opti
         const list = pending.get(r.target) ?? [];
         list.push({ key: r.key, hash: r.hash, bytes: r.bytes ?? 0, path: r.path, source: r.source as string | undefined, target: r.target });
         pending.set(r.target, list);
-        if (r.target === LOCAL && list.length >= BATCH) {
+        if (r.target === LOCAL && list.length >= (options.batch ?? BATCH)) {
           pending.delete(r.target);
-          out.push(...(await integrateHere(list, options, () => (pool ??= new HashPool()))));
+          out.push(...(await next(list)));
         }
       }
       yield out;
     }
     for (const [target, list] of pending) {
       if (target === LOCAL) {
-        for (let i = 0; i < list.length; i += BATCH) yield await integrateHere(list.slice(i, i + BATCH), options, () => (pool ??= new HashPool()));
+        const size = options.batch ?? BATCH;
+        for (let i = 0; i < list.length; i += size) yield await next(list.slice(i, i + size));
       } else yield await integrateThere(target, list, options);
     }
+    yield await next(undefined);
   } finally {
+    // A batch still verifying when the caller stopped early stays in staging, unrecorded.
+    await verifying?.outcomes.catch(() => undefined);
     await pool?.close();
   }
 }
@@ -81,18 +96,33 @@ function result(item: Received, ok: boolean, code?: string, message?: string): R
   return { type: 'result', tool: 'integrate', op: 'integrate', ok, key: item.key, hash: item.hash, bytes: item.bytes, target: item.target, path: item.path, ...(ok ? {} : { code, message }) };
 }
 
-/** Verify, then move into this repository's store; one transaction records the batch. */
-async function integrateHere(items: Received[], options: IntegrateOptions, pool: () => HashPool): Promise<ResultRecord[]> {
-  const { repo } = options;
-  const staging = repo.stagingDir(options.transferId);
-  const out: ResultRecord[] = [];
+/** A batch of received blobs being hashed on the threads. */
+interface Verifying {
+  items: Received[];
+  files: string[];
+  outcomes: Promise<HashOutcome[]>;
+}
+
+/** Start verifying a batch received here: each file is hashed (on the threads) against the id it claims. */
+function verifyHere(items: Received[], options: IntegrateOptions, pool: () => HashPool): Verifying {
+  const staging = options.repo.stagingDir(options.transferId);
   // Copied here under its staged name (transfer between folders of this machine) or at its key (rsync over ssh).
   const files = items.map((i) => {
     const named = path.join(staging, stagedBlobName(i.key));
     return fs.existsSync(named) ? named : path.join(staging, i.key);
   });
+  const outcomes = pool().hash('sha256', files, items.reduce((n, i) => n + i.bytes, 0));
+  outcomes.catch(() => undefined); // awaited by settleHere, which reports a failure; never unhandled meanwhile
+  return { items, files, outcomes };
+}
+
+/** Move what verified into this repository's store, reject the rest; one transaction records the batch. */
+async function settleHere(batch: Verifying, options: IntegrateOptions): Promise<ResultRecord[]> {
+  const { repo } = options;
+  const { items, files } = batch;
+  const outcomes = await batch.outcomes;
   const claimed = items.map((i) => blobKeyHash(i.key) ?? i.hash);
-  const outcomes = await pool().hash('sha256', files, items.reduce((n, i) => n + i.bytes, 0));
+  const out: ResultRecord[] = [];
   const stored: Array<{ hash: string; size: number }> = [];
   items.forEach((item, n) => {
     const outcome = outcomes[n]!;
