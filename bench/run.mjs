@@ -1453,7 +1453,10 @@ async function p2bChanges() {
 
 /**
  * P3a/P3b: a first push to a fresh remote against the peer copying the same tree to a fresh
- * place. Both destinations are deleted and `sync` is run before every run, outside the timing.
+ * place. Before every run, outside the timing, the last run's destination is renamed aside (not
+ * deleted: ext4 skips inodes freed in the last minute when it allocates new ones, which made
+ * every file creation of the next run slower, by up to 2-3x, and unevenly between hoard and the
+ * peer) and `sync` is run; everything is deleted once the item is done.
  */
 async function p3FirstPush({ id, kind, name, peerName, peerCmd, target, tool }) {
   log(`${id}: first push to a fresh ${P_KINDS[kind].label} vs ${peerName}`);
@@ -1465,12 +1468,19 @@ async function p3FirstPush({ id, kind, name, peerName, peerCmd, target, tool }) 
   const peerDst = path.join(pushRoot(), `${remote}-peer`);
   const out = path.join(pushRoot(), `${remote}-push.jsonl`);
   let setupFail = null;
+  const aside = [];
+  const setAside = (dir) => {
+    if (!fs.existsSync(dir)) return;
+    const to = `${dir}.old-${aside.length}`;
+    fs.renameSync(dir, to);
+    aside.push(to);
+  };
   try {
     const t = await timeCommands([
       {
         key: 'hoard', cmd: `cd ${q(src)} && hoard push ${remote} --json > ${q(out)}`, env,
         before: async () => {
-          fs.rmSync(far, { recursive: true, force: true });
+          setAside(far);
           await hoardStep(`hoard remote remove ${remote}`, { cwd: src, needSummary: false });
           const a = await hoardStep(remoteAddCmd(kind, far, { init: true, name: remote }), { cwd: src, needSummary: false });
           if (a.fail) setupFail ??= a.fail;
@@ -1480,7 +1490,7 @@ async function p3FirstPush({ id, kind, name, peerName, peerCmd, target, tool }) 
       {
         key: 'peer', cmd: peerCmd(src, peerDst), env,
         before: () => {
-          fs.rmSync(peerDst, { recursive: true, force: true });
+          setAside(peerDst);
           syncDisk();
         },
       },
@@ -1489,13 +1499,13 @@ async function p3FirstPush({ id, kind, name, peerName, peerCmd, target, tool }) 
     const setupNote = isRepoKind(kind) ? 'the far repository is made (remote add --init) before the timing' : 'remote added before the timing';
     const row = addComparison({
       id, name, hoard: t.hoard, peer: t.peer, peerName, target,
-      note: `source recorded (hoard init + add) beforehand; fresh destination and sync before every run, ${setupNote}; last push: ${pushFigures(last)}`,
+      note: `source recorded (hoard init + add) beforehand; fresh destination (the last one renamed aside, not deleted) and sync before every run, ${setupNote}; last push: ${pushFigures(last)}`,
     });
     if (!t.hoard.ok) row.note = `hoard exited ${t.hoard.code}: ${lastLine(t.hoard.stderrTail)}${setupFail ? `; setup: ${setupFail}` : ''}`;
     else if (last?.errors) { row.status = 'FAIL'; row.note += `; ${last.errors} errors in the summary`; }
   } finally {
     await hoardStep(`hoard remote remove ${remote}`, { cwd: src, needSummary: false });
-    for (const d of [far, peerDst, out]) fs.rmSync(d, { recursive: true, force: true });
+    for (const d of [far, peerDst, out, ...aside]) fs.rmSync(d, { recursive: true, force: true });
   }
 }
 
