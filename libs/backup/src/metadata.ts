@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { HoardError } from '@hoard/schema';
 import type { Repository } from '@hoard/state';
 import { rclone, remoteJoin } from '@hoard/remote';
-import { isLocalVault } from './packs.js';
+import { isLocalVault, syncFile } from './packs.js';
 
 /**
  * A host's metadata in a vault: `hosts/<host-id>/metadata/<stamp>.db` is a whole copy of its
@@ -74,7 +74,7 @@ export async function uploadMetadata(host: Repository, spec: string, hostId: str
   const name = whole ? `${stamp}.db` : `${stamp}.delta.db`;
   // A folder on this machine gets the file written in place under a temporary name, then
   // synced and renamed (no copy, no rclone start-up); elsewhere it is uploaded from a temp folder.
-  const dir = local ? path.join(metadataDir(spec, hostId)) : fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-metadata-'));
+  const dir = local ? metadataDir(spec, hostId) : fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-metadata-'));
   const file = local ? path.join(dir, `${name}.tmp`) : path.join(dir, 'state.db');
   try {
     let next: UploadMark;
@@ -93,12 +93,7 @@ export async function uploadMetadata(host: Repository, spec: string, hostId: str
       next = { ...mark!, keys, deltaRows: mark!.deltaRows + newRows, deltas: mark!.deltas + 1 };
     }
     if (local) {
-      const fd = fs.openSync(file, 'r+');
-      try {
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
+      syncFile(file);
       fs.renameSync(file, path.join(dir, name));
     } else {
       await rclone(['copyto', file, `${metadataDir(spec, hostId)}/${name}`]);

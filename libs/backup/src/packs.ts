@@ -373,12 +373,20 @@ function publishLocal(spec: string, staging: string, id: string): void {
       // Another file system: copy whole under a temporary name, synced, then rename.
       const tmp = `${to}.tmp-${process.pid}`;
       fs.copyFileSync(from, tmp);
-      const fd = fs.openSync(tmp, 'r');
-      fs.fsyncSync(fd);
-      fs.closeSync(fd);
+      syncFile(tmp);
       fs.renameSync(tmp, to);
       fs.rmSync(from);
     }
+  }
+}
+
+/** Flush a file written through its path to the disk (before it is renamed into place). */
+export function syncFile(file: string): void {
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

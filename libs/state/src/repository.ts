@@ -110,10 +110,15 @@ export function keyPath(key: string): { path: string; pathBytes?: string } {
 
 /** The relative key of a blob in a vault's blobs/ or a staging folder: `sha256/ab/cd/<hex>` (a repository's own store uses storeKey). */
 export function blobKey(hash: string): string {
+  const [algo, hex] = contentIdParts(hash);
+  return `${algo}/${hex.slice(0, 2)}/${hex.slice(2, 4)}/${hex}`;
+}
+
+/** A content id's algorithm and hex digest; throws on anything else. */
+function contentIdParts(hash: string): [algo: string, hex: string] {
   const m = /^([a-z0-9]+):([0-9a-f]{16,})$/.exec(hash);
   if (!m) throw new HoardError(`not a content id: ${hash}`, 'bad-input');
-  const [, algo, hex] = m;
-  return `${algo}/${hex!.slice(0, 2)}/${hex!.slice(2, 4)}/${hex}`;
+  return [m[1]!, m[2]!];
 }
 
 /**
@@ -140,9 +145,8 @@ export function blobKeyHash(key: string): string | undefined {
  * first push (49,000 folders for 90,000 blobs, most of integrate's time).
  */
 export function storeKey(hash: string): string {
-  const m = /^([a-z0-9]+):([0-9a-f]{16,})$/.exec(hash);
-  if (!m) throw new HoardError(`not a content id: ${hash}`, 'bad-input');
-  return `${m[1]}/${m[2]!.slice(0, 2)}/${m[2]}`;
+  const [algo, hex] = contentIdParts(hash);
+  return `${algo}/${hex.slice(0, 2)}/${hex}`;
 }
 
 /** The content id a key in a repository's store names (either layout), or undefined. */
@@ -515,8 +519,7 @@ export class Repository {
     }
   }
 
-  /** Where this repository keeps verified blobs that are not (yet) files of its tree. */
-  /** Where a blob goes in this repository's store. */
+  /** Where this repository keeps a verified blob that is not (yet) a file of its tree. */
   objectPath(hash: string): string {
     return path.join(this.hoardDir, 'objects', storeKey(hash));
   }
