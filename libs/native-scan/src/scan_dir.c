@@ -343,8 +343,11 @@ static napi_value ReadFolders(napi_env env, napi_callback_info info) {
     jobs[i] = (folder_job){strings[2 * i], strings[2 * i + 1], jobs[i].rel_len, root, root_len, &results[i]};
   }
   job_queue q = {jobs, count, 0, PTHREAD_MUTEX_INITIALIZER};
+  /* HOARD_SCAN_THREADS=1 keeps the reading on one thread (bench/pipe-floor.mjs measures what that costs). */
+  const char *want = getenv("HOARD_SCAN_THREADS");
+  int nthreads = want && atoi(want) >= 1 && atoi(want) < THREADS ? atoi(want) : THREADS;
   pthread_t threads[THREADS]; int started = 0;
-  for (int t = 0; t < THREADS - 1 && (uint32_t)(t + 1) < count; t++) if (pthread_create(&threads[t], NULL, worker, &q) == 0) started++;
+  for (int t = 0; t < nthreads - 1 && (uint32_t)(t + 1) < count; t++) if (pthread_create(&threads[t], NULL, worker, &q) == 0) started++;
   worker(&q); /* this thread works too */
   for (int t = 0; t < started; t++) pthread_join(threads[t], NULL);
   napi_value out; napi_create_array_with_length(env, count, &out);
