@@ -146,4 +146,29 @@ describe('hashRecords', () => {
     // taker holds before it asks to wait, plus the jobs out (4 of up to 4 MB) and one more.
     expect(peak).toBeLessThanOrEqual(28 << 20);
   });
+
+  it('with keep, hands over the bytes of small files whose hashes are cached (a backup needs them), big ones not', async () => {
+    const dir = tempDir();
+    const small = Array.from({ length: 20 }, (_, i) => crypto.randomBytes(1000 + i));
+    small.forEach((b, i) => fs.writeFileSync(path.join(dir, `s${i}`), b));
+    fs.writeFileSync(path.join(dir, 'zbig'), crypto.randomBytes(300_000));
+    const cache = tempCache();
+    // Hashed once, cached (times set back: not racy).
+    for (const f of fs.readdirSync(dir)) fs.utimesSync(path.join(dir, f), 1_700_000_000, 1_700_000_000);
+    await new Promise((r) => setTimeout(r, RACY_WINDOW_MS + 100));
+    const texts = scanLines(dir);
+    await run(texts, cache);
+    cache.flush();
+    const taken = new Map<string, string>();
+    async function* input(): AsyncGenerator<InputLine[]> {
+      yield texts.map((t, i) => parseLine(t, i + 1));
+    }
+    const out: OutputItem[] = [];
+    const take = (rec: FileRecord, hash: string, data: Buffer) => void taken.set(rec.path, `${hash}=${sha256(data)}`);
+    for await (const batch of hashRecords(input(), { algo: 'sha256', pool: () => pool, cacheFor: () => cache, keep: { maxBytes: 100_000, take } })) out.push(...batch);
+    expect(new Map([...taken].map(([p]) => [p, true]))).toEqual(new Map(small.map((_, i) => [`s${i}`, true])));
+    for (const [p, pair] of taken) expect(pair, p).toBe(`${sha256(small[Number(p.slice(1))]!)}=${sha256(small[Number(p.slice(1))]!)}`);
+    // The big file (past maxBytes) is not handed over; it keeps its hash.
+    expect(parse(out).find((r) => r.type === 'file' && r.path === 'zbig')).toMatchObject({ hash: sha256(fs.readFileSync(path.join(dir, 'zbig'))) });
+  });
 });

@@ -161,7 +161,9 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
         continue;
       }
       onExpect?.(rec.size);
-      const hit = cached?.get(i);
+      // With `keep`, a small file is read even when its hash is cached: the taker (a backup)
+      // wants its bytes, and would otherwise read it again later, alone, off the threads.
+      const hit = options.keep && rec.size <= options.keep.maxBytes ? undefined : cached?.get(i);
       if (hit !== undefined) {
         slot.out = options.asObjects ? { ...rec, hash: hit } : withHash(line, rec, hit);
         onFile?.(rec.size);
