@@ -345,7 +345,8 @@ static napi_value ReadFolders(napi_env env, napi_callback_info info) {
   job_queue q = {jobs, count, 0, PTHREAD_MUTEX_INITIALIZER};
   /* HOARD_SCAN_THREADS=1 keeps the reading on one thread (bench/pipe-floor.mjs measures what that costs). */
   const char *want = getenv("HOARD_SCAN_THREADS");
-  int nthreads = want && atoi(want) >= 1 && atoi(want) < THREADS ? atoi(want) : THREADS;
+  int nthreads = want ? atoi(want) : THREADS;
+  if (nthreads < 1 || nthreads > THREADS) nthreads = THREADS;
   pthread_t threads[THREADS]; int started = 0;
   for (int t = 0; t < nthreads - 1 && (uint32_t)(t + 1) < count; t++) if (pthread_create(&threads[t], NULL, worker, &q) == 0) started++;
   worker(&q); /* this thread works too */
