@@ -109,6 +109,69 @@ describe('Repository', () => {
     expect(repo.verifyState()).toEqual([]);
   });
 
+  it('records exactly the events and entries the semantics of each change give, in order, whatever the mix', () => {
+    // A model of the documented semantics, one change at a time.
+    type Row = { key: string; hash: string; size: number; mode: number; mtimeMs: number; ino: number };
+    const model = new Map<string, Row>();
+    const expected: unknown[][] = [];
+    const applyModel = (c: StateChange) => {
+      const current = model.get(c.key);
+      if (c.op === 'unchanged') return;
+      if (c.op === 'delete') {
+        if (!current) return;
+        model.delete(c.key);
+        expected.push(['delete', c.key, null, null, current.hash]);
+        return;
+      }
+      const next = { key: c.key, hash: c.hash!, size: c.size!, mode: c.mode!, mtimeMs: c.mtimeMs!, ino: c.ino ?? 0 };
+      const source = c.op === 'move' && c.fromKey !== undefined ? model.get(c.fromKey) : undefined;
+      if (source) {
+        model.delete(c.fromKey!);
+        model.set(c.key, next);
+        expected.push(['move', c.key, c.fromKey, next.hash, source.hash]);
+        return;
+      }
+      if (current && JSON.stringify(current) === JSON.stringify(next)) return;
+      model.set(c.key, next);
+      expected.push([current ? 'modify' : 'add', c.key, null, next.hash, current?.hash ?? null]);
+    };
+    const repo = newRepo();
+    const local = repo.location(LOCAL).id;
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    // First distinct adds into the empty location, then batches
+    // over few keys: adds of paths that exist, moves onto and away from them, deletes.
+    const batches: StateChange[][] = [Array.from({ length: 1000 }, (_, i) => add(`k${String(i).padStart(4, '0')}`, i))];
+    for (let round = 0; round < 12; round++) {
+      const batch: StateChange[] = [];
+      for (let i = 0; i < 300; i++) {
+        const key = `k${String(rnd(round % 2 ? 1200 : 150)).padStart(4, '0')}`;
+        const r = rnd(6);
+        if (r === 0) batch.push({ op: 'delete', key });
+        else if (r === 1) batch.push({ ...add(key, rnd(50)), op: 'move', fromKey: `k${String(rnd(1200)).padStart(4, '0')}` });
+        else if (r === 2) batch.push({ ...add(key, rnd(50)), op: 'unchanged' });
+        else if (r === 3 && model.has(key)) batch.push({ ...model.get(key)!, op: 'modify' }); // already so: no event
+        else batch.push({ ...add(key, rnd(50)), op: rnd(2) ? 'add' : 'modify' });
+      }
+      batches.push(batch);
+    }
+    for (const batch of batches) {
+      const before = expected.length;
+      for (const c of batch) applyModel(c);
+      expect(repo.applyChanges(local, batch)).toBe(expected.length - before);
+    }
+    const events = [...repo.events()];
+    expect(events.map((e) => [e.op, e.key, e.fromKey, e.hash, e.prevHash])).toEqual(expected);
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    expect([...repo.entries(local)].map((e) => ({ key: e.key, hash: e.hash, size: e.size, mode: e.mode, mtimeMs: e.mtimeMs, ino: e.ino }))).toEqual(
+      [...model.values()].sort((a, b) => (a.key < b.key ? -1 : 1)),
+    );
+    expect(repo.verifyState()).toEqual([]);
+  });
+
   it('stages changes without holding the write lock until commit', () => {
     const repo = newRepo();
     const other = Repository.open(repo.root);
