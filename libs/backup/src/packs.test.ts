@@ -45,7 +45,9 @@ describe('packs in a vault', () => {
     const seen = other.addLocation('vault-test', 'rclone', `rclone:${vaultDir}`, 'blobs');
     expect(other.holdsMany(seen.id, [sources[0]!.hash]).size).toBe(0);
     await learnPacks(other, seen, vaultDir);
-    const where = sources.map((s) => other.packedBlob(seen.id, s.hash)!);
+    const at = other.packedBlobs(seen.id, sources.map((s) => s.hash));
+    expect(at.size).toBe(sources.length);
+    const where = sources.map((s) => at.get(s.hash)!);
     const packs = await openPacks(vaultDir, [...new Set(where.map((w) => w.pack))]);
     sources.forEach((s, i) => {
       const data = fs.readFileSync(packs.file(where[i]!.pack)!).subarray(where[i]!.offset, where[i]!.offset + where[i]!.length);

@@ -488,14 +488,22 @@ async function readIndexes(spec: string, ids: string[]): Promise<Map<string, str
  * reading blobs out of; `done` removes what was downloaded.
  */
 export async function openPacks(spec: string, ids: string[]): Promise<{ file: (id: string) => string | undefined; done: () => void }> {
-  if (isLocalVault(spec)) {
-    return { file: (id) => (fs.existsSync(path.join(spec, 'packs', packKey(id))) ? path.join(spec, 'packs', packKey(id)) : undefined), done: () => {} };
-  }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-packs-'));
-  if (ids.length) await rcloneBatch('copy', remoteJoin(spec, 'packs'), dir, ids.map(packKey));
+  const local = isLocalVault(spec);
+  const dir = local ? path.join(spec, 'packs') : fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-packs-'));
+  if (!local && ids.length) await rcloneBatch('copy', remoteJoin(spec, 'packs'), dir, ids.map(packKey));
+  // Asked once per blob read: each pack is looked for once.
+  const found = new Map<string, string | undefined>();
   return {
-    file: (id) => (fs.existsSync(path.join(dir, packKey(id))) ? path.join(dir, packKey(id)) : undefined),
-    done: () => fs.rmSync(dir, { recursive: true, force: true }),
+    file(id) {
+      if (!found.has(id)) {
+        const file = path.join(dir, packKey(id));
+        found.set(id, fs.existsSync(file) ? file : undefined);
+      }
+      return found.get(id);
+    },
+    done: () => {
+      if (!local) fs.rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 

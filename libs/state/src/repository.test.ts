@@ -217,7 +217,11 @@ describe('Repository', () => {
     const repo = Repository.open(root);
     try {
       expect([...repo.knownPacks(2)].sort()).toEqual(['a'.repeat(32), 'b'.repeat(32)]);
-      expect(repo.packedBlob(2, h(3))).toEqual({ hash: h(3), pack: 'b'.repeat(32), offset: 10, length: 10 });
+      // Asked for twice, and for a blob held as a single copy (not packed): one answer per packed blob.
+      expect(Object.fromEntries(repo.packedBlobs(2, [h(3), h(3), h(0), h(4)]))).toEqual({
+        [h(3)]: { hash: h(3), pack: 'b'.repeat(32), offset: 10, length: 10 },
+        [h(0)]: { hash: h(0), pack: 'a'.repeat(32), offset: 0, length: 10 },
+      });
       expect(repo.packBlobs(2, 'a'.repeat(32)).map((b) => b.hash)).toEqual([h(0), h(1)]);
       expect([...repo.holdsMany(2, [0, 1, 2, 3, 4, 5, 6].map(h))].sort()).toEqual([0, 1, 2, 3, 4, 5].map(h));
       // Packed blobs are held through their packs alone; single blobs keep their copies.

@@ -355,11 +355,13 @@ export class Repository {
     }).immediate();
   }
 
-  /** Where a blob lies in one of a location's packs, if it is packed. */
-  packedBlob(locationId: number, hash: string): (PackedBlob & { pack: string }) | undefined {
-    return this.cached('SELECT b.hash, k.name AS pack, b.offset, b.length FROM packed b JOIN packs k ON k.id = b.pack_id WHERE b.location_id = ? AND b.hash = ?').get(locationId, hash) as
-      | (PackedBlob & { pack: string })
-      | undefined;
+  /** Where each of these blobs lies in one of a location's packs, for those packed (one query: restores ask for thousands). */
+  packedBlobs(locationId: number, hashes: readonly string[]): Map<string, PackedBlob & { pack: string }> {
+    const rows = this.cached(
+      `SELECT b.hash, k.name AS pack, b.offset, b.length FROM (SELECT DISTINCT value FROM json_each(?)) j
+       JOIN packed b ON b.location_id = ? AND b.hash = j.value JOIN packs k ON k.id = b.pack_id`,
+    ).all(JSON.stringify(hashes), locationId) as Array<PackedBlob & { pack: string }>;
+    return new Map(rows.map((r) => [r.hash, r]));
   }
 
   /** The packs of a location this state knows the contents of. */

@@ -37,6 +37,7 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
   fs.mkdirSync(root, { recursive: true });
   const tree = new Tree(fs.realpathSync(root), path.join(host.trashDir, 'restore'));
   const pool = new HashPool();
+  const asRoot = process.getuid?.() === 0;
   // Packs another host wrote, or written before this state was recovered: read their indexes first.
   const learned = await learnPacks(host, vault, vaultSpec);
   for (const problem of learned.problems) outcome.errors.push({ path: '', code: 'bad-index', message: `vault: ${problem}` });
@@ -56,11 +57,11 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
           const atime = s.atimeMs / 1000 || new Date();
           if (isSymlinkMode(s.mode)) {
             // The link itself, never what it points to (a link's own mode means nothing on Linux).
-            if (process.getuid?.() === 0) fs.lchownSync(tmp, s.uid, s.gid);
+            if (asRoot) fs.lchownSync(tmp, s.uid, s.gid);
             fs.lutimesSync(tmp, atime, s.mtimeMs / 1000);
           } else if (fd !== undefined) {
             fs.fchmodSync(fd, s.mode & 0o7777);
-            if (process.getuid?.() === 0) fs.fchownSync(fd, s.uid, s.gid);
+            if (asRoot) fs.fchownSync(fd, s.uid, s.gid);
             fs.futimesSync(fd, atime, s.mtimeMs / 1000);
           }
         }
@@ -86,7 +87,8 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
     for (let i = 0; i < items.length; i += BATCH) {
       const batch = items.slice(i, i + BATCH);
       // Packed content is read straight out of its pack and verified in memory: no staging file.
-      const where = batch.map((it) => host.packedBlob(vault.id, it.snapshot.hash));
+      const packedAt = host.packedBlobs(vault.id, batch.map((it) => it.snapshot.hash));
+      const where = batch.map((it) => packedAt.get(it.snapshot.hash));
       const packed = batch.flatMap((it, n) => (where[n] ? [{ it, at: where[n] }] : []));
       await restorePacked(vaultSpec, packed, install, (it, code, message) => outcome.errors.push({ path: it.rel, code, message }));
       const single = batch.filter((_, n) => !where[n]);
