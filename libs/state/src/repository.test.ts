@@ -142,8 +142,8 @@ describe('Repository', () => {
       seed = (seed * 1103515245 + 12345) % 2147483648;
       return seed % n;
     };
-    // First distinct adds into the empty location, then batches
-    // over few keys: adds of paths that exist, moves onto and away from them, deletes.
+    // First distinct adds into the empty location, then batches over few keys: adds of paths
+    // that exist, moves onto and away from them, deletes, changes already reflected.
     const batches: StateChange[][] = [Array.from({ length: 1000 }, (_, i) => add(`k${String(i).padStart(4, '0')}`, i))];
     for (let round = 0; round < 12; round++) {
       const batch: StateChange[] = [];
