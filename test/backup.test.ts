@@ -107,6 +107,37 @@ describe('backup and restore', () => {
     expect(treeSnapshot(to)).toEqual(treeSnapshot(src));
   }, 60_000);
 
+  it('restores permission bits the umask would strip, set-id bits and, as root, owners', async () => {
+    const h = makeHost();
+    const src = path.join(tempDir(), 'modes');
+    const asRoot = process.getuid?.() === 0;
+    const files: Array<[string, number, number?, number?]> = [
+      ['open.txt', 0o666], // group and others may write: a umask of 022 would strip that
+      ['private.txt', 0o600],
+      ['plain.txt', 0o644],
+      ['tool', 0o4755, asRoot ? 1234 : undefined, asRoot ? 5678 : undefined], // set-user-id, another owner
+      ['shared', 0o2750, asRoot ? 0 : undefined, asRoot ? 4321 : undefined], // set-group-id, another group
+      ['sticky', 0o1777 & ~0o002, undefined, undefined],
+      ['theirs.txt', 0o640, asRoot ? 1234 : undefined, asRoot ? 1234 : undefined],
+    ];
+    fs.mkdirSync(src, { recursive: true });
+    for (const [name, mode, uid, gid] of files) {
+      const file = path.join(src, name);
+      fs.writeFileSync(file, `${name}\n`);
+      if (uid !== undefined) fs.chownSync(file, uid, gid!);
+      fs.chmodSync(file, mode); // after the owner: a change of owner clears set-id bits
+    }
+    await h.summary(src, 'backup', src);
+    const to = path.join(tempDir(), 'restored');
+    await h.summary(src, 'restore', src, '--to', to);
+    for (const [name, mode, uid, gid] of files) {
+      const st = fs.statSync(path.join(to, name));
+      expect((st.mode & 0o7777).toString(8), name).toBe(mode.toString(8));
+      if (uid !== undefined) expect([st.uid, st.gid], name).toEqual([uid, gid]);
+    }
+    expect(treeSnapshot(to)).toEqual(treeSnapshot(src));
+  }, 60_000);
+
   it('tracking a parent absorbs tracked folders inside it, their history kept', async () => {
     const h = makeHost();
     const top = path.join(tempDir(), 'home');

@@ -6,6 +6,12 @@ import { blobKey, keyPath, type Location, type PackedBlob, type Repository } fro
 import { fetchBlobs, isSymlinkMode, learnPacks, openPacks, type Snapshot } from '@hoard/backup';
 import { Tree } from '@hoard/tool-reconcile/tree';
 
+/**
+ * Puts a file's content at the temporary name: returns it open there (nothing for a symlink),
+ * `created` when it made the file itself with the permission bits `mode` (less the umask).
+ */
+type Fill = (tmp: string, mode: number) => { fd: number; created: boolean } | undefined;
+
 /** A file being restored, before it is renamed into place. */
 const TMP_NAME = '.hoard-restore.tmp';
 
@@ -38,20 +44,30 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
   const tree = new Tree(fs.realpathSync(root), path.join(host.trashDir, 'restore'));
   const pool = new HashPool();
   const asRoot = process.getuid?.() === 0;
+  // A file made at the temporary name (at the root) is ours, and in our group when the root's
+  // group is ours too (whether the root hands its group down or not); its permission bits
+  // are what the umask leaves of those asked for.
+  const euid = process.geteuid?.();
+  const egid = process.getegid?.();
+  const madeGid = fs.statSync(tree.root).gid === egid ? egid : undefined;
+  const umask = process.umask();
   // Packs another host wrote, or written before this state was recovered: read their indexes first.
   const learned = await learnPacks(host, vault, vaultSpec);
   for (const problem of learned.problems) outcome.errors.push({ path: '', code: 'bad-index', message: `vault: ${problem}` });
   /**
    * Make one file whole beside its place, give it its metadata, move it in. `fill` puts the
-   * content at the temporary name and returns the file open there (nothing for a symlink).
+   * content at the temporary name and returns the file open there (nothing for a symlink),
+   * `created` if it made the file with the permission bits asked for.
    */
-  const install = (it: RestoreItem, fill: (tmp: string) => number | undefined) => {
+  const install = (it: RestoreItem, fill: Fill) => {
     const s = it.snapshot;
+    const mode = s.mode & 0o7777;
     try {
       const dest = tree.file(it.rel, keyPath(s.key).pathBytes !== undefined && it.rel === keyPath(s.key).path ? keyPath(s.key).pathBytes : undefined);
       // One name at the root, not one beside each file: measured 28 s against 38 s for 100k files here.
       const tmp = path.join(tree.root, TMP_NAME);
-      const fd = fill(tmp);
+      const opened = fill(tmp, options.contentOnly ? 0o600 : mode & 0o777);
+      const fd = opened?.fd;
       try {
         if (!options.contentOnly) {
           const atime = s.atimeMs / 1000 || new Date();
@@ -59,10 +75,13 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
             // The link itself, never what it points to (a link's own mode means nothing on Linux).
             if (asRoot) fs.lchownSync(tmp, s.uid, s.gid);
             fs.lutimesSync(tmp, atime, s.mtimeMs / 1000);
-          } else if (fd !== undefined) {
-            fs.fchmodSync(fd, s.mode & 0o7777);
-            if (asRoot) fs.fchownSync(fd, s.uid, s.gid);
-            fs.futimesSync(fd, atime, s.mtimeMs / 1000);
+          } else if (opened) {
+            // The owner first: a change of owner clears the set-user-id and set-group-id bits.
+            const owner = asRoot && (s.uid !== euid || s.gid !== madeGid);
+            if (owner) fs.fchownSync(opened.fd, s.uid, s.gid);
+            // Skipped only when the file was made with exactly these bits and nothing since changed them.
+            if (!(opened.created && !owner && mode === (mode & 0o777 & ~umask))) fs.fchmodSync(opened.fd, mode);
+            fs.futimesSync(opened.fd, atime, s.mtimeMs / 1000);
           }
         }
       } finally {
@@ -121,7 +140,7 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
           if (isSymlinkMode(it.snapshot.mode)) return makeLink(tmp, fs.readFileSync(blob));
           if (left === 0) fs.renameSync(blob, tmp);
           else fs.copyFileSync(blob, tmp);
-          return fs.openSync(tmp, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+          return { fd: fs.openSync(tmp, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), created: false };
         });
       }
     }
@@ -140,7 +159,7 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
 async function restorePacked(
   vaultSpec: string,
   items: Array<{ it: RestoreItem; at: PackedBlob & { pack: string } }>,
-  install: (it: RestoreItem, fill: (tmp: string) => number | undefined) => void,
+  install: (it: RestoreItem, fill: Fill) => void,
   fail: (it: RestoreItem, code: string, message: string) => void,
 ): Promise<void> {
   if (!items.length) return;
@@ -161,16 +180,16 @@ async function restorePacked(
         fail(it, 'corrupt', `the vault's pack ${w.pack} holds ${got} where ${it.snapshot.hash} should be: corrupt, not restored`);
         continue;
       }
-      install(it, (tmp) => {
+      install(it, (tmp, mode) => {
         if (isSymlinkMode(it.snapshot.mode)) return makeLink(tmp, data);
-        const fd = createNew(tmp);
+        const fd = createNew(tmp, mode);
         try {
           for (let done = 0; done < data.length; ) done += fs.writeSync(fd, data, done, data.length - done);
         } catch (err) {
           fs.closeSync(fd);
           throw err;
         }
-        return fd;
+        return { fd, created: true };
       });
     }
   } finally {
@@ -180,17 +199,18 @@ async function restorePacked(
 }
 
 /**
- * A new, empty file at `file`, opened for writing. Never through whatever sits there already
- * (O_EXCL: a symlink left at the name is not followed): that is removed and the create retried.
+ * A new, empty file at `file` with permission bits `mode` (less the umask), opened for
+ * writing. Never through whatever sits there already (O_EXCL: a symlink left at the name is
+ * not followed): that is removed and the create retried.
  */
-function createNew(file: string): number {
+function createNew(file: string, mode: number): number {
   const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
   try {
-    return fs.openSync(file, flags, 0o600);
+    return fs.openSync(file, flags, mode);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     fs.rmSync(file, { force: true });
-    return fs.openSync(file, flags, 0o600);
+    return fs.openSync(file, flags, mode);
   }
 }
 
