@@ -102,7 +102,16 @@ describe('signals and usage', () => {
     const scan = await sh('hoard scan "$DIR"', { DIR: root });
     const child = execa(path.join(BIN, 'hoard-hash'), [], { env: hoardEnv({ XDG_CACHE_HOME: tempDir() }), reject: false });
     child.stdin!.write(scan.stdout.split('\n')[0] + '\n');
-    await new Promise((r) => setTimeout(r, 700));
+    // Interrupt once the line is hashed (its output seen), or after 10 s if the tool holds its
+    // output until then: either way the line must come out whole. (A fixed 700 ms wait was
+    // shorter than start-up plus hashing on a loaded machine.)
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 10_000);
+      child.stdout!.once('data', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
     child.kill('SIGINT');
     const r = await child;
     expect(r.exitCode).toBe(130);

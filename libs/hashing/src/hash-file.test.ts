@@ -35,7 +35,8 @@ describe('hashFile', () => {
     fs.writeFileSync(file, crypto.randomBytes(32 << 20));
     // Another process appends continuously while we read 32 MB in 64 KB steps.
     const writer = spawn('sh', ['-c', `while :; do printf x >> '${file}'; done`], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 200));
+    // Read only once it is appending (a fixed wait can end before it starts on a loaded machine).
+    for (let waited = 0; fs.statSync(file).size === 32 << 20 && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
     try {
       const outcome = hashFile(file, 'sha256', Buffer.alloc(64 << 10));
       expect(outcome).toMatchObject({ ok: false, code: 'changed-while-reading' });
