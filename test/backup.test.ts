@@ -138,6 +138,42 @@ describe('backup and restore', () => {
     expect(treeSnapshot(to)).toEqual(treeSnapshot(src));
   }, 60_000);
 
+  it('restore refuses content that is not what its id says, into a new folder and into an existing one', async () => {
+    const h = makeHost();
+    const src = path.join(tempDir(), 'docs');
+    writeTree(src, 'a');
+    await h.summary(src, 'backup', src);
+    // Damage one packed blob in the vault: a byte of a's own3.txt.
+    const vault = path.join(h.env.XDG_DATA_HOME!, 'hoard', 'vault');
+    const victim = `sha256:${sha(fs.readFileSync(path.join(src, 'a/own3.txt')))}`;
+    let damaged = false;
+    for (const id of fs.readdirSync(path.join(vault, 'index'))) {
+      const idx = JSON.parse(fs.readFileSync(path.join(vault, 'index', id), 'utf8')) as { blobs: Array<[string, number, number]> };
+      const at = idx.blobs.find(([hash]) => hash === victim);
+      if (!at) continue;
+      const pack = path.join(vault, 'packs', id.slice(0, 2), id);
+      const bytes = fs.readFileSync(pack);
+      bytes[at[1]] ^= 0xff;
+      fs.writeFileSync(pack, bytes);
+      damaged = true;
+    }
+    expect(damaged).toBe(true);
+    const fresh = path.join(tempDir(), 'new');
+    const existing = path.join(tempDir(), 'existing');
+    fs.mkdirSync(path.join(existing, 'a'), { recursive: true }); // folders this restore did not make
+    fs.mkdirSync(path.join(existing, 'shared'));
+    for (const to of [fresh, existing]) {
+      const r = await h.run(src, 'restore', src, '--to', to, '--json');
+      expect(r.exitCode, to).not.toBe(0);
+      const records = jsonl(r.stdout);
+      expect(records.filter((x) => x.type === 'error'), to).toEqual([expect.objectContaining({ code: 'corrupt', path: 'a/own3.txt' })]);
+      expect(records.at(-1), to).toMatchObject({ type: 'summary', restored: 32, errors: 1 });
+      expect(fs.existsSync(path.join(to, 'a/own3.txt')), to).toBe(false);
+      expect(fs.readFileSync(path.join(to, 'a/own2.txt')), to).toEqual(fs.readFileSync(path.join(src, 'a/own2.txt')));
+      expect(fs.readdirSync(to).filter((n) => n.startsWith('.hoard-restore')), to).toEqual([]);
+    }
+  }, 60_000);
+
   it('tracking a parent absorbs tracked folders inside it, their history kept', async () => {
     const h = makeHost();
     const top = path.join(tempDir(), 'home');

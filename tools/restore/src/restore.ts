@@ -5,12 +5,24 @@ import { HashPool } from '@hoard/hashing';
 import { blobKey, keyPath, type Location, type PackedBlob, type Repository } from '@hoard/state';
 import { fetchBlobs, isSymlinkMode, learnPacks, openPacks, type Snapshot } from '@hoard/backup';
 import { Tree } from '@hoard/tool-reconcile/tree';
+import { FILES_PER_MESSAGE, FileWriter, type WriteJob } from './file-writer.js';
+import { setMetadata, type MadeFiles } from './file-metadata.js';
 
 /**
  * Puts a file's content at the temporary name: returns it open there (nothing for a symlink),
  * `created` when it made the file itself with the permission bits `mode` (less the umask).
  */
 type Fill = (tmp: string, mode: number) => { fd: number; created: boolean } | undefined;
+
+/** How restorePacked hands files to the restoring thread (see restoreFiles). */
+interface Threads {
+  /** Where the thread may write this file, or undefined: the main thread restores it. */
+  route(it: RestoreItem): string | undefined;
+  writer(): FileWriter;
+  drain(): Promise<void>;
+  meta(s: Snapshot): WriteJob['meta'];
+  restored(it: RestoreItem): void;
+}
 
 /** A file being restored, before it is renamed into place. */
 const TMP_NAME = '.hoard-restore.tmp';
@@ -44,13 +56,11 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
   const tree = new Tree(fs.realpathSync(root), path.join(host.trashDir, 'restore'));
   const pool = new HashPool();
   const asRoot = process.getuid?.() === 0;
-  // A file made at the temporary name (at the root) is ours, and in our group when the root's
+  // A file made at a temporary name at the root is ours, and in our group when the root's
   // group is ours too (whether the root hands its group down or not); its permission bits
   // are what the umask leaves of those asked for.
-  const euid = process.geteuid?.();
   const egid = process.getegid?.();
-  const madeGid = fs.statSync(tree.root).gid === egid ? egid : undefined;
-  const umask = process.umask();
+  const made: MadeFiles = { asRoot, euid: process.geteuid?.(), madeGid: fs.statSync(tree.root).gid === egid ? egid : undefined, umask: process.umask() };
   // Packs another host wrote, or written before this state was recovered: read their indexes first.
   const learned = await learnPacks(host, vault, vaultSpec);
   for (const problem of learned.problems) outcome.errors.push({ path: '', code: 'bad-index', message: `vault: ${problem}` });
@@ -70,18 +80,12 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
       const fd = opened?.fd;
       try {
         if (!options.contentOnly) {
-          const atime = s.atimeMs / 1000 || new Date();
           if (isSymlinkMode(s.mode)) {
             // The link itself, never what it points to (a link's own mode means nothing on Linux).
             if (asRoot) fs.lchownSync(tmp, s.uid, s.gid);
-            fs.lutimesSync(tmp, atime, s.mtimeMs / 1000);
+            fs.lutimesSync(tmp, s.atimeMs / 1000 || new Date(), s.mtimeMs / 1000);
           } else if (opened) {
-            // The owner first: a change of owner clears the set-user-id and set-group-id bits.
-            const owner = asRoot && (s.uid !== euid || s.gid !== madeGid);
-            if (owner) fs.fchownSync(opened.fd, s.uid, s.gid);
-            // Skipped only when the file was made with exactly these bits and nothing since changed them.
-            if (!(opened.created && !owner && mode === (mode & 0o777 & ~umask))) fs.fchmodSync(opened.fd, mode);
-            fs.futimesSync(opened.fd, atime, s.mtimeMs / 1000);
+            setMetadata(opened.fd, s, opened.created, made);
           }
         }
       } finally {
@@ -101,6 +105,33 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
       outcome.errors.push({ path: it.rel, code: e.code ?? 'restore', message: e.message });
     }
   };
+  // Most files of a restore into a new folder are written on a thread of their own, while
+  // this one reads the state and makes folders. At its own temporary name: unless a restored
+  // file would take that name.
+  const threadTmp = `${TMP_NAME}.thread`;
+  const threadable = !items.some((it) => it.rel === threadTmp);
+  let writer: FileWriter | undefined;
+  const threads: Threads = {
+    route(it) {
+      const s = it.snapshot;
+      if (!threadable || isSymlinkMode(s.mode) || keyPath(s.key).pathBytes !== undefined) return undefined;
+      try {
+        const dest = tree.file(it.rel);
+        // Only into a folder this restore made: nothing else is in it (no trash needed).
+        return typeof dest === 'string' && tree.made(path.dirname(dest)) ? dest : undefined;
+      } catch {
+        return undefined; // the careful way meets the same problem, and reports it
+      }
+    },
+    writer: () => (writer ??= new FileWriter({ tmp: path.join(tree.root, threadTmp), made })),
+    drain: async () => writer?.drain(),
+    meta: (s) => (options.contentOnly ? undefined : { mode: s.mode, uid: s.uid, gid: s.gid, atimeMs: s.atimeMs, mtimeMs: s.mtimeMs }),
+    restored(it) {
+      outcome.restored++;
+      outcome.bytes += it.snapshot.size;
+      options.onFile?.(it.snapshot.size);
+    },
+  };
   try {
     const BATCH = 5000;
     for (let i = 0; i < items.length; i += BATCH) {
@@ -109,7 +140,7 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
       const packedAt = host.packedBlobs(vault.id, batch.map((it) => it.snapshot.hash));
       const where = batch.map((it) => packedAt.get(it.snapshot.hash));
       const packed = batch.flatMap((it, n) => (where[n] ? [{ it, at: where[n] }] : []));
-      await restorePacked(vaultSpec, packed, install, (it, code, message) => outcome.errors.push({ path: it.rel, code, message }));
+      await restorePacked(vaultSpec, packed, install, (it, code, message) => outcome.errors.push({ path: it.rel, code, message }), threads);
       const single = batch.filter((_, n) => !where[n]);
       if (!single.length) continue;
       const keys = [...new Set(single.map((it) => blobKey(it.snapshot.hash)))];
@@ -146,6 +177,7 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
     }
   } finally {
     await pool.close();
+    await writer?.close();
     fs.rmSync(staging, { recursive: true, force: true });
   }
   return outcome;
@@ -161,15 +193,38 @@ async function restorePacked(
   items: Array<{ it: RestoreItem; at: PackedBlob & { pack: string } }>,
   install: (it: RestoreItem, fill: Fill) => void,
   fail: (it: RestoreItem, code: string, message: string) => void,
+  threads: Threads,
 ): Promise<void> {
   if (!items.length) return;
   const packs = await openPacks(vaultSpec, [...new Set(items.map((i) => i.at.pack))]);
   const fds = new Map<string, number>();
+  let jobs: WriteJob[] = [];
+  let jobItems: RestoreItem[] = [];
+  const handOver = async () => {
+    if (!jobs.length) return;
+    const sent = jobItems;
+    const sending = jobs;
+    jobs = [];
+    jobItems = [];
+    await threads.writer().write(sending, (outcomes) =>
+      outcomes.forEach((o, i) => {
+        if (o.ok) threads.restored(sent[i]!);
+        else fail(sent[i]!, o.code, o.message);
+      }),
+    );
+  };
   try {
     for (const { it, at: w } of items) {
       const file = packs.file(w.pack);
       if (!file) {
         fail(it, 'missing-content', `pack ${w.pack} is not in the vault`);
+        continue;
+      }
+      const dest = threads.route(it);
+      if (dest !== undefined) {
+        jobs.push({ pack: file, offset: w.offset, length: w.length, hash: it.snapshot.hash, dest, meta: threads.meta(it.snapshot) });
+        jobItems.push(it);
+        if (jobs.length >= FILES_PER_MESSAGE) await handOver();
         continue;
       }
       let fd = fds.get(w.pack);
@@ -192,8 +247,11 @@ async function restorePacked(
         return { fd, created: true };
       });
     }
+    await handOver();
   } finally {
     for (const fd of fds.values()) fs.closeSync(fd);
+    // The thread reads these packs: a downloaded copy goes only once it is done with them.
+    await threads.drain();
     packs.done();
   }
 }
