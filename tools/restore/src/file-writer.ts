@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { FileMetadata, MadeFiles } from './file-metadata.js';
+import type { FileMetadata, MadeFiles } from './restored-file.js';
 
 /** One file for the restoring thread: its blob's place in a local pack, and where it goes. */
 export interface WriteJob {

@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { HashPool } from '@hoard/hashing';
@@ -6,7 +5,7 @@ import { blobKey, keyPath, type Location, type PackedBlob, type Repository } fro
 import { fetchBlobs, isSymlinkMode, learnPacks, openPacks, type Snapshot } from '@hoard/backup';
 import { Tree } from '@hoard/tool-reconcile/tree';
 import { FILES_PER_MESSAGE, FileWriter, type WriteJob } from './file-writer.js';
-import { setMetadata, type MadeFiles } from './file-metadata.js';
+import { readPackedBlob, setMetadata, writeNewFile, type MadeFiles } from './restored-file.js';
 
 /**
  * Puts a file's content at the temporary name: returns it open there (nothing for a symlink),
@@ -71,12 +70,11 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
    */
   const install = (it: RestoreItem, fill: Fill) => {
     const s = it.snapshot;
-    const mode = s.mode & 0o7777;
     try {
       const dest = tree.file(it.rel, keyPath(s.key).pathBytes !== undefined && it.rel === keyPath(s.key).path ? keyPath(s.key).pathBytes : undefined);
       // One name at the root, not one beside each file: measured 28 s against 38 s for 100k files here.
       const tmp = path.join(tree.root, TMP_NAME);
-      const opened = fill(tmp, options.contentOnly ? 0o600 : mode & 0o777);
+      const opened = fill(tmp, options.contentOnly ? 0o600 : s.mode & 0o777);
       const fd = opened?.fd;
       try {
         if (!options.contentOnly) {
@@ -229,23 +227,12 @@ async function restorePacked(
       }
       let fd = fds.get(w.pack);
       if (fd === undefined) fds.set(w.pack, (fd = fs.openSync(file, 'r')));
-      const data = Buffer.allocUnsafe(w.length);
-      const got = fs.readSync(fd, data, 0, w.length, w.offset) === w.length ? `sha256:${crypto.createHash('sha256').update(data).digest('hex')}` : 'a short read';
-      if (got !== it.snapshot.hash) {
-        fail(it, 'corrupt', `the vault's pack ${w.pack} holds ${got} where ${it.snapshot.hash} should be: corrupt, not restored`);
+      const data = readPackedBlob(fd, w.pack, w, it.snapshot.hash);
+      if (!Buffer.isBuffer(data)) {
+        fail(it, 'corrupt', data.corrupt);
         continue;
       }
-      install(it, (tmp, mode) => {
-        if (isSymlinkMode(it.snapshot.mode)) return makeLink(tmp, data);
-        const fd = createNew(tmp, mode);
-        try {
-          for (let done = 0; done < data.length; ) done += fs.writeSync(fd, data, done, data.length - done);
-        } catch (err) {
-          fs.closeSync(fd);
-          throw err;
-        }
-        return { fd, created: true };
-      });
+      install(it, (tmp, mode) => (isSymlinkMode(it.snapshot.mode) ? makeLink(tmp, data) : { fd: writeNewFile(tmp, mode, data), created: true }));
     }
     await handOver();
   } finally {
@@ -253,22 +240,6 @@ async function restorePacked(
     // The thread reads these packs: a downloaded copy goes only once it is done with them.
     await threads.drain();
     packs.done();
-  }
-}
-
-/**
- * A new, empty file at `file` with permission bits `mode` (less the umask), opened for
- * writing. Never through whatever sits there already (O_EXCL: a symlink left at the name is
- * not followed): that is removed and the create retried.
- */
-function createNew(file: string, mode: number): number {
-  const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
-  try {
-    return fs.openSync(file, flags, mode);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    fs.rmSync(file, { force: true });
-    return fs.openSync(file, flags, mode);
   }
 }
 
