@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds the optional native parts (libs/native-scan) with node-gyp. hoard works without
+// Builds the optional native parts (libs/native) with node-gyp. hoard works without
 // them, so a machine without a C compiler gets a warning, not a failed install.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -8,17 +8,17 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 if (process.platform !== 'linux' || process.env.HOARD_NO_NATIVE) process.exit(0);
-const dir = path.join(root, 'libs', 'native-scan');
-const built = path.join(dir, 'build', 'Release', 'scan_dir.node');
-const newest = Math.max(...['src/scan_dir.c', 'binding.gyp'].map((f) => fs.statSync(path.join(dir, f)).mtimeMs));
-if (fs.existsSync(built) && fs.statSync(built).mtimeMs > newest) process.exit(0); // up to date
+const dir = path.join(root, 'libs', 'native');
+const built = ['scan_dir', 'copy_files'].map((t) => path.join(dir, 'build', 'Release', `${t}.node`));
+const newest = Math.max(...['src/scan_dir.c', 'src/copy_files.c', 'binding.gyp'].map((f) => fs.statSync(path.join(dir, f)).mtimeMs));
+if (built.every((b) => fs.existsSync(b) && fs.statSync(b).mtimeMs > newest)) process.exit(0); // up to date
 const gyp = path.join(root, 'node_modules', '.bin', 'node-gyp');
-const args = ['rebuild', '--directory', path.join(root, 'libs', 'native-scan')];
+const args = ['rebuild', '--directory', dir];
 // Build against the headers installed with this Node when there are some (no download).
 const prefix = path.resolve(path.dirname(process.execPath), '..');
 const nodedir = process.env.npm_config_nodedir || (fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : undefined);
 if (nodedir) args.push(`--nodedir=${nodedir}`);
 const r = spawnSync(gyp, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
 if (r.status !== 0) {
-  process.stderr.write(`hoard: native scan not built (scan uses its JavaScript path): ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}\n`);
+  process.stderr.write(`hoard: native parts not built (scan and local copies use their JavaScript paths): ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}\n`);
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, hoardEnv, jsonl } from './support/cli.js';
 import { treeSnapshot, snapshotNames } from './support/compare.js';
 import { startSshd, type SshServer } from './support/sshd.mjs';
@@ -11,8 +11,10 @@ import { tempDir, writeHostileTree, writeNonUtf8File } from './support/trees.js'
 let sshd: SshServer;
 const rcloneConfig = path.join(tempDir('hoard-rclone-'), 'rclone.conf');
 
+/** Set per kind below: the JavaScript copies run where the native copier would. */
+let kindEnv: Record<string, string> = {};
 function env(): Record<string, string> {
-  return hoardEnv({ XDG_CACHE_HOME: tempDir(), HOARD_SSH_COMMAND: sshd.sshCommand, RCLONE_CONFIG: rcloneConfig });
+  return hoardEnv({ XDG_CACHE_HOME: tempDir(), HOARD_SSH_COMMAND: sshd.sshCommand, RCLONE_CONFIG: rcloneConfig, ...kindEnv });
 }
 const hoard = (cwd: string, ...args: string[]) => execa(path.join(BIN, 'hoard'), args, { cwd, env: env(), reject: false });
 
@@ -74,14 +76,18 @@ function settledMarks(repo: string): string[] {
   }
 }
 
-const KINDS: Array<{ kind: string; add: (dir: string) => string[]; firstSent: number }> = [
+const KINDS: Array<{ kind: string; add: (dir: string) => string[]; firstSent: number; env?: Record<string, string> }> = [
   { kind: 'local path repository', add: (dir) => [dir, '--init'], firstSent: 44 },
+  // Copies between folders of this machine are native when built; the JavaScript path must do the same.
+  { kind: 'local path repository without the native parts', add: (dir) => [dir, '--init'], firstSent: 44, env: { HOARD_NO_NATIVE: '1' } },
   { kind: 'ssh repository', add: (dir) => [`ssh://${sshd.alias}${dir}`, '--init'], firstSent: 44 },
   { kind: 'rclone tree', add: (dir) => [`rclone:${dir}`], firstSent: 45 },
   { kind: 'rclone blobs', add: (dir) => [`rclone:${dir}`, '--layout', 'blobs'], firstSent: 44 },
 ];
 
-describe.each(KINDS)('push and pull through a $kind', ({ add, firstSent }) => {
+describe.each(KINDS)('push and pull through a $kind', ({ add, firstSent, env: extra }) => {
+  beforeEach(() => void (kindEnv = extra ?? {}));
+  afterEach(() => void (kindEnv = {}));
   it('round-trips a tree with modes and mtimes, then sends only what changed (renames send nothing)', async () => {
     const src = tempDir();
     writeTree(src);

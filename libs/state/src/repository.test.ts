@@ -71,6 +71,23 @@ describe('Repository', () => {
     ]);
   });
 
+  it('answers entries at many keys in one question, and whether a location has any history', () => {
+    const repo = newRepo();
+    const local = repo.location(LOCAL).id;
+    const far = repo.addLocation('far', 'path', '/elsewhere').id;
+    expect(repo.hasHistory(local)).toBe(false);
+    repo.applyChanges(local, [add('a', 1), add('b', 2), add('c/d', 3)]);
+    repo.applyChanges(local, [{ op: 'delete', key: 'b' }]);
+    const at = repo.entriesAt(local, ['c/d', 'b', 'a', 'a', 'nothing']);
+    expect([...at.keys()].sort()).toEqual(['a', 'c/d']);
+    expect(at.get('c/d')).toEqual(repo.entry(local, 'c/d'));
+    expect(repo.entriesAt(far, ['a']).size).toBe(0);
+    // History outlives the entries: a location whose every file went still had them.
+    repo.applyChanges(local, [{ op: 'delete', key: 'a' }, { op: 'delete', key: 'c/d' }]);
+    expect([repo.hasHistory(local), repo.hasHistory(far)]).toEqual([true, false]);
+    expect(repo.hadPath(local, 'a')).toBe(true);
+  });
+
   it('keeps the event log append-only', () => {
     const repo = newRepo();
     repo.applyChanges(repo.location(LOCAL).id, [add('a', 1)]);

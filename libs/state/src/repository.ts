@@ -292,6 +292,20 @@ export class Repository {
     return this.cached('SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE location_id = ? AND key = ?').get(locationId, key) as Entry | undefined;
   }
 
+  /** The entries of a location at these keys, for those it has (one query: stage asks for thousands at once). */
+  entriesAt(locationId: number, keys: readonly string[]): Map<string, Entry> {
+    const rows = this.cached(
+      `SELECT e.key, e.hash, e.size, e.mode, e.mtime_ms AS mtimeMs, e.ino FROM (SELECT DISTINCT value FROM json_each(?)) j
+       JOIN entries e ON e.location_id = ? AND e.key = j.value`,
+    ).all(JSON.stringify(keys), locationId) as Entry[];
+    return new Map(rows.map((e) => [e.key, e]));
+  }
+
+  /** Whether a location's event log has anything: without, it never held any path (a fresh remote, a base not yet agreed). */
+  hasHistory(locationId: number): boolean {
+    return this.cached('SELECT 1 FROM events WHERE location_id = ? LIMIT 1').get(locationId) !== undefined;
+  }
+
   /** Whether this path of a location ever held this content (its event log says so). */
   hadVersion(locationId: number, key: string, hash: string): boolean {
     return this.cached('SELECT 1 FROM events WHERE location_id = ? AND key = ? AND hash = ? LIMIT 1').get(locationId, key, hash) !== undefined;

@@ -77,7 +77,7 @@ describe('the stat fast path of add and status', () => {
   });
 
   it('passes over runs of files proved unchanged whole, and never over a change', async () => {
-    const { readFolders } = await import('@hoard/native-scan');
+    const { readFolders } = await import('@hoard/native');
     if (!readFolders) return expect(process.platform).not.toBe('linux'); // runs come from the native reader
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-runs-'));
     // Folders whose files sit before and after a subfolder: two runs each (a0..a2 | sub/ | z0..z2).

@@ -39,9 +39,10 @@ export const planTool: ToolDefinition = {
         localLabel: os.hostname(),
         stamp,
         remoteIsMirror: mirror,
-        localHad: (key, hash) => repo.hadVersion(local.id, key, hash),
-        remoteHad: (key, hash) => repo.hadVersion(remote.id, key, hash),
-        baseKnew: (key) => repo.hadPath(base.id, key),
+        // A location with no history had nothing: no question per path (a first push asks two per file).
+        localHad: repo.hasHistory(local.id) ? (key, hash) => repo.hadVersion(local.id, key, hash) : () => false,
+        remoteHad: repo.hasHistory(remote.id) ? (key, hash) => repo.hadVersion(remote.id, key, hash) : () => false,
+        baseKnew: repo.hasHistory(base.id) ? (key) => repo.hadPath(base.id, key) : () => false,
       })) {
         ctx.emit(action);
         if (++n % 2048 === 0) ctx.flush();

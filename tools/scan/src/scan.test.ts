@@ -128,7 +128,7 @@ describe('scanTree', () => {
 
 describe('native folder reader', () => {
   it('gives exactly the records of the JavaScript path, on a hostile tree with symlinks and a FIFO', async () => {
-    const { readFolders } = await import('@hoard/native-scan');
+    const { readFolders } = await import('@hoard/native');
     if (!readFolders) return expect(process.platform).not.toBe('linux'); // built by npm install on Linux
     const root = tempDir();
     writeHostileTree(root);

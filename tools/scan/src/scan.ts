@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { comparePaths, errorCode, errorMessage, isUtf8, type ErrorRecord, type NoteRecord, type ScanRecord } from '@hoard/schema';
 import type { OutputItem } from '@hoard/jsonl';
-import { readFolders, type NativeFolder, type NativeFolderError } from '@hoard/native-scan';
+import { readFolders, type NativeFolder, type NativeFolderError } from '@hoard/native';
 import { IGNORE_FILE, IgnoreRules } from './ignore-rules.js';
 
 export interface ScanOptions {

@@ -28,6 +28,9 @@ export async function* stageActions(input: AsyncIterable<InputLine[]>, options: 
   const journal: string[] = [];
   for await (const batch of input) {
     const out: OutputItem[] = [];
+    // The recorded files of this batch's copies from here, asked for at once.
+    const keys = batch.flatMap((l) => (l.record?.type === 'action' && l.record.op === 'copy' && l.record.source === LOCAL && typeof l.record.path === 'string' ? [entryKey(l.record.path, l.record.pathBytes as string | undefined)] : []));
+    const recorded = repo.entriesAt(local.id, keys);
     for (const line of batch) {
       if (!line.record) {
         out.push({ type: 'error', tool: 'stage', code: 'bad-input', line: line.lineNo, message: line.problem ?? 'bad input' });
@@ -50,7 +53,7 @@ export async function* stageActions(input: AsyncIterable<InputLine[]>, options: 
         // Into a repository or rclone folder on this machine, the copy reads the tree's file
         // itself (no link to make and remove): what lands there is a copy, checked on arrival.
         const direct = target !== undefined && (peerUrl(target)?.kind === 'path' || rcloneLocalRoot(target) !== undefined);
-        const result = stageLocal(repo, local.id, staging, action, mirror, direct);
+        const result = stageLocal(repo, local.id, recorded.get(entryKey(action.path, action.pathBytes)), staging, action, mirror, direct);
         if (result.ok) journal.push(`${JSON.stringify({ key: result.key, hash: result.hash, bytes: result.bytes })}\n`);
         out.push(result);
       } else if (source?.location.kind === 'dir' && target && rcloneLocalRoot(target)) {
@@ -123,11 +126,11 @@ function failed(action: AnyRecord, code: string, message: string): ResultRecord 
 }
 
 /**
- * Hardlink one recorded file holding the content into staging. A file changed since it
- * was recorded is not staged (its content is no longer the one planned).
+ * Hardlink one recorded file holding the content into staging (`wanted`: what is recorded at
+ * the action's path; another file with that content will do). A file changed since it was
+ * recorded is not staged (its content is no longer the one planned).
  */
-function stageLocal(repo: Repository, localId: number, staging: string, action: ActionRecord, mirror: boolean, direct: boolean): ResultRecord {
-  const wanted = repo.entry(localId, entryKey(action.path!, action.pathBytes));
+function stageLocal(repo: Repository, localId: number, wanted: Entry | undefined, staging: string, action: ActionRecord, mirror: boolean, direct: boolean): ResultRecord {
   const entry = wanted?.hash === action.hash ? wanted : repo.entryWithContent(localId, action.hash!);
   if (!entry) return failed(action, 'not-here', `no recorded file here holds ${action.hash}`);
   return stageFile(repo.root, entry, staging, action, mirror, direct);

@@ -25,19 +25,30 @@ export interface NativeFolderError {
 export type ReadFolders = (absPaths: string[], relPrefixesJson: string[], rootJson: string) => Array<NativeFolder | NativeFolderError | null>;
 
 /**
- * The native folder reader when it was built (`npm install` builds it on Linux with
- * node-gyp) and not disabled with HOARD_NO_NATIVE=1; otherwise undefined and scan uses
- * its JavaScript path, which gives the same records.
+ * Copy files on one thread of libuv's pool (see src/copy_files.c): `pairs` is
+ * "from\0to\0..." (absolute paths); one errno per pair, 0 for a copy made. Flag 1 keeps
+ * the source's access and modification times.
  */
-export const readFolders: ReadFolders | undefined = load();
+export type CopyFiles = (pairs: Buffer, flags: number) => Promise<Int32Array>;
 
-function load(): ReadFolders | undefined {
+/** Flag of copyFiles: give each copy its source's access and modification times. */
+export const KEEP_TIMES = 1;
+
+/**
+ * The native parts when they were built (`npm install` builds them on Linux with node-gyp)
+ * and not disabled with HOARD_NO_NATIVE=1; otherwise undefined and their callers use their
+ * JavaScript paths, which do the same.
+ */
+export const readFolders: ReadFolders | undefined = load<{ readFolders: ReadFolders }>('scan_dir')?.readFolders;
+export const copyFiles: CopyFiles | undefined = load<{ copyFiles: CopyFiles }>('copy_files')?.copyFiles;
+
+function load<T>(name: string): T | undefined {
   if (process.env.HOARD_NO_NATIVE) return undefined;
   try {
     // Found by package name: this module may be bundled into a tool that lives elsewhere.
     const require = createRequire(import.meta.url);
-    const dir = path.dirname(require.resolve('@hoard/native-scan/package.json'));
-    return (require(path.join(dir, 'build', 'Release', 'scan_dir.node')) as { readFolders: ReadFolders }).readFolders;
+    const dir = path.dirname(require.resolve('@hoard/native/package.json'));
+    return require(path.join(dir, 'build', 'Release', `${name}.node`)) as T;
   } catch {
     return undefined;
   }

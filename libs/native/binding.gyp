@@ -5,6 +5,11 @@
       "sources": ["src/scan_dir.c"],
       "cflags": ["-O2", "-ffp-contract=off", "-Wall"],
       "libraries": ["-lm", "-lpthread"]
+    },
+    {
+      "target_name": "copy_files",
+      "sources": ["src/copy_files.c"],
+      "cflags": ["-O2", "-Wall"]
     }
   ]
 }

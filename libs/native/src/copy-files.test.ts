@@ -1,0 +1,86 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import util from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { tempDir, writeHostileTree, NON_UTF8_NAME } from '../../../test/support/trees.js';
+import { copyFiles, KEEP_TIMES } from './index.js';
+
+const pairsOf = (pairs: Array<[string | Buffer, string | Buffer]>) => Buffer.concat(pairs.flatMap(([a, b]) => [Buffer.from(a), Buffer.from([0]), Buffer.from(b), Buffer.from([0])]));
+const names = (errnos: Int32Array) => [...errnos].map((e) => (e ? util.getSystemErrorName(-e) : 'ok'));
+
+describe('native copier (copyFiles)', () => {
+  it('copies hostile names byte for byte into folders it makes, with modes and, asked, times', async () => {
+    if (!copyFiles) return expect(process.platform).not.toBe('linux'); // built by npm install on Linux
+    const src = tempDir();
+    const dst = path.join(tempDir(), 'new', 'place');
+    const files = writeHostileTree(src);
+    const rawFrom = Buffer.concat([Buffer.from(`${src}/`), NON_UTF8_NAME]);
+    fs.writeFileSync(rawFrom, 'not utf-8 named\n');
+    const big = path.join(src, 'big.bin');
+    fs.writeFileSync(big, Buffer.alloc(3 * 1024 * 1024 + 17, 7));
+    fs.chmodSync(path.join(src, 'empty'), 0o751);
+    let t = 1_500_000_000;
+    for (const rel of [...files.keys(), 'big.bin']) fs.utimesSync(path.join(src, rel), t, (t += 3.25));
+    const rels = [...files.keys(), 'big.bin'];
+    const pairs: Array<[string | Buffer, string | Buffer]> = rels.map((rel) => [path.join(src, rel), path.join(dst, rel)]);
+    pairs.push([rawFrom, Buffer.concat([Buffer.from(`${dst}/raw/`), NON_UTF8_NAME])]);
+    // The sources as they were: reading them for the copy may move their atimes.
+    const before = new Map(rels.map((rel) => [rel, fs.statSync(path.join(src, rel))]));
+    expect(names(await copyFiles(pairsOf(pairs), KEEP_TIMES))).toEqual(pairs.map(() => 'ok'));
+    for (const rel of rels) {
+      const [a, b] = [path.join(src, rel), path.join(dst, rel)];
+      const [sa, sb] = [before.get(rel)!, fs.statSync(b)];
+      expect([sb.mode, sb.mtimeMs, sb.atimeMs], rel).toEqual([sa.mode, sa.mtimeMs, sa.atimeMs]);
+      expect(fs.readFileSync(b).equals(fs.readFileSync(a)), rel).toBe(true);
+    }
+    expect(fs.readFileSync(Buffer.concat([Buffer.from(`${dst}/raw/`), NON_UTF8_NAME]), 'utf8')).toBe('not utf-8 named\n');
+    // Folders it had to make are private, as staging folders are.
+    expect(fs.statSync(path.join(dst, 'raw')).mode & 0o777).toBe(0o700);
+    // Without KEEP_TIMES the copy is new: its mtime is now, not the source's.
+    const plain = path.join(dst, 'plain-copy');
+    expect(names(await copyFiles(pairsOf([[big, plain]]), 0))).toEqual(['ok']);
+    expect(fs.statSync(plain).mtimeMs).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it('refuses a symlink or fifo as source, never writes through a symlink, and reports each pair', async () => {
+    if (!copyFiles) return expect(process.platform).not.toBe('linux');
+    const dir = tempDir();
+    const secret = path.join(dir, 'secret');
+    fs.writeFileSync(secret, 'not to be sent\n');
+    fs.writeFileSync(path.join(dir, 'a'), 'a\n');
+    fs.symlinkSync(secret, path.join(dir, 'link'));
+    execFileSync('mkfifo', [path.join(dir, 'fifo')]);
+    // A destination that is a symlink to a file outside: the copy must not land there.
+    const outside = path.join(tempDir(), 'outside');
+    fs.writeFileSync(outside, 'untouched\n');
+    fs.mkdirSync(path.join(dir, 'to'));
+    fs.symlinkSync(outside, path.join(dir, 'to', 'trap'));
+    fs.writeFileSync(path.join(dir, 'to', 'old'), 'an older, longer partial copy\n');
+    const result = await copyFiles(
+      pairsOf([
+        [path.join(dir, 'link'), path.join(dir, 'to', 'l')],
+        [path.join(dir, 'fifo'), path.join(dir, 'to', 'f')],
+        [path.join(dir, 'a'), path.join(dir, 'to', 'trap')],
+        [path.join(dir, 'gone'), path.join(dir, 'to', 'g')],
+        [path.join(dir, 'a'), path.join(dir, 'to', 'old')],
+        [path.join(dir, 'a'), path.join(dir, 'a', 'under-a-file')],
+      ]),
+      KEEP_TIMES,
+    );
+    expect(names(result)).toEqual(['ELOOP', 'EINVAL', 'ELOOP', 'ENOENT', 'ok', 'ENOTDIR']);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('untouched\n');
+    expect(fs.readlinkSync(path.join(dir, 'to', 'trap'))).toBe(outside);
+    expect(fs.readdirSync(path.join(dir, 'to')).sort()).toEqual(['old', 'trap']);
+    expect(fs.readFileSync(path.join(dir, 'to', 'old'), 'utf8')).toBe('a\n'); // replaced whole, not overlaid
+  });
+
+  it('rejects a list that is not whole pairs before copying anything', async () => {
+    if (!copyFiles) return expect(process.platform).not.toBe('linux');
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'a'), 'a\n');
+    expect(() => copyFiles!(Buffer.from(`${dir}/a\0${dir}/b\0${dir}/a\0`), 0)).toThrow(/pairs/);
+    expect(() => copyFiles!(Buffer.from(`${dir}/a\0${dir}/b`), 0)).toThrow(/pairs/);
+    expect(fs.existsSync(path.join(dir, 'b'))).toBe(false);
+  });
+});
