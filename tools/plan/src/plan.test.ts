@@ -6,7 +6,7 @@ const H = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
 const e = (key: string, n: number, mtimeMs = 1000): Entry => ({ key, hash: H(n), size: n, mode: 0o100644, mtimeMs, ino: 0 });
 
 function run(local: Entry[], remote: Entry[], base: Entry[], direction: Direction = 'sync', remoteHas: number[] = []) {
-  const holds = (side: Entry[], extra: number[]) => (h: string) => side.some((x) => x.hash === h) || extra.some((n) => H(n) === h);
+  const holds = (side: Entry[], extra: number[]) => (hs: readonly string[]) => new Set(hs.filter((h) => side.some((x) => x.hash === h) || extra.some((n) => H(n) === h)));
   return [...plan({ local, remote, base, direction, remoteName: 'nas', remoteHolds: holds(remote, remoteHas), localHolds: holds(local, []), localLabel: 'here', stamp: '20261122-120000' })].map(
     (a) => `${a.target} ${a.op} ${a.from ? `${a.from}->` : ''}${a.path ?? ''}${a.reason ? ` (${a.reason})` : ''}`,
   );
@@ -56,7 +56,7 @@ describe('plan (three-way)', () => {
 describe('plan after an exchange cut short', () => {
   const had = (versions: Record<string, number[]>) => (key: string, hash: string) => (versions[key] ?? []).some((n) => H(n) === hash);
   const run2 = (local: Entry[], remote: Entry[], base: Entry[], localHad: Record<string, number[]>, remoteHad: Record<string, number[]>, direction: Direction = 'push') =>
-    [...plan({ local, remote, base, direction, remoteName: 'nas', remoteHolds: () => false, localHolds: () => false, localLabel: 'here', stamp: 's', localHad: had(localHad), remoteHad: had(remoteHad) })].map((a) => `${a.target} ${a.op} ${a.path}${a.reason ? ` (${a.reason})` : ''}`);
+    [...plan({ local, remote, base, direction, remoteName: 'nas', remoteHolds: () => new Set(), localHolds: () => new Set(), localLabel: 'here', stamp: 's', localHad: had(localHad), remoteHad: had(remoteHad) })].map((a) => `${a.target} ${a.op} ${a.path}${a.reason ? ` (${a.reason})` : ''}`);
   it('a remote holding a version this side had before is behind, not in conflict', () => {
     // Pushed v1 but never settled; then edited to v2 here.
     expect(run2([e('a', 2)], [e('a', 1)], [], { a: [1, 2] }, { a: [1] })).toEqual(['nas copy a', 'nas checkout a']);
@@ -74,7 +74,7 @@ describe('plan after an exchange cut short, with a base', () => {
   it('an edit that reached the remote, then a move here: the remote is behind, the move goes on', () => {
     const had = (n: number[]) => (key: string, hash: string) => key === 'a' && n.some((x) => H(x) === hash);
     const actions = [
-      ...plan({ local: [e('b', 2)], remote: [e('a', 2)], base: [e('a', 1)], direction: 'push', remoteName: 'nas', remoteHolds: (h) => h === H(2), localHolds: () => true, localLabel: 'h', stamp: 's', localHad: had([1, 2]), remoteHad: had([1, 2]) }),
+      ...plan({ local: [e('b', 2)], remote: [e('a', 2)], base: [e('a', 1)], direction: 'push', remoteName: 'nas', remoteHolds: (hs) => new Set(hs.filter((h) => h === H(2))), localHolds: (hs) => new Set(hs), localLabel: 'h', stamp: 's', localHad: had([1, 2]), remoteHad: had([1, 2]) }),
     ].map((a) => `${a.op} ${a.from ? `${a.from}->` : ''}${a.path}`);
     expect(actions).toEqual(['move a->b']);
   });
@@ -83,7 +83,7 @@ describe('plan after an exchange cut short, with a base', () => {
 describe('plan: a path the two sides never agreed on', () => {
   const had = (versions: Record<string, number[]>) => (key: string, hash: string) => (versions[key] ?? []).some((n) => H(n) === hash);
   const go = (local: Entry[], remote: Entry[], localHad: Record<string, number[]>, baseKnew: boolean) =>
-    [...plan({ local, remote, base: [], direction: 'push', remoteName: 'nas', remoteHolds: (h) => remote.some((r) => r.hash === h), localHolds: () => true, localLabel: 'h', stamp: 's', localHad: had(localHad), remoteHad: had({}), baseKnew: () => baseKnew })].map(
+    [...plan({ local, remote, base: [], direction: 'push', remoteName: 'nas', remoteHolds: (hs) => new Set(hs.filter((h) => remote.some((r) => r.hash === h))), localHolds: (hs) => new Set(hs), localLabel: 'h', stamp: 's', localHad: had(localHad), remoteHad: had({}), baseKnew: () => baseKnew })].map(
       (a) => `${a.op} ${a.from ? `${a.from}->` : ''}${a.path}`,
     );
   it('renamed here after it reached the remote, before that exchange settled: a move', () => {

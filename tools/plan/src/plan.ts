@@ -11,9 +11,9 @@ export interface PlanInput {
   base: Iterable<Entry>;
   direction: Direction;
   remoteName: string;
-  /** Whether a side already holds this content (in its tree or store): then nothing needs sending. */
-  remoteHolds(hash: string): boolean;
-  localHolds(hash: string): boolean;
+  /** Which of these contents a side already holds (in its tree or store): nothing needs sending. Asked once per side. */
+  remoteHolds(hashes: readonly string[]): Set<string>;
+  localHolds(hashes: readonly string[]): Set<string>;
   /** Labels for conflict copies: `name.conflict-<label>-<stamp>.ext`. */
   localLabel: string;
   stamp: string;
@@ -158,7 +158,7 @@ export function* plan(input: PlanInput): Generator<ActionRecord> {
   yield* sideActions('local', 'local', sides.local, input.localHolds, input.remoteName, false);
 }
 
-function* sideActions(side: Side, target: string, plan: SidePlan, holds: (hash: string) => boolean, source: string, mirror: boolean): Generator<ActionRecord> {
+function* sideActions(side: Side, target: string, plan: SidePlan, holds: (hashes: readonly string[]) => Set<string>, source: string, mirror: boolean): Generator<ActionRecord> {
   // A deletion and an addition of the same content at once is a rename: move, send nothing.
   const deleted = new Map<string, Entry[]>();
   for (const d of plan.dels) {
@@ -177,8 +177,9 @@ function* sideActions(side: Side, target: string, plan: SidePlan, holds: (hash: 
   const trashes = [...deleted.values()].flat();
   // Content first (copy), then renames, then new files (conflict copies before what they copy is overwritten), then trash.
   const sent = new Set<string>();
+  const held = mirror || !puts.length ? new Set<string>() : holds([...new Set(puts.map((p) => p.entry.hash))]);
   for (const p of puts) {
-    if (sent.has(p.entry.hash) || (!mirror && holds(p.entry.hash))) continue;
+    if (sent.has(p.entry.hash) || held.has(p.entry.hash)) continue;
     if (!mirror) sent.add(p.entry.hash);
     yield { type: 'action', op: 'copy', target, source, hash: p.entry.hash, size: p.entry.size, ...pathFields(mirror ? p.key : p.entry.key) };
   }

@@ -77,7 +77,19 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
     changes = [];
   };
 
-  const recorded = (p: string, pb?: string): Entry | undefined => repo.entry(local.id, entryKey(p, pb));
+  // What the state records at each action's path, asked for a few thousand actions at a time
+  // (one question per file was a tenth of a large checkout). A record read before a commit of
+  // this run may be stale: contentAt trusts it only while size, time and inode still match.
+  let known = new Map<string, Entry>();
+  let knownUntil = 0;
+  let at = 0;
+  const recorded = (p: string, pb?: string): Entry | undefined => {
+    if (at >= knownUntil) {
+      knownUntil = at + 5000;
+      known = repo.entriesAt(local.id, actions.slice(at, knownUntil).flatMap((a) => (typeof a.path === 'string' ? [entryKey(a.path, a.pathBytes)] : [])));
+    }
+    return known.get(entryKey(p, pb));
+  };
   const entryOf = (key: string, hash: string, file: string | Buffer): StateChange => {
     const st = fs.lstatSync(file);
     return { op: 'add', key, hash, size: st.size, mode: st.mode, mtimeMs: st.mtimeMs, ino: st.ino };
@@ -103,7 +115,8 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
   recoverReconcile(repo);
   const journal = journalFile(repo);
   fs.writeFileSync(journal, actions.map((a) => `${JSON.stringify(a)}\n`).join(''), { mode: 0o600 });
-  for (const a of actions) {
+  for (const [i, a] of actions.entries()) {
+    at = i;
     try {
       const p = a.path!;
       const file = tree.file(p, a.pathBytes);
