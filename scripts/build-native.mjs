@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 if (process.platform !== 'linux' || process.env.HOARD_NO_NATIVE) process.exit(0);
 const dir = path.join(root, 'libs', 'native');
-const built = ['scan_dir', 'copy_files'].map((t) => path.join(dir, 'build', 'Release', `${t}.node`));
-const newest = Math.max(...['src/scan_dir.c', 'src/copy_files.c', 'binding.gyp'].map((f) => fs.statSync(path.join(dir, f)).mtimeMs));
+const built = ['scan_dir', 'file_ops'].map((t) => path.join(dir, 'build', 'Release', `${t}.node`));
+const newest = Math.max(...['src/scan_dir.c', 'src/file_ops.c', 'binding.gyp'].map((f) => fs.statSync(path.join(dir, f)).mtimeMs));
 if (built.every((b) => fs.existsSync(b) && fs.statSync(b).mtimeMs > newest)) process.exit(0); // up to date
 const gyp = path.join(root, 'node_modules', '.bin', 'node-gyp');
 const args = ['rebuild', '--directory', dir];

@@ -212,6 +212,43 @@ describe('untrusted plans and remotes', () => {
     expect(fs.existsSync(outside)).toBe(false);
   });
 
+  it('a checkout never replaces a file that appeared after the plan: it is kept, the rest checked out', async () => {
+    const { src, far } = await repoWithFar('far');
+    await summary(src, 'push', 'far');
+    const dst = tempDir();
+    await ok(dst, 'init');
+    await ok(dst, 'remote', 'add', 'far', far);
+    // The steps of a pull, by hand; between the plan and reconcile a file appears that no state records,
+    // at a path the plan checks out (one of 40 photos) and at a symlink to a file outside.
+    await ok(dst, 'add');
+    await ok(dst, 'remote', 'fetch', 'far');
+    const plan = (await ok(dst, 'plan', '--pull', 'far')).stdout;
+    fs.mkdirSync(path.join(dst, 'photos', '2021'), { recursive: true });
+    fs.writeFileSync(path.join(dst, 'photos', '2021', 'img1.jpg'), 'made here meanwhile\n');
+    const outside = path.join(tempDir(), 'outside.txt');
+    fs.writeFileSync(outside, 'outside\n');
+    fs.mkdirSync(path.join(dst, 'docs'));
+    fs.symlinkSync(outside, path.join(dst, 'docs', 'readme.md'));
+    const t = ['--transfer', 'by-hand'];
+    const chain = await execa('bash', ['-c', `set -o pipefail; "$H" stage ${t.join(' ')} | "$H" transfer ${t.join(' ')} | "$H" integrate ${t.join(' ')} | "$H" reconcile ${t.join(' ')}`], {
+      cwd: dst, env: { ...env(), H: path.join(BIN, 'hoard') }, input: plan, reject: false,
+    });
+    const results = jsonl(chain.stdout).filter((r) => r.tool === 'reconcile');
+    const failed = results.filter((r) => !r.ok).map((r) => [r.path, r.code]);
+    expect(failed.sort()).toEqual([['docs/readme.md', 'conflict'], ['photos/2021/img1.jpg', 'conflict']]);
+    expect(results.filter((r) => r.ok)).toHaveLength(43);
+    expect(fs.readFileSync(path.join(dst, 'photos', '2021', 'img1.jpg'), 'utf8')).toBe('made here meanwhile\n');
+    expect(fs.readlinkSync(path.join(dst, 'docs', 'readme.md'))).toBe(outside);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('outside\n');
+    // Everything else arrived as it is at the source.
+    const theirs = treeSnapshot(src);
+    const ours = treeSnapshot(dst);
+    const kept = new Set(['docs/readme.md', 'photos/2021/img1.jpg'].map((p) => Buffer.from(p).toString('base64')));
+    const arrived = Object.keys(theirs).filter((k) => !kept.has(k));
+    expect(arrived).toHaveLength(43);
+    for (const k of arrived) expect(ours[k], Buffer.from(k, 'base64').toString()).toEqual(theirs[k]);
+  }, 60_000);
+
   it('transfer reads a file a stage result names only inside the tree, never under .hoard/', async () => {
     const { src, far } = await repoWithFar('far');
     const secret = path.join(tempDir(), 'secret.txt');

@@ -7,8 +7,8 @@
       "libraries": ["-lm", "-lpthread"]
     },
     {
-      "target_name": "copy_files",
-      "sources": ["src/copy_files.c"],
+      "target_name": "file_ops",
+      "sources": ["src/file_ops.c"],
       "cflags": ["-O2", "-Wall"]
     }
   ]

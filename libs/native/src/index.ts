@@ -25,7 +25,7 @@ export interface NativeFolderError {
 export type ReadFolders = (absPaths: string[], relPrefixesJson: string[], rootJson: string) => Array<NativeFolder | NativeFolderError | null>;
 
 /**
- * Copy files on one thread of libuv's pool (see src/copy_files.c): `pairs` is
+ * Copy files on one thread of libuv's pool (see src/file_ops.c): `pairs` is
  * "from\0to\0..." (absolute paths); one errno per pair, 0 for a copy made. Flag 1 keeps
  * the source's access and modification times.
  */
@@ -35,12 +35,30 @@ export type CopyFiles = (pairs: Buffer, flags: number) => Promise<Int32Array>;
 export const KEEP_TIMES = 1;
 
 /**
+ * Give files their mode and mtime and rename each to its destination only if nothing is there
+ * (see src/file_ops.c): `pairs` as for CopyFiles, `meta` [mode, mtimeMs] per pair; the result
+ * holds [errno, size, mode, mtimeMs, ino] per pair (PLACED numbers each).
+ */
+export type PlaceFiles = (pairs: Buffer, meta: Float64Array) => Promise<Float64Array>;
+export const PLACED = 5;
+
+/** "from\0to\0..." of absolute paths, the list copyFiles and placeFiles take. */
+export function pairList(pairs: Iterable<readonly [string | Buffer, string | Buffer]>): Buffer {
+  const parts: Buffer[] = [];
+  for (const [from, to] of pairs) parts.push(Buffer.from(from), NUL, Buffer.from(to), NUL);
+  return Buffer.concat(parts);
+}
+const NUL = Buffer.from([0]);
+
+/**
  * The native parts when they were built (`npm install` builds them on Linux with node-gyp)
  * and not disabled with HOARD_NO_NATIVE=1; otherwise undefined and their callers use their
  * JavaScript paths, which do the same.
  */
 export const readFolders: ReadFolders | undefined = load<{ readFolders: ReadFolders }>('scan_dir')?.readFolders;
-export const copyFiles: CopyFiles | undefined = load<{ copyFiles: CopyFiles }>('copy_files')?.copyFiles;
+const fileOps = load<{ copyFiles: CopyFiles; placeFiles: PlaceFiles }>('file_ops');
+export const copyFiles: CopyFiles | undefined = fileOps?.copyFiles;
+export const placeFiles: PlaceFiles | undefined = fileOps?.placeFiles;
 
 function load<T>(name: string): T | undefined {
   if (process.env.HOARD_NO_NATIVE) return undefined;

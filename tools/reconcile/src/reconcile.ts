@@ -1,5 +1,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import util from 'node:util';
+import { pairList, placeFiles, PLACED } from '@hoard/native';
 import path from 'node:path';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import type { ActionRecord, AnyRecord, ResultRecord } from '@hoard/schema';
@@ -55,6 +58,8 @@ function result(a: ActionRecord, ok: boolean, code?: string, message?: string): 
 }
 
 const ORDER: Record<string, number> = { move: 0, checkout: 1, trash: 2 };
+/** Checkouts per native call (see place in reconcileHere). */
+const PLACE_BATCH = 1000;
 
 async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions): AsyncGenerator<OutputItem[]> {
   const { repo } = options;
@@ -110,6 +115,85 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
     return t ? { file: t, stored: false } : undefined;
   };
 
+  /** Check out one file the careful way: what is there looked at, trashed if it must go, the content made whole beside and renamed in. */
+  const checkout = (a: ActionRecord, file: string | Buffer, key: string, hash: string) => {
+    const p = a.path!;
+    const now = tree.contentAt(file, recorded(p, a.pathBytes));
+    const sameMeta = now && now.hash === hash && (a.mode === undefined || (now.st.mode & 0o7777) === (a.mode & 0o7777)) && (a.mtimeMs === undefined || Math.abs(now.st.mtimeMs - a.mtimeMs) < 1);
+    if (sameMeta) {
+      changes.push(entryOf(key, hash, file));
+      out.push(result(a, true));
+    } else if (now && now.hash !== hash && now.hash !== a.prevHash) {
+      out.push(result(a, false, 'conflict', `${p} changed since the plan; kept`));
+    } else {
+      const source = sourceOf(hash);
+      if (!source) out.push(result(a, false, 'missing-content', `no verified copy of ${hash} here to check ${p} out from`));
+      else {
+        // Made whole beside, then renamed into place: the path holds the old file or the new, never half of one.
+        // The last use of a stored blob takes the blob itself (private to .hoard, complete, verified).
+        let ready: string;
+        if (source.stored && uses.get(hash)! <= 0) {
+          ready = source.file as string;
+          dropped.push(hash);
+        } else {
+          ready = path.join(tmpDir, `${crypto.randomUUID()}.tmp`);
+          fs.copyFileSync(source.file, ready);
+        }
+        if (a.mode !== undefined) fs.chmodSync(ready, a.mode & 0o7777);
+        if (a.mtimeMs !== undefined) fs.utimesSync(ready, new Date(), a.mtimeMs / 1000);
+        if (now) trashed.set(now.hash, tree.trash(file, p, a.pathBytes, stamp));
+        fs.renameSync(ready, file);
+        changes.push(entryOf(key, hash, file));
+        out.push(result(a, true));
+      }
+    }
+  };
+
+  // The last use of a stored blob at a path the state records nothing at is the common
+  // checkout (every file of a first push or pull): those are placed natively, a batch at a
+  // time (mode and mtime set on the blob, then renamed in only if nothing is there); one that
+  // finds something in the way, or its blob not in the store, takes the careful path.
+  type Placing = { a: ActionRecord; file: string | Buffer; key: string; hash: string };
+  const placing: Placing[] = [];
+  const settle = (batch: Placing[], placed: Float64Array | undefined) => {
+    const { EEXIST, ENOENT, EINVAL } = os.constants.errno;
+    batch.forEach(({ a, file, key, hash }, i) => {
+      // A job that could not run placed nothing: every file of it goes the careful way.
+      const [errno, size, mode, mtimeMs, ino] = placed?.subarray(i * PLACED, (i + 1) * PLACED) ?? [ENOENT];
+      try {
+        if (!errno) {
+          dropped.push(hash);
+          changes.push({ op: 'add', key, hash, size: size!, mode: mode!, mtimeMs: mtimeMs!, ino: ino! });
+          out.push(result(a, true));
+        } else if (errno === EEXIST || errno === ENOENT) checkout(a, file, key, hash);
+        else if (errno === EINVAL) out.push(result(a, false, 'not-a-file', `the stored copy of ${hash} is not a regular file`));
+        else {
+          const [code, text] = util.getSystemErrorMap().get(-errno!) ?? [`errno-${errno}`, 'error'];
+          out.push(result(a, false, code, `${code}: ${text}, placing ${a.path}`));
+        }
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        out.push(result(a, false, e.code ?? 'reconcile', e.message));
+      }
+    });
+  };
+  // One batch is placed on a pool thread while this thread reads the next actions.
+  let inFlight: Promise<() => void> | undefined;
+  const place = async (all: boolean) => {
+    if (inFlight) (await inFlight)();
+    inFlight = undefined;
+    const batch = placing.splice(0);
+    if (batch.length) {
+      const meta = new Float64Array(batch.flatMap((b) => [b.a.mode!, b.a.mtimeMs!]));
+      const job = placeFiles!(pairList(batch.map((b) => [repo.objectPath(b.hash), b.file] as const)), meta).catch(() => undefined);
+      inFlight = job.then((placed) => () => settle(batch, placed));
+    }
+    if (all && inFlight) {
+      (await inFlight)();
+      inFlight = undefined;
+    }
+  };
+
   // The intent goes down first: a run killed between a file operation and its record is
   // finished on the next open (recoverReconcile), so the state never misses what sync did.
   recoverReconcile(repo);
@@ -117,6 +201,7 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
   fs.writeFileSync(journal, actions.map((a) => `${JSON.stringify(a)}\n`).join(''), { mode: 0o600 });
   for (const [i, a] of actions.entries()) {
     at = i;
+    if (a.op !== 'checkout') await place(true); // in order with what is not a checkout
     try {
       const p = a.path!;
       const file = tree.file(p, a.pathBytes);
@@ -153,36 +238,11 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
         }
       } else {
         const hash = a.hash!;
-        const now = tree.contentAt(file, recorded(p, a.pathBytes));
-        const sameMeta = now && now.hash === hash && (a.mode === undefined || (now.st.mode & 0o7777) === (a.mode & 0o7777)) && (a.mtimeMs === undefined || Math.abs(now.st.mtimeMs - a.mtimeMs) < 1);
         uses.set(hash, (uses.get(hash) ?? 1) - 1);
-        if (sameMeta) {
-          changes.push(entryOf(key, hash, file));
-          out.push(result(a, true));
-        } else if (now && now.hash !== hash && now.hash !== a.prevHash) {
-          out.push(result(a, false, 'conflict', `${p} changed since the plan; kept`));
-        } else {
-          const source = sourceOf(hash);
-          if (!source) out.push(result(a, false, 'missing-content', `no verified copy of ${hash} here to check ${p} out from`));
-          else {
-            // Made whole beside, then renamed into place: the path holds the old file or the new, never half of one.
-            // The last use of a stored blob takes the blob itself (private to .hoard, complete, verified).
-            let ready: string;
-            if (source.stored && uses.get(hash)! <= 0) {
-              ready = source.file as string;
-              dropped.push(hash);
-            } else {
-              ready = path.join(tmpDir, `${crypto.randomUUID()}.tmp`);
-              fs.copyFileSync(source.file, ready);
-            }
-            if (a.mode !== undefined) fs.chmodSync(ready, a.mode & 0o7777);
-            if (a.mtimeMs !== undefined) fs.utimesSync(ready, new Date(), a.mtimeMs / 1000);
-            if (now) trashed.set(now.hash, tree.trash(file, p, a.pathBytes, stamp));
-            fs.renameSync(ready, file);
-            changes.push(entryOf(key, hash, file));
-            out.push(result(a, true));
-          }
-        }
+        if (placeFiles && uses.get(hash)! <= 0 && a.mode !== undefined && a.mtimeMs !== undefined && !recorded(p, a.pathBytes)) {
+          placing.push({ a, file, key, hash });
+          if (placing.length >= PLACE_BATCH) await place(false);
+        } else checkout(a, file, key, hash);
       }
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
@@ -198,6 +258,7 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
       out = [];
     }
   }
+  await place(true);
   commit();
   fs.rmSync(journal, { force: true });
   yield out;

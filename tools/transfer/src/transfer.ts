@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import util from 'node:util';
-import { copyFiles, KEEP_TIMES } from '@hoard/native';
+import { copyFiles, KEEP_TIMES, pairList } from '@hoard/native';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import type { ResultRecord } from '@hoard/schema';
 import { stagedBlobName, LOCAL, type Repository } from '@hoard/state';
@@ -186,8 +186,7 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i
           return k === false;
         });
         if (!todo.length) continue;
-        const pairs = Buffer.concat(todo.flatMap((c) => [Buffer.from(c.from), NUL, Buffer.from(c.to), NUL]));
-        const errnos = await native(pairs, staged ? 0 : KEEP_TIMES);
+        const errnos = await native(pairList(todo.map((c) => [c.from, c.to] as const)), staged ? 0 : KEEP_TIMES);
         todo.forEach((c, i) => {
           const errno = errnos[i]!;
           if (!errno) return done(c.item);
@@ -238,7 +237,6 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i
  */
 const NATIVE_BATCH = 1000;
 const NATIVE_LANES = 2;
-const NUL = Buffer.from([0]);
 const ERRNO_NAMES = util.getSystemErrorMap();
 
 /** [code, message] of an errno from copyFiles (EINVAL there means the source is not a regular file). */

@@ -4,9 +4,9 @@ import path from 'node:path';
 import util from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { tempDir, writeHostileTree, NON_UTF8_NAME } from '../../../test/support/trees.js';
-import { copyFiles, KEEP_TIMES } from './index.js';
+import { copyFiles, KEEP_TIMES, pairList, placeFiles, PLACED } from './index.js';
 
-const pairsOf = (pairs: Array<[string | Buffer, string | Buffer]>) => Buffer.concat(pairs.flatMap(([a, b]) => [Buffer.from(a), Buffer.from([0]), Buffer.from(b), Buffer.from([0])]));
+const pairsOf = pairList;
 const names = (errnos: Int32Array) => [...errnos].map((e) => (e ? util.getSystemErrorName(-e) : 'ok'));
 
 describe('native copier (copyFiles)', () => {
@@ -82,5 +82,61 @@ describe('native copier (copyFiles)', () => {
     expect(() => copyFiles!(Buffer.from(`${dir}/a\0${dir}/b\0${dir}/a\0`), 0)).toThrow(/pairs/);
     expect(() => copyFiles!(Buffer.from(`${dir}/a\0${dir}/b`), 0)).toThrow(/pairs/);
     expect(fs.existsSync(path.join(dir, 'b'))).toBe(false);
+  });
+});
+
+describe('native placer (placeFiles)', () => {
+  it('gives a file its mode and mtime and renames it in only where nothing is, never following a symlink', async () => {
+    if (!placeFiles) return expect(process.platform).not.toBe('linux');
+    const store = tempDir();
+    const tree = tempDir();
+    const blob = (name: string) => {
+      fs.writeFileSync(path.join(store, name), `content of ${name}\n`, { mode: 0o600 });
+      return path.join(store, name);
+    };
+    const [fresh, taken, linked, missing] = [blob('fresh'), blob('taken'), blob('linked'), path.join(store, 'missing')];
+    fs.writeFileSync(path.join(tree, 'taken.txt'), 'a file already there\n');
+    const outside = path.join(tempDir(), 'outside');
+    fs.writeFileSync(outside, 'untouched\n');
+    fs.symlinkSync(outside, path.join(tree, 'link.txt'));
+    fs.symlinkSync(outside, path.join(store, 'symlink'));
+    execFileSync('mkfifo', [path.join(store, 'fifo')]);
+    const raw = Buffer.concat([Buffer.from(`${tree}/`), NON_UTF8_NAME]);
+    const rawBlob = blob('raw');
+    const mtimeMs = 1_600_000_000_123.456;
+    const pairs: Array<[string | Buffer, string | Buffer]> = [
+      [fresh, path.join(tree, 'fresh.txt')],
+      [taken, path.join(tree, 'taken.txt')],
+      [linked, path.join(tree, 'link.txt')],
+      [missing, path.join(tree, 'missing.txt')],
+      [path.join(store, 'symlink'), path.join(tree, 'via-symlink.txt')],
+      [path.join(store, 'fifo'), path.join(tree, 'fifo.txt')],
+      [rawBlob, raw],
+    ];
+    const modes = [0o755, 0o644, 0o644, 0o644, 0o644, 0o644, 0o640];
+    const placed = await placeFiles(pairList(pairs), new Float64Array(modes.flatMap((m) => [m, mtimeMs])));
+    const row = (i: number) => [...placed.subarray(i * PLACED, (i + 1) * PLACED)];
+    expect(pairs.map((_, i) => (row(i)[0] ? util.getSystemErrorName(-row(i)[0]!) : 'ok'))).toEqual(['ok', 'EEXIST', 'EEXIST', 'ENOENT', 'ELOOP', 'EINVAL', 'ok']);
+    // Placed: the blob itself, with the mode and mtime asked for, and what it reports is what is there.
+    for (const [i, dest] of [[0, path.join(tree, 'fresh.txt')], [6, raw]] as const) {
+      const st = fs.lstatSync(dest);
+      expect(row(i).slice(1)).toEqual([st.size, st.mode, st.mtimeMs, st.ino]);
+      expect(st.mode & 0o7777).toBe(modes[i]);
+      expect(st.mtimeMs).toBe(fs.statSync(path.join(tree, 'fresh.txt')).mtimeMs);
+      expect(Math.abs(st.mtimeMs - mtimeMs)).toBeLessThan(0.001);
+    }
+    expect(fs.existsSync(fresh)).toBe(false);
+    expect(fs.readFileSync(path.join(tree, 'fresh.txt'), 'utf8')).toBe('content of fresh\n');
+    // Refused: nothing in the way replaced or followed, nothing taken from the store.
+    expect(fs.readFileSync(path.join(tree, 'taken.txt'), 'utf8')).toBe('a file already there\n');
+    expect(fs.readlinkSync(path.join(tree, 'link.txt'))).toBe(outside);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('untouched\n');
+    expect([taken, linked].every((f) => fs.existsSync(f))).toBe(true);
+    expect(fs.readdirSync(tree).sort()).toEqual([NON_UTF8_NAME.toString(), 'fresh.txt', 'link.txt', 'taken.txt'].sort());
+  });
+
+  it('rejects a call whose modes and times do not match its pairs', () => {
+    if (!placeFiles) return expect(process.platform).not.toBe('linux');
+    expect(() => placeFiles!(pairList([['/a', '/b']]), new Float64Array([0o644]))).toThrow(/mode and an mtime per pair/);
   });
 });
