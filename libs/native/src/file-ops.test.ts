@@ -4,7 +4,7 @@ import path from 'node:path';
 import util from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { tempDir, writeHostileTree, NON_UTF8_NAME } from '../../../test/support/trees.js';
-import { copyFiles, KEEP_TIMES, pairList, placeFiles, PLACED } from './index.js';
+import { copyFiles, KEEP_TIMES, nativeError, pairList, placeFiles, PLACED } from './index.js';
 
 const pairsOf = pairList;
 const names = (errnos: Int32Array) => [...errnos].map((e) => (e ? util.getSystemErrorName(-e) : 'ok'));
@@ -138,5 +138,13 @@ describe('native placer (placeFiles)', () => {
   it('rejects a call whose modes and times do not match its pairs', () => {
     if (!placeFiles) return expect(process.platform).not.toBe('linux');
     expect(() => placeFiles!(pairList([['/a', '/b']]), new Float64Array([0o644]))).toThrow(/mode and an mtime per pair/);
+  });
+});
+
+describe('nativeError', () => {
+  it('names an errno as Node does, and the jobs\' EINVAL as a source that is not a regular file', () => {
+    expect(nativeError(2)).toEqual(['ENOENT', 'ENOENT: no such file or directory']);
+    expect(nativeError(22)).toEqual(['not-a-file', 'not a regular file']);
+    expect(nativeError(99999)[0]).toBe('errno-99999');
   });
 });

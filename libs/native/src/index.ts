@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
+import util from 'node:util';
 
 /** What the native reader returns for one folder it read (see src/scan_dir.c). */
 export interface NativeFolder {
@@ -49,6 +51,18 @@ export function pairList(pairs: Iterable<readonly [string | Buffer, string | Buf
   return Buffer.concat(parts);
 }
 const NUL = Buffer.from([0]);
+
+const ERRNO_NAMES = util.getSystemErrorMap();
+
+/**
+ * [code, message] of an errno from copyFiles or placeFiles. EINVAL is the jobs' own answer for
+ * a source that is not a regular file (their copy_file_range's EINVAL falls back to read/write).
+ */
+export function nativeError(errno: number): [code: string, message: string] {
+  if (errno === os.constants.errno.EINVAL) return ['not-a-file', 'not a regular file'];
+  const [code, text] = ERRNO_NAMES.get(-errno) ?? [`errno-${errno}`, 'error'];
+  return [code, `${code}: ${text}`];
+}
 
 /**
  * The native parts when they were built (`npm install` builds them on Linux with node-gyp)

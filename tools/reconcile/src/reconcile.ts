@@ -1,8 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
-import util from 'node:util';
-import { pairList, placeFiles, PLACED } from '@hoard/native';
+import { nativeError, pairList, placeFiles, PLACED } from '@hoard/native';
 import path from 'node:path';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import type { ActionRecord, AnyRecord, ResultRecord } from '@hoard/schema';
@@ -156,7 +155,7 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
   type Placing = { a: ActionRecord; file: string | Buffer; key: string; hash: string };
   const placing: Placing[] = [];
   const settle = (batch: Placing[], placed: Float64Array | undefined) => {
-    const { EEXIST, ENOENT, EINVAL } = os.constants.errno;
+    const { EEXIST, ENOENT } = os.constants.errno;
     batch.forEach(({ a, file, key, hash }, i) => {
       // A job that could not run placed nothing: every file of it goes the careful way.
       const [errno, size, mode, mtimeMs, ino] = placed?.subarray(i * PLACED, (i + 1) * PLACED) ?? [ENOENT];
@@ -166,10 +165,9 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
           changes.push({ op: 'add', key, hash, size: size!, mode: mode!, mtimeMs: mtimeMs!, ino: ino! });
           out.push(result(a, true));
         } else if (errno === EEXIST || errno === ENOENT) checkout(a, file, key, hash);
-        else if (errno === EINVAL) out.push(result(a, false, 'not-a-file', `the stored copy of ${hash} is not a regular file`));
         else {
-          const [code, text] = util.getSystemErrorMap().get(-errno!) ?? [`errno-${errno}`, 'error'];
-          out.push(result(a, false, code, `${code}: ${text}, placing ${a.path}`));
+          const [code, text] = nativeError(errno!);
+          out.push(result(a, false, code, `${text}: the stored copy of ${hash}, placing ${a.path}`));
         }
       } catch (err) {
         const e = err as NodeJS.ErrnoException;

@@ -1,8 +1,6 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import util from 'node:util';
-import { copyFiles, KEEP_TIMES, pairList } from '@hoard/native';
+import { copyFiles, KEEP_TIMES, nativeError, pairList } from '@hoard/native';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import type { ResultRecord } from '@hoard/schema';
 import { stagedBlobName, LOCAL, type Repository } from '@hoard/state';
@@ -190,7 +188,7 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i
         todo.forEach((c, i) => {
           const errno = errnos[i]!;
           if (!errno) return done(c.item);
-          const [code, text] = errnoName(errno);
+          const [code, text] = nativeError(errno);
           fail(c.item, code, `${text}, copy '${c.from}' -> '${c.to}'`);
         });
       }
@@ -237,14 +235,6 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i
  */
 const NATIVE_BATCH = 1000;
 const NATIVE_LANES = 2;
-const ERRNO_NAMES = util.getSystemErrorMap();
-
-/** [code, message] of an errno from copyFiles (EINVAL there means the source is not a regular file). */
-function errnoName(errno: number): [string, string] {
-  if (errno === os.constants.errno.EINVAL) return ['not-a-file', 'not a regular file'];
-  const [code, text] = ERRNO_NAMES.get(-errno) ?? [`errno-${errno}`, 'error'];
-  return [code, `${code}: ${text}`];
-}
 
 /** Staged files per rsync when pulling over ssh (see rsyncOver). */
 const PULL_RUN = 2000;
