@@ -244,8 +244,8 @@ describe('Repository', () => {
       // Packed blobs are held through their packs alone; single blobs keep their copies.
       expect([...repo.copies(2)].map((c) => c.hash)).toEqual([h(4), h(5)]);
       repo.dropPack(2, 'a'.repeat(32));
-      expect(repo.holds(2, h(0))).toBe(false);
-      expect(repo.holds(2, h(2))).toBe(true);
+      expect(repo.holdsMany(2, [h(0)]).has(h(0))).toBe(false);
+      expect(repo.holdsMany(2, [h(2)]).has(h(2))).toBe(true);
     } finally {
       repo.close();
     }

@@ -316,15 +316,6 @@ export class Repository {
     return this.cached('SELECT 1 FROM events WHERE location_id = ? AND key = ? LIMIT 1').get(locationId, key) !== undefined;
   }
 
-  /** Whether a location holds this content: in its tree (entries) or its store (copies, packs). */
-  holds(locationId: number, hash: string): boolean {
-    return (
-      this.cached('SELECT 1 FROM entries WHERE hash = ? AND location_id = ? LIMIT 1').get(hash, locationId) !== undefined ||
-      this.cached('SELECT 1 FROM copies WHERE hash = ? AND location_id = ?').get(hash, locationId) !== undefined ||
-      this.cached('SELECT 1 FROM packed WHERE location_id = ? AND hash = ?').get(locationId, hash) !== undefined
-    );
-  }
-
   /** Which of these content ids a location holds (in its tree or store): one query per few thousand. */
   holdsMany(locationId: number, hashes: readonly string[]): Set<string> {
     const held = new Set<string>();

@@ -30,8 +30,8 @@ describe('integrate', () => {
     expect(fs.readFileSync(repo.objectPath(sha(good)))).toEqual(good);
     expect(fs.existsSync(repo.objectPath(sha(claimed)))).toBe(false);
     expect(fs.existsSync(path.join(staging, blobKey(sha(claimed))))).toBe(false); // rejected content is not kept
-    expect(repo.holds(repo.location('local').id, sha(good))).toBe(true);
-    expect(repo.holds(repo.location('local').id, sha(claimed))).toBe(false);
+    expect(repo.holdsMany(repo.location('local').id, [sha(good)]).has(sha(good))).toBe(true);
+    expect(repo.holdsMany(repo.location('local').id, [sha(claimed)]).has(sha(claimed))).toBe(false);
     repo.close();
   });
 
@@ -54,7 +54,7 @@ describe('integrate', () => {
     expect(out.map((r) => [(r as { hash: string }).hash, (r as { ok: boolean }).ok])).toEqual(blobs.map((b, i) => [sha(b), i !== 5]));
     blobs.forEach((b, i) => {
       expect(fs.existsSync(repo.objectPath(sha(b)))).toBe(i !== 5);
-      expect(repo.holds(repo.location('local').id, sha(b))).toBe(i !== 5);
+      expect(repo.holdsMany(repo.location('local').id, [sha(b)]).has(sha(b))).toBe(i !== 5);
     });
     repo.close();
   });
