@@ -107,6 +107,31 @@ describe('backup and restore', () => {
     expect(treeSnapshot(to)).toEqual(treeSnapshot(src));
   }, 60_000);
 
+  it('restores files named as its own temporary files, at the top and below, into a new folder and over itself', async () => {
+    const h = makeHost();
+    const src = path.join(tempDir(), 'docs');
+    writeTree(src, 'a', 3);
+    for (const n of ['.hoard-restore.tmp', '.hoard-restore.tmp.thread/inner', '.hoard-restore.tmp.1', 'a/.hoard-restore.tmp', 'a/.hoard-restore.tmp.thread', 'a/.hoard-restore.tmp.1']) {
+      fs.mkdirSync(path.dirname(path.join(src, n)), { recursive: true });
+      fs.writeFileSync(path.join(src, n), `the file ${n}\n`);
+    }
+    await h.summary(src, 'backup', src);
+    const to = path.join(tempDir(), 'restored');
+    const first = await h.summary(src, 'restore', src, '--to', to);
+    expect(first).toMatchObject({ files: 22, restored: 22, trashed: 0 });
+    expect(treeSnapshot(to)).toEqual(treeSnapshot(src));
+    // Again over the restored tree: everything in the way is trashed, nothing lost or left over.
+    const again = await h.summary(src, 'restore', src, '--to', to);
+    expect(again).toMatchObject({ restored: 22, trashed: 22 });
+    expect(treeSnapshot(to)).toEqual(treeSnapshot(src));
+    // The same without the native writer (its worker-thread path).
+    const plain = path.join(tempDir(), 'plain');
+    const r = await execa(path.join(BIN, 'hoard'), ['restore', src, '--to', plain, '--json'], { env: { ...h.env, HOARD_NO_NATIVE: '1' }, reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(jsonl(r.stdout).at(-1)).toMatchObject({ type: 'summary', restored: 22, errors: 0 });
+    expect(treeSnapshot(plain)).toEqual(treeSnapshot(src));
+  }, 60_000);
+
   it('restores permission bits the umask would strip, set-id bits and, as root, owners', async () => {
     const h = makeHost();
     const src = path.join(tempDir(), 'modes');

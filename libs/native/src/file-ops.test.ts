@@ -1,13 +1,16 @@
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import util from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { tempDir, writeHostileTree, NON_UTF8_NAME } from '../../../test/support/trees.js';
-import { copyFiles, KEEP_TIMES, nativeError, pairList, placeFiles, PLACED } from './index.js';
+import { copyFiles, KEEP_TIMES, nativeError, nameList, placeFiles, PLACED, WRITE_META, writeBlobs } from './index.js';
 
-const pairsOf = pairList;
-const names = (errnos: Int32Array) => [...errnos].map((e) => (e ? util.getSystemErrorName(-e) : 'ok'));
+const pairsOf = nameList;
+const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
+const names = (errnos: Int32Array) => [...errnos].map((e) => (e ? (ERRNO_NAMES.get(e) ?? String(e)) : 'ok'));
 
 describe('native copier (copyFiles)', () => {
   it('copies hostile names byte for byte into folders it makes, with modes and, asked, times', async () => {
@@ -114,7 +117,7 @@ describe('native placer (placeFiles)', () => {
       [rawBlob, raw],
     ];
     const modes = [0o755, 0o644, 0o644, 0o644, 0o644, 0o644, 0o640];
-    const placed = await placeFiles(pairList(pairs), new Float64Array(modes.flatMap((m) => [m, mtimeMs])));
+    const placed = await placeFiles(nameList(pairs), new Float64Array(modes.flatMap((m) => [m, mtimeMs])));
     const row = (i: number) => [...placed.subarray(i * PLACED, (i + 1) * PLACED)];
     expect(pairs.map((_, i) => (row(i)[0] ? util.getSystemErrorName(-row(i)[0]!) : 'ok'))).toEqual(['ok', 'EEXIST', 'EEXIST', 'ENOENT', 'ELOOP', 'EINVAL', 'ok']);
     // Placed: the blob itself, with the mode and mtime asked for, and what it reports is what is there.
@@ -137,7 +140,88 @@ describe('native placer (placeFiles)', () => {
 
   it('rejects a call whose modes and times do not match its pairs', () => {
     if (!placeFiles) return expect(process.platform).not.toBe('linux');
-    expect(() => placeFiles!(pairList([['/a', '/b']]), new Float64Array([0o644]))).toThrow(/mode and an mtime per pair/);
+    expect(() => placeFiles!(nameList([['/a', '/b']]), new Float64Array([0o644]))).toThrow(/mode and an mtime per pair/);
+  });
+});
+
+describe('native restore writer (writeBlobs)', () => {
+  /** A pack of blobs and, per blob, its place and the 32 bytes of its SHA-256. */
+  const makePack = (dir: string, blobs: Buffer[]) => {
+    const file = path.join(dir, 'pack');
+    fs.writeFileSync(file, Buffer.concat(blobs));
+    let offset = 0;
+    return {
+      file,
+      at: blobs.map((b) => {
+        const place = { offset, length: b.length, hash: crypto.createHash('sha256').update(b).digest() };
+        offset += b.length;
+        return place;
+      }),
+    };
+  };
+  const meta = (m: { offset: number; length: number }, o: { create?: number; uid?: number; gid?: number; chmod?: number; atimeMs?: number; mtimeMs?: number } = {}) =>
+    [m.offset, m.length, o.create ?? 0o600, o.uid ?? -1, o.gid ?? -1, o.chmod ?? -1, o.atimeMs ?? 0, o.mtimeMs ?? NaN];
+
+  it('writes verified blobs with their mode and times at their places, through its temporary name only', async () => {
+    if (!writeBlobs) return expect(process.platform).not.toBe('linux');
+    const dir = tempDir();
+    const big = crypto.randomBytes(3 * 1024 * 1024 + 5);
+    const pack = makePack(dir, [Buffer.from('first\n'), big, Buffer.alloc(0), Buffer.from('set-id\n')]);
+    const tree = path.join(dir, 'tree');
+    fs.mkdirSync(path.join(tree, 'sub'), { recursive: true });
+    const tmp = path.join(tree, '.tmp');
+    const raw = Buffer.concat([Buffer.from(`${tree}/sub/`), NON_UTF8_NAME]);
+    const dests: Array<string | Buffer> = [path.join(tree, 'a.txt'), raw, path.join(tree, 'sub', 'empty'), path.join(tree, 'sub', 'suid')];
+    const metas = [
+      meta(pack.at[0]!, { create: 0o640, atimeMs: 1_500_000_000_250, mtimeMs: 1_600_000_000_123.456 }),
+      meta(pack.at[1]!, { create: 0o600 }), // content only: no times given
+      meta(pack.at[2]!, { create: 0o644, mtimeMs: 1_000 }),
+      meta(pack.at[3]!, { create: 0o755, chmod: 0o4755, mtimeMs: 2_000 }),
+    ];
+    const errnos = await writeBlobs(nameList(dests.map((d) => [pack.file, tmp, d])), new Float64Array(metas.flat()), Buffer.concat(pack.at.map((a) => a.hash)));
+    expect(names(errnos)).toEqual(['ok', 'ok', 'ok', 'ok']);
+    const a = fs.statSync(dests[0]!); // before reading it moves the access time
+    expect([a.mode & 0o7777, a.atimeMs]).toEqual([0o640 & ~process.umask(), 1_500_000_000_250]);
+    expect(Math.abs(a.mtimeMs - 1_600_000_000_123.456)).toBeLessThan(0.001);
+    expect(fs.readFileSync(dests[0]!, 'utf8')).toBe('first\n');
+    expect(fs.readFileSync(raw).equals(big)).toBe(true);
+    expect(fs.readFileSync(dests[2]!).length).toBe(0);
+    expect(fs.statSync(raw).mtimeMs).toBeGreaterThan(Date.now() - 60_000); // no times asked: made now
+    expect(fs.statSync(dests[2]!).mtimeMs).toBe(1_000);
+    expect(fs.statSync(dests[2]!).atimeMs).toBeGreaterThan(Date.now() - 60_000); // access time 0: now
+    expect(fs.statSync(dests[3]!).mode & 0o7777).toBe(0o4755);
+    expect(fs.existsSync(tmp)).toBe(false);
+  });
+
+  it('refuses a blob that is not what its id says or that the pack lacks, and never writes through or over anything', async () => {
+    if (!writeBlobs) return expect(process.platform).not.toBe('linux');
+    const dir = tempDir();
+    const pack = makePack(dir, [Buffer.from('one\n'), Buffer.from('two\n'), Buffer.from('three\n')]);
+    const tree = path.join(dir, 'tree');
+    fs.mkdirSync(tree);
+    const tmp = path.join(tree, '.tmp');
+    // A symlink left at the temporary name, to a file outside: removed, never written through.
+    const outside = path.join(tempDir(), 'outside');
+    fs.writeFileSync(outside, 'untouched\n');
+    fs.symlinkSync(outside, tmp);
+    fs.writeFileSync(path.join(tree, 'taken'), 'was here first\n');
+    const cases: Array<[string, number[], Buffer]> = [
+      ['wrong-hash', meta(pack.at[0]!), pack.at[1]!.hash],
+      ['past-the-end', meta({ offset: pack.at[2]!.offset, length: pack.at[2]!.length + 1 }), pack.at[2]!.hash],
+      ['taken', meta(pack.at[1]!), pack.at[1]!.hash],
+      ['good', meta(pack.at[2]!), pack.at[2]!.hash],
+    ];
+    const errnos = await writeBlobs(nameList(cases.map(([name]) => [pack.file, tmp, path.join(tree, name)])), new Float64Array(cases.flatMap((c) => c[1])), Buffer.concat(cases.map((c) => c[2])));
+    expect(names(errnos)).toEqual(['EBADMSG', 'EBADMSG', 'EEXIST', 'ok']);
+    expect(fs.readFileSync(path.join(tree, 'taken'), 'utf8')).toBe('was here first\n');
+    expect(fs.readFileSync(path.join(tree, 'good'), 'utf8')).toBe('three\n');
+    expect(fs.readFileSync(outside, 'utf8')).toBe('untouched\n');
+    expect(fs.readdirSync(tree).sort()).toEqual(['good', 'taken']);
+    // A pack that is not there: each of its files reported, nothing made.
+    const gone = await writeBlobs(nameList([[path.join(dir, 'no-pack'), tmp, path.join(tree, 'x')]]), new Float64Array(meta(pack.at[0]!)), pack.at[0]!.hash);
+    expect(names(gone)).toEqual(['ENOENT']);
+    expect(() => writeBlobs!(nameList([[pack.file, tmp]]), new Float64Array(WRITE_META), Buffer.alloc(32))).toThrow(/pack\/tmp\/dest names/);
+    expect(() => writeBlobs!(nameList([[pack.file, tmp, path.join(tree, 'y')]]), new Float64Array(WRITE_META), Buffer.alloc(31))).toThrow(/32-byte hash/);
   });
 });
 

@@ -18,9 +18,18 @@
  * access time now), rename it to the destination only if nothing is there (RENAME_NOREPLACE),
  * and report [errno, size, mode, mtimeMs, ino] of what was placed (errno EEXIST: something is
  * in the way; the caller takes the careful path).
+ *
+ * writeBlobs(names, meta, hashes) -> Promise<Int32Array>: restore's writer. `names` holds
+ * "pack\0tmp\0dest\0" per file, `meta` WRITE_META numbers per file (see write_one), `hashes`
+ * the 32 bytes of SHA-256 each blob must have. For each file: read the blob at its offset in
+ * the pack, check its hash (EBADMSG when it is not what its id says, or the pack is short),
+ * make it new at `tmp` (what sits there is removed, never followed), write it, give it its
+ * owner, mode and times, and rename it to `dest` unless something is there (EEXIST). 0 or an
+ * errno per file; nothing is left at `tmp`.
  */
 #define _GNU_SOURCE
 #include <node_api.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -238,17 +247,132 @@ static void place_complete(napi_env env, napi_status status, void *data) {
   free(job);
 }
 
+#define WRITE_META 8 /* numbers per file: offset, length, createMode, uid, gid, chmodMode, atimeMs, mtimeMs */
+
+typedef struct {
+  char *names;
+  size_t len;
+  double *meta;
+  unsigned char *hashes;
+  int32_t *results;
+  size_t count;
+  napi_deferred deferred;
+  napi_async_work work;
+} write_job;
+
+/* The pack a writer has open: consecutive files mostly come out of the same one. */
+typedef struct {
+  char *path;
+  int fd;
+  unsigned char *buf;
+  size_t size;
+} write_state;
+
+static int read_blob(write_state *ws, const char *pack, off_t offset, size_t length) {
+  if (!ws->path || strcmp(ws->path, pack) != 0) {
+    if (ws->path) close(ws->fd);
+    free(ws->path);
+    ws->path = NULL;
+    ws->fd = open(pack, O_RDONLY | O_CLOEXEC);
+    if (ws->fd < 0) return errno;
+    ws->path = strdup(pack);
+  }
+  if (length > ws->size) {
+    unsigned char *grown = realloc(ws->buf, length);
+    if (!grown) return ENOMEM;
+    ws->buf = grown;
+    ws->size = length;
+  }
+  for (size_t done = 0; done < length;) {
+    ssize_t n = pread(ws->fd, ws->buf + done, length - done, offset + (off_t)done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return EBADMSG; /* the pack is shorter than its index says */
+    done += (size_t)n;
+  }
+  return 0;
+}
+
+/*
+ * One file: meta is [offset, length, createMode, uid, gid, chmodMode, atimeMs, mtimeMs]. The
+ * file is made with the permission bits createMode (less the umask); uid -1 leaves the owner
+ * (else fchown, before the mode: a change of owner clears set-id bits), chmodMode -1 leaves
+ * the mode, mtimeMs NaN leaves the times, atimeMs 0 sets the access time to now.
+ */
+static int write_one(write_state *ws, const char *pack, const char *tmp, const char *dest, const double *m, const unsigned char *hash) {
+  size_t length = (size_t)m[1];
+  int e = read_blob(ws, pack, (off_t)m[0], length);
+  if (e) return e;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  if (!EVP_Digest(ws->buf, length, md, &md_len, EVP_sha256(), NULL)) return EIO;
+  if (md_len != 32 || memcmp(md, hash, 32) != 0) return EBADMSG;
+  int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  int fd = open(tmp, flags, (mode_t)m[2]);
+  if (fd < 0 && errno == EEXIST && unlink(tmp) == 0) fd = open(tmp, flags, (mode_t)m[2]);
+  if (fd < 0) return errno;
+  for (size_t done = 0; !e && done < length;) {
+    ssize_t n = write(fd, ws->buf + done, length - done);
+    if (n < 0 && errno != EINTR) e = errno;
+    if (n > 0) done += (size_t)n;
+  }
+  if (!e && m[3] >= 0 && fchown(fd, (uid_t)m[3], (gid_t)m[4]) != 0) e = errno;
+  if (!e && m[5] >= 0 && fchmod(fd, (mode_t)m[5] & 07777) != 0) e = errno;
+  if (!e && m[7] == m[7]) {
+    struct timespec times[2] = {m[6] ? ms_to_timespec(m[6]) : (struct timespec){0, UTIME_NOW}, ms_to_timespec(m[7])};
+    if (futimens(fd, times) != 0) e = errno;
+  }
+  if (close(fd) != 0 && !e) e = errno;
+  /* Never over anything that appeared at dest meanwhile (a filesystem without NOREPLACE: plain rename). */
+  if (!e && renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_NOREPLACE) != 0) e = errno == EINVAL && rename(tmp, dest) == 0 ? 0 : errno;
+  if (e) unlink(tmp);
+  return e;
+}
+
+static void write_execute(napi_env env, void *data) {
+  (void)env;
+  write_job *job = data;
+  write_state ws = {NULL, -1, NULL, 0};
+  char *p = job->names;
+  for (size_t i = 0; i < job->count; i++) {
+    char *pack = p, *tmp = pack + strlen(pack) + 1, *dest = tmp + strlen(tmp) + 1;
+    p = dest + strlen(dest) + 1;
+    job->results[i] = write_one(&ws, pack, tmp, dest, job->meta + i * WRITE_META, job->hashes + i * 32);
+  }
+  if (ws.path) close(ws.fd);
+  free(ws.path);
+  free(ws.buf);
+}
+
+static void write_complete(napi_env env, napi_status status, void *data) {
+  write_job *job = data;
+  settle(env, status, job->deferred, napi_int32_array, job->results, job->count, sizeof(int32_t), "writeBlobs: the job could not run");
+  napi_delete_async_work(env, job->work);
+  free(job->names);
+  free(job->meta);
+  free(job->hashes);
+  free(job->results);
+  free(job);
+}
+
 static napi_value throw_type(napi_env env, const char *message) {
   napi_throw_type_error(env, NULL, message);
   return NULL;
 }
 
-/* Names in a pair list, or -1 unless whole pairs: every name ends in a NUL, an even number of them. */
-static size_t pair_names(const void *data, size_t len) {
+/* Groups of `per` names in a name list, or -1 unless whole groups: every name ends in a NUL. */
+static size_t name_groups(const void *data, size_t len, size_t per) {
   size_t names = 0;
   for (size_t i = 0; i < len; i++) names += ((const char *)data)[i] == 0;
-  if ((len && ((const char *)data)[len - 1] != 0) || names % 2) return (size_t)-1;
-  return names;
+  if ((len && ((const char *)data)[len - 1] != 0) || names % per) return (size_t)-1;
+  return names / per;
+}
+
+/* A copy the job owns of what JavaScript passed (the caller's buffers may change meanwhile). */
+static void *copy_of(const void *data, size_t size) {
+  void *copy = malloc(size ? size : 1);
+  if (copy) memcpy(copy, data, size);
+  return copy;
 }
 
 /* Queue a job on libuv's pool; its promise settles when `complete` runs. */
@@ -272,14 +396,13 @@ static napi_value CopyFiles(napi_env env, napi_callback_info info) {
   napi_get_buffer_info(env, argv[0], &data, &len);
   int32_t flags = 0;
   if (argc > 1) napi_get_value_int32(env, argv[1], &flags);
-  size_t names = pair_names(data, len);
-  if (names == (size_t)-1) return throw_type(env, "copyFiles: pairs must be NUL-terminated from/to paths");
+  size_t pairs = name_groups(data, len, 2);
+  if (pairs == (size_t)-1) return throw_type(env, "copyFiles: pairs must be NUL-terminated from/to paths");
   copy_job *job = calloc(1, sizeof(copy_job));
-  job->pairs = malloc(len ? len : 1);
-  memcpy(job->pairs, data, len);
+  job->pairs = copy_of(data, len);
   job->len = len;
   job->flags = flags;
-  job->count = names / 2;
+  job->count = pairs;
   job->results = calloc(job->count ? job->count : 1, sizeof(int32_t));
   return queue_job(env, "hoard.copyFiles", execute, complete, job, &job->deferred, &job->work);
 }
@@ -296,17 +419,42 @@ static napi_value PlaceFiles(napi_env env, napi_callback_info info) {
   napi_typedarray_type type;
   napi_get_buffer_info(env, argv[0], &data, &len);
   napi_get_typedarray_info(env, argv[1], &type, &meta_len, &meta, NULL, NULL);
-  size_t names = pair_names(data, len);
-  if (names == (size_t)-1 || type != napi_float64_array || meta_len != names) return throw_type(env, "placeFiles: NUL-terminated from/to pairs, and a mode and an mtime per pair");
+  size_t pairs = name_groups(data, len, 2);
+  if (pairs == (size_t)-1 || type != napi_float64_array || meta_len != pairs * 2) return throw_type(env, "placeFiles: NUL-terminated from/to pairs, and a mode and an mtime per pair");
   place_job *job = calloc(1, sizeof(place_job));
-  job->count = names / 2;
-  job->pairs = malloc(len ? len : 1);
-  memcpy(job->pairs, data, len);
+  job->count = pairs;
+  job->pairs = copy_of(data, len);
   job->len = len;
-  job->meta = malloc(meta_len ? meta_len * sizeof(double) : 1);
-  memcpy(job->meta, meta, meta_len * sizeof(double));
+  job->meta = copy_of(meta, meta_len * sizeof(double));
   job->results = calloc(job->count ? job->count * PLACED : 1, sizeof(double));
   return queue_job(env, "hoard.placeFiles", place_execute, place_complete, job, &job->deferred, &job->work);
+}
+
+static napi_value WriteBlobs(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  bool names_buf = false, is_typed = false, hashes_buf = false;
+  if (argc < 3 || napi_is_buffer(env, argv[0], &names_buf) != napi_ok || !names_buf || napi_is_typedarray(env, argv[1], &is_typed) != napi_ok || !is_typed ||
+      napi_is_buffer(env, argv[2], &hashes_buf) != napi_ok || !hashes_buf)
+    return throw_type(env, "writeBlobs(names: Buffer, meta: Float64Array, hashes: Buffer)");
+  void *names, *meta, *hashes;
+  size_t len, meta_len, hashes_len;
+  napi_typedarray_type type;
+  napi_get_buffer_info(env, argv[0], &names, &len);
+  napi_get_typedarray_info(env, argv[1], &type, &meta_len, &meta, NULL, NULL);
+  napi_get_buffer_info(env, argv[2], &hashes, &hashes_len);
+  size_t files = name_groups(names, len, 3);
+  if (files == (size_t)-1 || type != napi_float64_array || meta_len != files * WRITE_META || hashes_len != files * 32)
+    return throw_type(env, "writeBlobs: NUL-terminated pack/tmp/dest names, WRITE_META numbers and a 32-byte hash per file");
+  write_job *job = calloc(1, sizeof(write_job));
+  job->count = files;
+  job->names = copy_of(names, len);
+  job->len = len;
+  job->meta = copy_of(meta, meta_len * sizeof(double));
+  job->hashes = copy_of(hashes, hashes_len);
+  job->results = calloc(job->count ? job->count : 1, sizeof(int32_t));
+  return queue_job(env, "hoard.writeBlobs", write_execute, write_complete, job, &job->deferred, &job->work);
 }
 
 NAPI_MODULE_INIT() {
@@ -315,5 +463,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "copyFiles", fn);
   napi_create_function(env, "placeFiles", NAPI_AUTO_LENGTH, PlaceFiles, NULL, &fn);
   napi_set_named_property(env, exports, "placeFiles", fn);
+  napi_create_function(env, "writeBlobs", NAPI_AUTO_LENGTH, WriteBlobs, NULL, &fn);
+  napi_set_named_property(env, exports, "writeBlobs", fn);
   return exports;
 }

@@ -44,10 +44,19 @@ export const KEEP_TIMES = 1;
 export type PlaceFiles = (pairs: Buffer, meta: Float64Array) => Promise<Float64Array>;
 export const PLACED = 5;
 
-/** "from\0to\0..." of absolute paths, the list copyFiles and placeFiles take. */
-export function pairList(pairs: Iterable<readonly [string | Buffer, string | Buffer]>): Buffer {
+/**
+ * Restore's writer (see src/file_ops.c): per file, `names` holds "pack\0tmp\0dest\0", `meta`
+ * WRITE_META numbers [offset, length, createMode, uid (-1: keep), gid, chmodMode (-1: keep),
+ * atimeMs (0: now), mtimeMs (NaN: keep)], `hashes` the 32 bytes of SHA-256 the blob must have.
+ * One errno per file, 0 for a file in place; EBADMSG for a blob that is not what its id says.
+ */
+export type WriteBlobs = (names: Buffer, meta: Float64Array, hashes: Buffer) => Promise<Int32Array>;
+export const WRITE_META = 8;
+
+/** Names each ended by a NUL: "from\0to\0..." for copyFiles and placeFiles, three a file for writeBlobs. */
+export function nameList(groups: Iterable<ReadonlyArray<string | Buffer>>): Buffer {
   const parts: Buffer[] = [];
-  for (const [from, to] of pairs) parts.push(Buffer.from(from), NUL, Buffer.from(to), NUL);
+  for (const names of groups) for (const name of names) parts.push(Buffer.from(name), NUL);
   return Buffer.concat(parts);
 }
 const NUL = Buffer.from([0]);
@@ -70,9 +79,10 @@ export function nativeError(errno: number): [code: string, message: string] {
  * JavaScript paths, which do the same.
  */
 export const readFolders: ReadFolders | undefined = load<{ readFolders: ReadFolders }>('scan_dir')?.readFolders;
-const fileOps = load<{ copyFiles: CopyFiles; placeFiles: PlaceFiles }>('file_ops');
+const fileOps = load<{ copyFiles: CopyFiles; placeFiles: PlaceFiles; writeBlobs: WriteBlobs }>('file_ops');
 export const copyFiles: CopyFiles | undefined = fileOps?.copyFiles;
 export const placeFiles: PlaceFiles | undefined = fileOps?.placeFiles;
+export const writeBlobs: WriteBlobs | undefined = fileOps?.writeBlobs;
 
 function load<T>(name: string): T | undefined {
   if (process.env.HOARD_NO_NATIVE) return undefined;

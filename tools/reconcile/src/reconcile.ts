@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
-import { nativeError, pairList, placeFiles, PLACED } from '@hoard/native';
+import { nativeError, nameList, placeFiles, PLACED } from '@hoard/native';
 import path from 'node:path';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import type { ActionRecord, AnyRecord, ResultRecord } from '@hoard/schema';
@@ -183,7 +183,7 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
     const batch = placing.splice(0);
     if (batch.length) {
       const meta = new Float64Array(batch.flatMap((b) => [b.a.mode!, b.a.mtimeMs!]));
-      const job = placeFiles!(pairList(batch.map((b) => [repo.objectPath(b.hash), b.file] as const)), meta).catch(() => undefined);
+      const job = placeFiles!(nameList(batch.map((b) => [repo.objectPath(b.hash), b.file] as const)), meta).catch(() => undefined);
       inFlight = job.then((placed) => () => settle(batch, placed));
     }
     if (all && inFlight) {

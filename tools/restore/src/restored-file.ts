@@ -24,11 +24,17 @@ export interface FileMetadata {
  * says the file was made with the mode's permission bits (less the umask) and owned as `made` says.
  */
 export function setMetadata(fd: number, meta: FileMetadata, created: boolean, made: MadeFiles): void {
-  const mode = meta.mode & 0o7777;
-  const owner = made.asRoot && (meta.uid !== made.euid || meta.gid !== made.madeGid);
-  if (owner) fs.fchownSync(fd, meta.uid, meta.gid);
-  if (!(created && !owner && mode === (mode & 0o777 & ~made.umask))) fs.fchmodSync(fd, mode);
+  const steps = metadataSteps(meta, created, made);
+  if (steps.chown) fs.fchownSync(fd, meta.uid, meta.gid);
+  if (steps.chmod !== undefined) fs.fchmodSync(fd, steps.chmod);
   fs.futimesSync(fd, meta.atimeMs / 1000 || new Date(), meta.mtimeMs / 1000);
+}
+
+/** Whether a file needs its owner set, and the mode to set when its permission bits are not already `meta`'s. */
+export function metadataSteps(meta: FileMetadata, created: boolean, made: MadeFiles): { chown: boolean; chmod: number | undefined } {
+  const mode = meta.mode & 0o7777;
+  const chown = made.asRoot && (meta.uid !== made.euid || meta.gid !== made.madeGid);
+  return { chown, chmod: created && !chown && mode === (mode & 0o777 & ~made.umask) ? undefined : mode };
 }
 
 /**

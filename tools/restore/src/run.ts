@@ -32,12 +32,21 @@ export async function runRestore(target: string | undefined, options: Record<str
     if (options.to === undefined) throw new UsageError(`${target} is a folder (or has no backed-up version): say where with --to PATH`);
     const at = options.at !== undefined ? isoTime(String(options.at)) : new Date().toISOString();
     const to = path.resolve(String(options.to));
-    const items: RestoreItem[] = [];
-    for (const s of stateAt(host, dir.location.id, rel, at)) items.push({ snapshot: s, rel: rel ? path.posix.relative(rel, keyPath(s.key).path) : keyPath(s.key).path });
-    if (!items.length) throw new UsageError(`nothing under ${target} was backed up at ${at}`);
-    const outcome = await restoreFiles(host, vault, spec, to, items, { contentOnly: Boolean(options.contentOnly) });
+    const peek = stateAt(host, dir.location.id, rel, at);
+    const empty = peek.next().done;
+    peek.return(undefined);
+    if (empty) throw new UsageError(`nothing under ${target} was backed up at ${at}`);
+    let files = 0;
+    // Read as they are restored (the state of a big tree takes a second to read).
+    function* items(): Generator<RestoreItem> {
+      for (const s of stateAt(host, dir.location.id, rel, at)) {
+        files++;
+        yield { snapshot: s, rel: rel ? path.posix.relative(rel, keyPath(s.key).path) : keyPath(s.key).path };
+      }
+    }
+    const outcome = await restoreFiles(host, vault, spec, to, items(), { contentOnly: Boolean(options.contentOnly) });
     for (const e of outcome.errors) fail(e);
-    return { type: 'summary', command: 'restore', to, at, files: items.length, restored: outcome.restored, bytes: outcome.bytes, trashed: outcome.trashed, errors: outcome.errors.length };
+    return { type: 'summary', command: 'restore', to, at, files, restored: outcome.restored, bytes: outcome.bytes, trashed: outcome.trashed, errors: outcome.errors.length };
   } finally {
     host.close();
   }
@@ -120,10 +129,13 @@ async function fromVault(options: Record<string, unknown>, fail: Report, emit: (
     try {
       const vault = recoveredVaultLocation(recovered, spec);
       for (const dir of trackedDirs(recovered)) {
-        const items: RestoreItem[] = [];
-        for (const s of stateAt(recovered, dir.location.id, '', now)) items.push({ snapshot: s, rel: path.posix.join(dir.path.replace(/^\/+/, ''), keyPath(s.key).path) });
-        files += items.length;
-        const outcome = await restoreFiles(recovered, vault, spec, to, items, { contentOnly: Boolean(options.contentOnly) });
+        const items = function* (): Generator<RestoreItem> {
+          for (const s of stateAt(recovered, dir.location.id, '', now)) {
+            files++;
+            yield { snapshot: s, rel: path.posix.join(dir.path.replace(/^\/+/, ''), keyPath(s.key).path) };
+          }
+        };
+        const outcome = await restoreFiles(recovered, vault, spec, to, items(), { contentOnly: Boolean(options.contentOnly) });
         restored += outcome.restored;
         bytes += outcome.bytes;
         errors += outcome.errors.length;

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { copyFiles, KEEP_TIMES, nativeError, pairList } from '@hoard/native';
+import { copyFiles, KEEP_TIMES, nativeError, nameList } from '@hoard/native';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import type { ResultRecord } from '@hoard/schema';
 import { stagedBlobName, LOCAL, type Repository } from '@hoard/state';
@@ -184,7 +184,7 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i
           return k === false;
         });
         if (!todo.length) continue;
-        const errnos = await native(pairList(todo.map((c) => [c.from, c.to] as const)), staged ? 0 : KEEP_TIMES);
+        const errnos = await native(nameList(todo.map((c) => [c.from, c.to] as const)), staged ? 0 : KEEP_TIMES);
         todo.forEach((c, i) => {
           const errno = errnos[i]!;
           if (!errno) return done(c.item);
