@@ -233,5 +233,18 @@ const runMarks: Migration = {
   `,
 };
 
+/**
+ * A location's last event found in a few index pages: through events_key, max(seq) read
+ * every event of the location (4.7 ms at 100,000 events, warm; asked before and after each
+ * scan and sync). Events are appended in seq order: the new index grows at its right edge.
+ */
+const lastEvent: Migration = {
+  version: 8,
+  name: 'last event index',
+  sql: `
+    CREATE INDEX events_seq ON events (location_id, seq);
+  `,
+};
+
 /** The schema of a repository's state database (a host's backup state uses the same). */
-export const stateMigrations: readonly Migration[] = [hashCache, repositoryState, remotes, backup, packs, slimPacks, runMarks];
+export const stateMigrations: readonly Migration[] = [hashCache, repositoryState, remotes, backup, packs, slimPacks, runMarks, lastEvent];

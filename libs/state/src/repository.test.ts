@@ -88,6 +88,19 @@ describe('Repository', () => {
     expect(repo.hadPath(local, 'a')).toBe(true);
   });
 
+  it('finds a location\'s last event through its own index, whatever the other locations hold', () => {
+    const repo = newRepo();
+    const local = repo.location(LOCAL).id;
+    const far = repo.addLocation('far', 'path', '/elsewhere').id;
+    repo.applyChanges(local, [add('a', 1), add('b', 2)]);
+    repo.applyChanges(far, [add('x', 3)]);
+    repo.applyChanges(local, [{ op: 'delete', key: 'a' }]);
+    expect([repo.lastSeq(local), repo.lastSeq(far), repo.lastSeq(999)]).toEqual([4, 3, 0]);
+    // A few index pages, not every event of the location (max(seq) through events_key read them all).
+    const plan = repo.db.prepare('EXPLAIN QUERY PLAN SELECT max(seq) FROM events WHERE location_id = ?').all(local) as Array<{ detail: string }>;
+    expect(plan.map((p) => p.detail).join('; ')).toMatch(/USING COVERING INDEX events_seq/);
+  });
+
   it('keeps the event log append-only', () => {
     const repo = newRepo();
     repo.applyChanges(repo.location(LOCAL).id, [add('a', 1)]);
