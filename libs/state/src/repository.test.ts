@@ -101,6 +101,18 @@ describe('Repository', () => {
     expect(plan.map((p) => p.detail).join('; ')).toMatch(/USING COVERING INDEX events_seq/);
   });
 
+  it('counts no copy of content in a sync base: only places that hold it', () => {
+    const repo = newRepo();
+    const local = repo.location(LOCAL).id;
+    const far = repo.addLocation('far', 'path', '/elsewhere');
+    repo.applyChanges(local, [add('a', 1)]);
+    // Both sides changed `a` since they last agreed on content 1: only the base still has it.
+    repo.applyChanges(repo.baseOf(far).id, [add('a', 1)]);
+    expect(repo.copiesOf(H(1), local, 'a')).toBe(0);
+    repo.applyChanges(far.id, [add('elsewhere', 1)]);
+    expect(repo.copiesOf(H(1), local, 'a')).toBe(1);
+  });
+
   it('keeps the event log append-only', () => {
     const repo = newRepo();
     repo.applyChanges(repo.location(LOCAL).id, [add('a', 1)]);

@@ -665,9 +665,15 @@ export class Repository {
     return it;
   }
 
-  /** Other places the content is known to be: entries elsewhere, or verified copies. */
+  /**
+   * Other places the content is known to be: entries elsewhere, or verified copies. A sync
+   * base is no place (it records what two sides last agreed on, and may keep content both have lost).
+   */
   copiesOf(hash: string, exceptLocation: number, exceptKey: string): number {
-    const entries = this.db.prepare('SELECT count(*) FROM entries WHERE hash = ? AND NOT (location_id = ? AND key = ?)').pluck().get(hash, exceptLocation, exceptKey) as number;
+    const entries = this.db
+      .prepare("SELECT count(*) FROM entries WHERE hash = ? AND NOT (location_id = ? AND key = ?) AND location_id IN (SELECT id FROM locations WHERE kind <> 'base')")
+      .pluck()
+      .get(hash, exceptLocation, exceptKey) as number;
     const copies = this.db.prepare('SELECT count(*) FROM copies WHERE hash = ?').pluck().get(hash) as number;
     // packed is keyed by (location, hash): naming the locations lets a lookup use that key.
     const packed = this.db.prepare('SELECT count(*) FROM packed WHERE location_id IN (SELECT id FROM locations) AND hash = ?').pluck().get(hash) as number;
