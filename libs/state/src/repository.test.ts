@@ -113,6 +113,27 @@ describe('Repository', () => {
     expect(repo.copiesOf(H(1), local, 'a')).toBe(1);
   });
 
+  it("keeps a scan's run marks past its own changes, less any mark over a changed key, and none if anything else was recorded", () => {
+    const repo = newRepo();
+    const local = repo.location(LOCAL).id;
+    repo.applyChanges(local, [add('d/a', 1), add('d/b', 2), add('d/c', 3), add('e/a', 4), add('e/b', 5)]);
+    const seq = repo.lastSeq(local);
+    const marks = new Map<string, [string, string]>([
+      ['d/a', ['d/c', 'fp-d']],
+      ['e/a', ['e/b', 'fp-e']],
+    ]);
+    // The scan's changes: one outside both runs, one inside e's (a caller that got it wrong).
+    repo.applyChanges(local, [add('f/new', 6), { op: 'modify', key: 'e/b', hash: H(7), size: 7, mode: 33188, mtimeMs: 7, ino: 7 }], { marks: { seq, marks } });
+    expect(repo.lastSeq(local)).toBe(seq + 2);
+    expect(repo.runMarks(local, seq + 2)).toEqual(new Map([['d/a', ['d/c', 'fp-d']]]));
+
+    // Marks of a scan that began before another writer's event are not kept.
+    const stale = repo.lastSeq(local);
+    repo.applyChanges(local, [add('g/other', 8)]);
+    repo.applyChanges(local, [add('f/newer', 9)], { marks: { seq: stale, marks } });
+    expect(repo.runMarks(local, repo.lastSeq(local))).toEqual(new Map());
+  });
+
   it('keeps the event log append-only', () => {
     const repo = newRepo();
     repo.applyChanges(repo.location(LOCAL).id, [add('a', 1)]);

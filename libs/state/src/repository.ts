@@ -66,11 +66,41 @@ export interface StateChange {
   ino?: number;
 }
 
+/** Run marks (first key -> [last key, fingerprint]) a scan made while its location's last event was `seq`. */
+export interface ScanMarks {
+  seq: number;
+  marks: Map<string, [string, string]>;
+}
+
+/** Run marks less those whose run holds a key touched (binary search over their first keys). */
+function keptMarks(marks: Map<string, [string, string]>): { touch(key: string): void; marks(): Map<string, [string, string]> } {
+  const firsts = [...marks.keys()].sort(comparePaths);
+  const dropped = new Set<string>();
+  return {
+    touch(key) {
+      let lo = 0;
+      let hi = firsts.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (comparePaths(firsts[mid]!, key) <= 0) lo = mid + 1;
+        else hi = mid;
+      }
+      const first = lo > 0 ? firsts[lo - 1]! : undefined;
+      if (first !== undefined && comparePaths(key, marks.get(first)![0]) <= 0) dropped.add(first);
+    },
+    marks: () => (dropped.size ? new Map([...marks].filter(([first]) => !dropped.has(first))) : marks),
+  };
+}
+
 /** A write transaction applying changes to one location (see Repository.beginChanges). */
 export interface ChangeSession {
   apply(changes: Iterable<StateChange>): void;
-  /** Commit; with `scan`, also mark the scan that produced the changes as recorded. Returns events appended. */
-  commit(scan?: { complete: boolean; files: number; errors: number; finishedAt?: string }): number;
+  /**
+   * Commit; with `scan`, also mark the scan that produced the changes as recorded. With
+   * `marks`, the run marks of the scan whose changes these are outlive them (see
+   * Repository.beginChanges). Returns events appended.
+   */
+  commit(scan?: { complete: boolean; files: number; errors: number; finishedAt?: string }, marks?: ScanMarks): number;
   abort(): void;
 }
 
@@ -513,9 +543,7 @@ export class Repository {
       return this.db
         .transaction(() => {
           if (this.lastSeq(locationId) !== seq) return false;
-          this.db
-            .prepare('INSERT INTO run_marks (location_id, seq, marks) VALUES (?, ?, ?) ON CONFLICT (location_id) DO UPDATE SET seq = excluded.seq, marks = excluded.marks')
-            .run(locationId, seq, JSON.stringify(Object.fromEntries(marks)));
+          this.putRunMarks(locationId, seq, marks);
           return true;
         })
         .immediate();
@@ -524,6 +552,14 @@ export class Repository {
     } finally {
       this.db.pragma(`busy_timeout = ${timeout}`);
     }
+  }
+
+  private putRunMarks(locationId: number, seq: number, marks: Map<string, [string, string]>): void {
+    this.cached('INSERT INTO run_marks (location_id, seq, marks) VALUES (?, ?, ?) ON CONFLICT (location_id) DO UPDATE SET seq = excluded.seq, marks = excluded.marks').run(
+      locationId,
+      seq,
+      JSON.stringify(Object.fromEntries(marks)),
+    );
   }
 
   /** Where this repository keeps a verified blob that is not (yet) a file of its tree. */
@@ -729,12 +765,15 @@ export class Repository {
     const finishScan = db.prepare('UPDATE scans SET finished_at = ?, complete = ?, files = ?, errors = ?, recorded_at = ? WHERE id = ?');
     let done = false;
 
-    const commit = (scan?: { complete: boolean; files: number; errors: number; finishedAt?: string }): number => {
+    const commit = (scan?: { complete: boolean; files: number; errors: number; finishedAt?: string }, marks?: ScanMarks): number => {
       const time = new Date().toISOString();
       let appended = 0;
       let scanId: number | null = null;
+      const kept = marks && keptMarks(marks.marks);
       const append = (op: string, key: string, fromKey: string | null, now: Entry | undefined, prevHash: string | null): number => {
         appended++;
+        kept?.touch(key);
+        if (fromKey !== null) kept?.touch(fromKey);
         return Number(event.run(time, locationId, op, key, fromKey, now?.hash ?? null, prevHash, now?.size ?? null, now?.mode ?? null, now?.mtimeMs ?? null, now?.ino ?? null, origin, scanId).lastInsertRowid);
       };
       const store = (e: Entry, seq: number) => {
@@ -762,6 +801,7 @@ export class Repository {
         store(next, append(current ? 'modify' : 'add', c.key, null, next, current?.hash ?? null));
       };
       db.transaction(() => {
+        const before = this.lastSeq(locationId);
         if (options.scan) scanId = this.beginScan(locationId, options.scan.under, startedAt);
         for (let last = 0; spilled; ) {
           const rows = staged.all(last) as Array<StateChange & { fromKey: string | null }>;
@@ -771,6 +811,11 @@ export class Repository {
         }
         for (const c of held) applyOne(c);
         if (scanId !== null && scan) finishScan.run(scan.finishedAt ?? time, scan.complete ? 1 : 0, scan.files, scan.errors, time, scanId);
+        // A scan marks only runs whose every file and entry matched, so its own changes fall
+        // in none (a mark over a changed key is dropped all the same): its marks hold past
+        // them, unless something else was recorded since the scan began (then they stay
+        // void, as any marks do).
+        if (kept && before === marks!.seq) this.putRunMarks(locationId, this.lastSeq(locationId), kept.marks());
       }).immediate();
       done = true;
       held = [];
@@ -790,12 +835,12 @@ export class Repository {
     };
   }
 
-  /** Apply a list of changes and commit (tests, small callers). */
-  applyChanges(locationId: number, changes: Iterable<StateChange>, options: { origin?: 'user' | 'sync' } = {}): number {
+  /** Apply a list of changes and commit (tests, small callers); `marks` as in ChangeSession.commit. */
+  applyChanges(locationId: number, changes: Iterable<StateChange>, options: { origin?: 'user' | 'sync'; marks?: ScanMarks } = {}): number {
     const session = this.beginChanges(locationId, options);
     try {
       session.apply(changes);
-      return session.commit();
+      return session.commit(undefined, options.marks);
     } catch (err) {
       session.abort();
       throw err;

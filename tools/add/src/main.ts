@@ -65,7 +65,7 @@ export const addTool: ToolDefinition = {
         await diff.close();
       }
       const complete = scan !== undefined && scan.complete;
-      const events = session.commit({ complete, files, errors: scan?.errors ?? 0, finishedAt: scan?.finishedAt });
+      const events = session.commit({ complete, files, errors: scan?.errors ?? 0, finishedAt: scan?.finishedAt }, diff.marks());
       ctx.progress.stop();
       const summary = { type: 'summary', command: 'add', files, bytes, added: counts.add, modified: counts.modify, deleted: counts.delete, moved: counts.move, events, complete, errors: scan?.errors ?? 0 };
       if (ctx.options.json || !process.stdout.isTTY) ctx.emit(summary);

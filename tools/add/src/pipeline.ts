@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { asInputLines, type OutputItem } from '@hoard/jsonl';
 import { HashPool } from '@hoard/hashing';
-import { LOCAL, type Location, type Repository } from '@hoard/state';
+import { LOCAL, type Location, type Repository, type ScanMarks } from '@hoard/state';
 import { scanTree } from '@hoard/tool-scan/scan';
 import { hashRecords, type HashOptions } from '@hoard/tool-hash/hash';
 import { openHashCaches } from '@hoard/tool-hash/cache';
@@ -17,6 +17,11 @@ export interface RepositoryDiff {
   skipped: Skipped;
   /** Stop the hashing threads and write the hash cache. */
   close(): Promise<void>;
+  /**
+   * The run marks this look made (once its items are read): handed to the commit that
+   * records its changes, they stay valid past them (ChangeSession.commit).
+   */
+  marks(): ScanMarks | undefined;
 }
 
 export interface DiffProgress {
@@ -65,6 +70,7 @@ export function diffTree(reader: Repository, location: Location, root: string, u
       await pool?.close();
       if (marks?.changed) reader.saveRunMarks(location.id, seq, marks.all);
     },
+    marks: () => marks && { seq, marks: marks.all },
   };
 }
 

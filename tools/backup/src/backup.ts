@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { asInputLines, type OutputItem } from '@hoard/jsonl';
-import { blobKeyHash, entryKey, type HostConfig, type Location, type Repository, type StateChange } from '@hoard/state';
+import { blobKeyHash, entryKey, type HostConfig, type Location, type Repository, type ScanMarks, type StateChange } from '@hoard/state';
 import { joinRecordPath, type ActionRecord, type AnyRecord } from '@hoard/schema';
 import { locator, rcloneList, remoteJoin } from '@hoard/remote';
 import { isSymlinkMode, learnPacks, metadataUploaded, PACK_MAX_BLOB, PackStream, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
@@ -85,9 +85,13 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
   const stream = new PackStream(host, vault, spec, { onStored: (b) => storedOne(b.hash, b.length) }, learnOnce);
   const changes = new Map<number, Change[]>();
   const complete = new Map<number, boolean>();
+  // Each look at a folder starts from the marks the one before saved: the last holds them all.
+  const marks = new Map<number, ScanMarks>();
   try {
     for (const w of work) {
       const found = await changesOf(host, w, options, fail, summary, w.only ? undefined : stream);
+      if (found.marks) marks.set(w.dir.location.id, found.marks);
+      else marks.delete(w.dir.location.id);
       const list = changes.get(w.dir.location.id);
       if (list) for (const c of found.changes) list.push(c);
       else changes.set(w.dir.location.id, found.changes);
@@ -173,7 +177,7 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
             recorded.push(c);
           }
         }
-        host.applyChanges(locationId, recorded);
+        host.applyChanges(locationId, recorded, { marks: marks.get(locationId) });
         if (complete.get(locationId)) unstage.run(locationId);
       }
       host.db.prepare('UPDATE backups SET finished_at = ?, files = ?, bytes = ?, new_files = ?, new_bytes = ? WHERE id = ?').run(now, summary.files, summary.bytes, summary.newFiles, summary.newBytes, backupId);
@@ -216,7 +220,7 @@ async function changesOf(
   fail: (e: { code: string; message: string; path?: string }) => void,
   summary: BackupSummary,
   stream?: PackStream,
-): Promise<{ changes: Change[]; complete: boolean }> {
+): Promise<{ changes: Change[]; complete: boolean; marks?: ScanMarks }> {
   const reader = host; // reads through the same connection: nothing else writes while the scan runs
   const keep = stream && { maxBytes: PACK_MAX_BLOB, take: (_rec: unknown, hash: string, data: Buffer) => stream.offer(hash, data) };
   const diff = diffTree(reader, w.dir.location, w.dir.path, w.under, { onHashed: options.onScanned, symlinks: true, keep });
@@ -246,7 +250,7 @@ async function changesOf(
   } finally {
     await diff.close();
   }
-  return { changes, complete };
+  return { changes, complete, marks: diff.marks() };
 }
 
 /** stage | transfer | integrate into the vault, in process; tells `stored` what arrived verified. */
