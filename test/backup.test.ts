@@ -238,6 +238,27 @@ describe('backup and restore', () => {
     expect(jsonl((await h.ok(src, 'log', 'a/own3.txt', '--json')).stdout).at(-1)).toMatchObject({ deleted: true });
   }, 60_000);
 
+  it('refuses to track a path that is missing or a file outside any tracked folder; dir list tells what is tracked', async () => {
+    const h = makeHost();
+    const base = tempDir();
+    const src = path.join(base, 'work');
+    writeTree(src, 'a', 2);
+    fs.writeFileSync(path.join(base, 'loose.txt'), 'not in a tracked folder\n');
+    const list = async () => jsonl((await h.ok(base, 'dir', 'list', '--json')).stdout);
+    for (const args of [['backup', path.join(base, 'missing')], ['backup', src, path.join(base, 'loose.txt')], ['dir', 'init', path.join(base, 'missing')]]) {
+      const r = await h.run(base, ...args);
+      expect(r.exitCode, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1); // one line, no stack
+      expect(r.stderr).toMatch(/no such file or folder|is not a folder/);
+    }
+    expect(await list()).toEqual([]); // not even the good folder named beside the bad one
+    expect(await h.summary(base, 'backup', src)).toMatchObject({ backup: 1, files: 15, newFiles: 15 });
+    // Inside a tracked folder, a file or a mistyped name is checked too; a file there backs up its folder.
+    expect((await h.run(base, 'backup', path.join(src, 'a', 'typo'))).exitCode).toBe(2);
+    expect(await h.summary(base, 'backup', path.join(src, 'a', 'own1.txt'))).toMatchObject({ backup: 2, newFiles: 0 });
+    expect(await list()).toEqual([{ type: 'tracked', path: src, files: 15, bytes: expect.any(Number), lastBackup: expect.stringMatching(/^\d{4}-/) }]);
+  }, 60_000);
+
   it('keeps the marks of runs of files it proved unchanged past what it records: the next backup passes over them', async () => {
     const h = makeHost();
     const src = path.join(tempDir(), 'work');

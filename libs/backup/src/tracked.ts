@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '@hoard/schema';
 import type { Location, Repository } from '@hoard/state';
@@ -15,6 +16,25 @@ export function trackedDirs(host: Repository): Tracked[] {
   return rows.map((r) => ({ id: r.id, path: r.path, location: host.location(r.name) }));
 }
 
+/** What `hoard dir list` tells of a tracked folder: its files and bytes as last backed up, and when. */
+export type TrackedSummary = {
+  type: 'tracked';
+  path: string;
+  files: number;
+  bytes: number;
+  /** When its last version was recorded (null: never backed up yet). */
+  lastBackup: string | null;
+};
+
+export function trackedSummaries(host: Repository): TrackedSummary[] {
+  const totals = host.db.prepare('SELECT count(*) AS files, ifnull(sum(size), 0) AS bytes FROM entries WHERE location_id = ?');
+  const last = host.db.prepare('SELECT max(created_at) FROM snapshots WHERE location_id = ?').pluck();
+  return trackedDirs(host).map((d) => {
+    const { files, bytes } = totals.get(d.location.id) as { files: number; bytes: number };
+    return { type: 'tracked', path: d.path, files, bytes, lastBackup: (last.get(d.location.id) as string | null) ?? null };
+  });
+}
+
 /** The tracked folder containing `p`, and `p` relative to it. */
 export function trackedFor(host: Repository, p: string): { dir: Tracked; rel: string } | undefined {
   const abs = path.resolve(p);
@@ -24,13 +44,25 @@ export function trackedFor(host: Repository, p: string): { dir: Tracked; rel: st
 }
 
 /**
+ * The absolute path of `dir` if it can be tracked (a folder, or anything inside a tracked
+ * one), else a usage error: a path tracked by mistake would fail every `backup --all`.
+ */
+export function checkTrackable(host: Repository, dir: string): string {
+  const abs = path.resolve(dir);
+  if (abs === '/') throw new UsageError('tracking / is not supported; track the folders you mean');
+  const st = fs.statSync(abs, { throwIfNoEntry: false });
+  if (!st) throw new UsageError(`${abs}: no such file or folder`);
+  if (!st.isDirectory() && !trackedFor(host, abs)) throw new UsageError(`${abs} is not a folder: hoard backs up folders (hoard backup ${path.dirname(abs)}; or hoard add a file inside a tracked folder)`);
+  return abs;
+}
+
+/**
  * Track a folder (seed 004's create_directory): a folder inside a tracked one is tracked
  * already; tracking a parent absorbs the tracked folders inside it, their files and
  * history re-keyed under the parent, in one transaction.
  */
 export function trackDir(host: Repository, dir: string): { dir: Tracked; absorbed: string[]; already: boolean } {
-  const abs = path.resolve(dir);
-  if (abs === '/') throw new UsageError('tracking / is not supported; track the folders you mean');
+  const abs = checkTrackable(host, dir);
   const inside = trackedFor(host, abs);
   if (inside && inside.dir.path !== abs) return { dir: inside.dir, absorbed: [], already: true };
   let parent = inside?.dir;

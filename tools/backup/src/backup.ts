@@ -4,7 +4,7 @@ import { asInputLines, type OutputItem } from '@hoard/jsonl';
 import { blobKeyHash, entryKey, type HostConfig, type Location, type Repository, type ScanMarks, type StateChange } from '@hoard/state';
 import { joinRecordPath, type ActionRecord, type AnyRecord } from '@hoard/schema';
 import { locator, rcloneList, remoteJoin } from '@hoard/remote';
-import { isSymlinkMode, learnPacks, metadataUploaded, PACK_MAX_BLOB, PackStream, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
+import { checkTrackable, isSymlinkMode, learnPacks, metadataUploaded, PACK_MAX_BLOB, PackStream, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
 import { diffTree } from '@hoard/tool-add/pipeline';
 import { symlinkTarget } from '@hoard/tool-diff-state/diff-state';
 import { stageActions } from '@hoard/tool-stage/stage';
@@ -54,6 +54,9 @@ interface Work {
  * did not reach the vault is not recorded: the next backup sends it again.
  */
 export async function runBackup(host: Repository, config: HostConfig, options: BackupOptions): Promise<BackupSummary> {
+  // Folders named are tracked first, once all can be: one missing or not a folder stops the backup before it starts.
+  for (const d of options.dirs) checkTrackable(host, d);
+  for (const d of options.dirs) trackDir(host, d);
   const vault = await vaultLocation(host, config);
   const startedAt = new Date().toISOString();
   const backupId = Number(host.db.prepare('INSERT INTO backups (host, started_at) VALUES (?, ?)').run(config.hostId, startedAt).lastInsertRowid);
@@ -63,7 +66,6 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
     options.onError?.(e);
   };
 
-  for (const d of options.dirs) trackDir(host, d);
   const work = plannedWork(host, options);
   const spec = vaultSpec(config.vaults[config.defaultVault]!.url);
   // What reaches the vault (packed or single), for the summary and for what may be recorded.

@@ -2,10 +2,11 @@ import { runTool, WAIT_OPTION, type ToolDefinition } from '@hoard/cli';
 
 export const dirTool: ToolDefinition = {
   name: 'dir',
-  summary: 'Folders this host backs up. init [DIR]: track DIR (default: here); tracking a parent absorbs tracked folders inside it. status [DIR]: each file backed up, staged, modified since its backup, or untracked (--deleted: also files gone since).',
+  summary:
+    'Folders this host backs up. init [DIR]: track DIR (default: here); tracking a parent absorbs tracked folders inside it. list: the tracked folders, their files and bytes as last backed up, and when. status [DIR]: each file backed up, staged, modified since its backup, or untracked (--deleted: also files gone since).',
   args: '<subcommand> [dir]',
   options: [{ flags: '--deleted', description: 'status: also list files deleted since their last backup' }, { flags: '--json', description: 'JSONL even on a terminal' }, WAIT_OPTION],
-  examples: ['cd ~/Documents && hoard dir init', 'hoard dir status --json | jq -r "select(.status==\\"modified\\") | .path"'],
+  examples: ['cd ~/Documents && hoard dir init', 'hoard dir list', 'hoard dir status --json | jq -r "select(.status==\\"modified\\") | .path"'],
   async run(ctx) {
     const { openHost, ensureConfig } = await import('@hoard/state');
     const { UsageError } = await import('@hoard/schema');
@@ -22,13 +23,19 @@ export const dirTool: ToolDefinition = {
         } finally {
           release();
         }
+      } else if (sub === 'list') {
+        const { trackedSummaries } = await import('@hoard/backup');
+        const json = Boolean(ctx.options.json) || !process.stdout.isTTY;
+        for (const t of trackedSummaries(host)) {
+          ctx.emit(json ? t : `${t.path}  ${t.files} files, ${(t.bytes / 1e6).toFixed(1)} MB, ${t.lastBackup ? `last backed up ${t.lastBackup}` : 'not backed up yet'}`);
+        }
       } else if (sub === 'status') {
         const { dirStatus } = await import('./status.js');
         const json = Boolean(ctx.options.json) || !process.stdout.isTTY;
         for await (const s of dirStatus(host, dir ?? '.', Boolean(ctx.options.deleted))) {
           ctx.emit(json ? { type: 'file-status', ...s } : `${s.status.padEnd(10)} ${s.path}`);
         }
-      } else throw new UsageError(`unknown subcommand "${sub}": init or status`);
+      } else throw new UsageError(`unknown subcommand "${sub}": init, list or status`);
     } finally {
       host.close();
     }
