@@ -256,7 +256,36 @@ describe('backup and restore', () => {
     // Inside a tracked folder, a file or a mistyped name is checked too; a file there backs up its folder.
     expect((await h.run(base, 'backup', path.join(src, 'a', 'typo'))).exitCode).toBe(2);
     expect(await h.summary(base, 'backup', path.join(src, 'a', 'own1.txt'))).toMatchObject({ backup: 2, newFiles: 0 });
-    expect(await list()).toEqual([{ type: 'tracked', path: src, files: 15, bytes: expect.any(Number), lastBackup: expect.stringMatching(/^\d{4}-/) }]);
+    expect(await list()).toEqual([{ type: 'tracked', path: src, files: 15, bytes: expect.any(Number), lastBackup: expect.stringMatching(/^\d{4}-/), removedAt: null }]);
+  }, 60_000);
+
+  it('dir remove stops backing a folder up (gone from disk, it is no error); its history restores; init takes it up again', async () => {
+    const h = makeHost();
+    const base = tempDir();
+    const [keep, old] = [path.join(base, 'keep'), path.join(base, 'old')];
+    writeTree(keep, 'k', 2);
+    writeTree(old, 'o', 2);
+    await h.summary(base, 'backup', keep, old);
+    const before = treeSnapshot(old);
+    fs.rmSync(old, { recursive: true });
+    const gone = await h.run(base, 'backup', '--all', '--json');
+    expect(gone.exitCode).toBe(1); // a tracked folder that is gone is an error...
+    expect((await h.run(base, 'dir', 'remove', path.join(old, 'o'))).exitCode).toBe(2); // only the tracked folder itself
+    expect((await h.ok(base, 'dir', 'remove', old, '--json')).stdout).toMatch(/"type":"untracked"/);
+    expect(await h.summary(base, 'backup', '--all')).toMatchObject({ files: 15, errors: 0 }); // ...until removed
+    const listed = jsonl((await h.ok(base, 'dir', 'list', '--json')).stdout);
+    expect(listed.map((t) => [t.path, t.removedAt === null])).toEqual([
+      [keep, true],
+      [old, false],
+    ]);
+    // Its history is still there: restored whole, identical to what was backed up.
+    await h.summary(base, 'restore', old, '--to', path.join(base, 'back'));
+    expect(treeSnapshot(path.join(base, 'back'))).toEqual(before);
+    expect((await h.run(base, 'dir', 'remove', old)).exitCode).toBe(2); // not backed up any more
+    // Tracked again: it carries on from its last state (the restored copy moved back: nothing new to send).
+    fs.renameSync(path.join(base, 'back'), old);
+    expect(await h.summary(base, 'backup', old)).toMatchObject({ files: 15, sentFiles: 0 });
+    expect(jsonl((await h.ok(base, 'dir', 'list', '--json')).stdout).map((t) => t.removedAt)).toEqual([null, null]);
   }, 60_000);
 
   it('keeps the marks of runs of files it proved unchanged past what it records: the next backup passes over them', async () => {

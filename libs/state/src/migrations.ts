@@ -246,5 +246,17 @@ const lastEvent: Migration = {
   `,
 };
 
+/**
+ * A tracked folder this host no longer backs up (`hoard dir remove`): the row stays, with
+ * the time it was untracked, so its history is still restorable by its path.
+ */
+const untracked: Migration = {
+  version: 9,
+  name: 'untracked folders',
+  sql: `
+    ALTER TABLE directories ADD COLUMN removed_at TEXT;
+  `,
+};
+
 /** The schema of a repository's state database (a host's backup state uses the same). */
-export const stateMigrations: readonly Migration[] = [hashCache, repositoryState, remotes, backup, packs, slimPacks, runMarks, lastEvent];
+export const stateMigrations: readonly Migration[] = [hashCache, repositoryState, remotes, backup, packs, slimPacks, runMarks, lastEvent, untracked];

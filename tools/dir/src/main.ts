@@ -3,10 +3,10 @@ import { runTool, WAIT_OPTION, type ToolDefinition } from '@hoard/cli';
 export const dirTool: ToolDefinition = {
   name: 'dir',
   summary:
-    'Folders this host backs up. init [DIR]: track DIR (default: here); tracking a parent absorbs tracked folders inside it. list: the tracked folders, their files and bytes as last backed up, and when. status [DIR]: each file backed up, staged, modified since its backup, or untracked (--deleted: also files gone since).',
+    'Folders this host backs up. init [DIR]: track DIR (default: here); tracking a parent absorbs tracked folders inside it. list: the tracked folders, their files and bytes as last backed up, and when. remove DIR: stop backing DIR up (it may be gone); its history stays restorable. status [DIR]: each file backed up, staged, modified since its backup, or untracked (--deleted: also files gone since).',
   args: '<subcommand> [dir]',
   options: [{ flags: '--deleted', description: 'status: also list files deleted since their last backup' }, { flags: '--json', description: 'JSONL even on a terminal' }, WAIT_OPTION],
-  examples: ['cd ~/Documents && hoard dir init', 'hoard dir list', 'hoard dir status --json | jq -r "select(.status==\\"modified\\") | .path"'],
+  examples: ['cd ~/Documents && hoard dir init', 'hoard dir list', 'hoard dir remove ~/old-project && hoard restore ~/old-project --to /tmp/old-project', 'hoard dir status --json | jq -r "select(.status==\\"modified\\") | .path"'],
   async run(ctx) {
     const { openHost, ensureConfig } = await import('@hoard/state');
     const { UsageError } = await import('@hoard/schema');
@@ -27,7 +27,19 @@ export const dirTool: ToolDefinition = {
         const { trackedSummaries } = await import('@hoard/backup');
         const json = Boolean(ctx.options.json) || !process.stdout.isTTY;
         for (const t of trackedSummaries(host)) {
-          ctx.emit(json ? t : `${t.path}  ${t.files} files, ${(t.bytes / 1e6).toFixed(1)} MB, ${t.lastBackup ? `last backed up ${t.lastBackup}` : 'not backed up yet'}`);
+          const when = t.removedAt ? `removed ${t.removedAt}, history kept` : t.lastBackup ? `last backed up ${t.lastBackup}` : 'not backed up yet';
+          ctx.emit(json ? t : `${t.path}  ${t.files} files, ${(t.bytes / 1e6).toFixed(1)} MB, ${when}`);
+        }
+      } else if (sub === 'remove') {
+        const { untrackDir } = await import('@hoard/backup');
+        if (!dir) throw new UsageError('usage: hoard dir remove DIR');
+        const release = host.lock('dir remove', Number(ctx.options.wait) * 1000);
+        try {
+          const t = untrackDir(host, dir);
+          const json = Boolean(ctx.options.json) || !process.stdout.isTTY;
+          ctx.emit(json ? { type: 'untracked', path: t.path, removedAt: t.removedAt } : `no longer backing up ${t.path}; its history stays (hoard restore ${t.path} --to PATH)`);
+        } finally {
+          release();
         }
       } else if (sub === 'status') {
         const { dirStatus } = await import('./status.js');
@@ -35,7 +47,7 @@ export const dirTool: ToolDefinition = {
         for await (const s of dirStatus(host, dir ?? '.', Boolean(ctx.options.deleted))) {
           ctx.emit(json ? { type: 'file-status', ...s } : `${s.status.padEnd(10)} ${s.path}`);
         }
-      } else throw new UsageError(`unknown subcommand "${sub}": init, list or status`);
+      } else throw new UsageError(`unknown subcommand "${sub}": init, list, remove or status`);
     } finally {
       host.close();
     }

@@ -15,7 +15,7 @@ export const logTool: ToolDefinition = {
     ensureConfig();
     const host = openHost();
     try {
-      const found = trackedFor(host, file);
+      const found = trackedFor(host, file, { removed: true });
       if (!found) throw new UsageError(`${file} is not inside a folder this host backs up`);
       const versions = history(host, found.dir.location.id, found.rel);
       if (!versions.length) throw new UsageError(`${file} has no backed-up version (hoard backup makes one)`);

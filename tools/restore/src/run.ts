@@ -14,7 +14,7 @@ export async function runRestore(target: string | undefined, options: Record<str
   const config = ensureConfig();
   const host = openHost();
   try {
-    const found = trackedFor(host, target);
+    const found = trackedFor(host, target, { removed: true });
     if (!found) throw new UsageError(`${target} is not inside a folder this host backs up`);
     const { dir, rel } = found;
     const versions = history(host, dir.location.id, rel).filter((v) => !v.deleted);
