@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { HashPool } from '@hoard/hashing';
+import { hashFile, HashPool } from '@hoard/hashing';
 import { blobKey, keyPath, type Location, type PackedBlob, type Repository } from '@hoard/state';
 import { fetchBlobs, isSymlinkMode, learnPacks, openPacks, type Snapshot } from '@hoard/backup';
 import { Tree } from '@hoard/tool-reconcile/tree';
@@ -35,7 +35,10 @@ export interface RestoreItem {
 }
 
 export interface RestoreOutcome {
+  /** Files that now are as they were at their version... */
   restored: number;
+  /** ...of which this many were already, content and metadata: left untouched, nothing trashed. */
+  unchanged: number;
   bytes: number;
   trashed: number;
   errors: Array<{ path: string; code: string; message: string }>;
@@ -50,7 +53,7 @@ export interface RestoreOutcome {
  * through it).
  */
 export async function restoreFiles(host: Repository, vault: Location, vaultSpec: string, root: string, items: Iterable<RestoreItem>, options: { contentOnly: boolean; onFile?: (bytes: number) => void }): Promise<RestoreOutcome> {
-  const outcome: RestoreOutcome = { restored: 0, bytes: 0, trashed: 0, errors: [] };
+  const outcome: RestoreOutcome = { restored: 0, unchanged: 0, bytes: 0, trashed: 0, errors: [] };
   const staging = host.stagingDir('restore');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   fs.mkdirSync(root, { recursive: true });
@@ -72,10 +75,32 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
    */
   // One name at the root, not one beside each file: measured 28 s against 38 s for 100k files here.
   let mainTmp = path.join(tree.root, TMP_NAME);
+  const readBuffer = Buffer.allocUnsafe(1 << 20);
+  /**
+   * Whether `dest` already is the file as it was (content; and mode, mtime and, as root,
+   * owner unless content only): then nothing is written and nothing trashed (a restore over
+   * a tree that did not change would otherwise fill the trash with copies of every file).
+   */
+  const alreadyThere = (dest: string | Buffer, s: Snapshot): boolean => {
+    if (isSymlinkMode(s.mode)) return false;
+    const sameMeta = (st: { mode: number; mtimeMs: number; uid: number; gid: number }) =>
+      options.contentOnly || ((st.mode & 0o7777) === (s.mode & 0o7777) && Math.abs(st.mtimeMs - s.mtimeMs) < 0.001 && (!asRoot || (st.uid === s.uid && st.gid === s.gid)));
+    const st = fs.lstatSync(dest, { throwIfNoEntry: false });
+    if (!st?.isFile() || st.size !== s.size || !sameMeta(st)) return false;
+    const h = hashFile(dest, 'sha256', readBuffer);
+    return h.ok && h.hash === s.hash && sameMeta(h.state);
+  };
   const install = (it: RestoreItem, fill: Fill) => {
     const s = it.snapshot;
     try {
       const dest = tree.file(it.rel, keyPath(s.key).pathBytes !== undefined && it.rel === keyPath(s.key).path ? keyPath(s.key).pathBytes : undefined);
+      if (!(typeof dest === 'string' && tree.made(path.dirname(dest))) && alreadyThere(dest, s)) {
+        outcome.restored++;
+        outcome.unchanged++;
+        outcome.bytes += s.size;
+        options.onFile?.(s.size);
+        return;
+      }
       const tmp = mainTmp;
       const opened = fill(tmp, options.contentOnly ? 0o600 : s.mode & 0o777);
       const fd = opened?.fd;

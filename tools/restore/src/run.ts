@@ -26,7 +26,7 @@ export async function runRestore(target: string | undefined, options: Record<str
       const to = options.to !== undefined ? path.resolve(String(options.to)) : `${path.resolve(target)}.${short}`;
       const outcome = await restoreFiles(host, vault, spec, path.dirname(to), [{ snapshot: chosen, rel: path.basename(to) }], { contentOnly: Boolean(options.contentOnly) });
       for (const e of outcome.errors) fail(e);
-      return { type: 'summary', command: 'restore', to, version: versions.indexOf(chosen) + 1, hash: chosen.hash, restored: outcome.restored, bytes: outcome.bytes, trashed: outcome.trashed, errors: outcome.errors.length };
+      return { type: 'summary', command: 'restore', to, version: versions.indexOf(chosen) + 1, hash: chosen.hash, restored: outcome.restored, unchanged: outcome.unchanged, bytes: outcome.bytes, trashed: outcome.trashed, errors: outcome.errors.length };
     }
     // A folder: every file under it as of the time asked.
     if (options.to === undefined) throw new UsageError(`${target} is a folder (or has no backed-up version): say where with --to PATH`);
@@ -46,7 +46,7 @@ export async function runRestore(target: string | undefined, options: Record<str
     }
     const outcome = await restoreFiles(host, vault, spec, to, items(), { contentOnly: Boolean(options.contentOnly) });
     for (const e of outcome.errors) fail(e);
-    return { type: 'summary', command: 'restore', to, at, files, restored: outcome.restored, bytes: outcome.bytes, trashed: outcome.trashed, errors: outcome.errors.length };
+    return { type: 'summary', command: 'restore', to, at, files, restored: outcome.restored, unchanged: outcome.unchanged, bytes: outcome.bytes, trashed: outcome.trashed, errors: outcome.errors.length };
   } finally {
     host.close();
   }
