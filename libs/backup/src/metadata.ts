@@ -47,12 +47,22 @@ function markKeyOf(spec: string): string {
 }
 
 /** Whether this host's metadata was ever uploaded to the vault at `spec`. */
-export function metadataUploaded(host: Repository, spec: string): boolean {
+function metadataUploaded(host: Repository, spec: string): boolean {
   return host.meta(markKeyOf(spec)) !== undefined;
 }
 
 /** Set by anything that updates or deletes rows a delta would not carry (forget, absorbing a folder). */
 export const FULL_UPLOAD_NEEDED = 'metadata-full-needed';
+/**
+ * Set by a change to what the vault's copy should know that records no version (a folder
+ * untracked or tracked again): the next backup uploads even if it records nothing.
+ */
+export const UPLOAD_NEEDED = 'metadata-upload-needed';
+
+/** Whether the host's state changed in a way its last upload to `spec` does not carry yet (versions aside). */
+export function metadataPending(host: Repository, spec: string): boolean {
+  return !metadataUploaded(host, spec) || host.meta(UPLOAD_NEEDED) === '1' || host.meta(FULL_UPLOAD_NEEDED) === '1';
+}
 
 /**
  * Upload a new version of this host's metadata: a delta of what was added since the last
@@ -100,6 +110,7 @@ export async function uploadMetadata(host: Repository, spec: string, hostId: str
     }
     host.setMeta(markKey, JSON.stringify(next));
     if (whole) host.setMeta(FULL_UPLOAD_NEEDED, '0');
+    host.setMeta(UPLOAD_NEEDED, '0');
     return name;
   } finally {
     if (local) fs.rmSync(file, { force: true });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '@hoard/schema';
 import type { Location, Repository } from '@hoard/state';
-import { FULL_UPLOAD_NEEDED } from './metadata.js';
+import { FULL_UPLOAD_NEEDED, UPLOAD_NEEDED } from './metadata.js';
 
 /** A folder this host backs up (or did: `removedAt`, its history kept). */
 export interface Tracked {
@@ -68,6 +68,7 @@ export function untrackDir(host: Repository, dir: string): Tracked {
     .transaction(() => {
       host.db.prepare('UPDATE directories SET removed_at = ? WHERE id = ?').run(removedAt, found.dir.id);
       host.db.prepare('DELETE FROM staged WHERE location_id = ?').run(found.dir.location.id);
+      host.setMeta(UPLOAD_NEEDED, '1');
     })
     .immediate();
   return { ...found.dir, removedAt };
@@ -100,6 +101,7 @@ export function trackDir(host: Repository, dir: string): { dir: Tracked; absorbe
   const again = parent ? undefined : trackedDirs(host, { removed: true }).find((d) => d.path === abs);
   if (again) {
     host.db.prepare('UPDATE directories SET removed_at = NULL WHERE id = ?').run(again.id);
+    host.setMeta(UPLOAD_NEEDED, '1');
     parent = { id: again.id, path: again.path, location: again.location };
   }
   if (!parent) {

@@ -4,7 +4,7 @@ import { asInputLines, type OutputItem } from '@hoard/jsonl';
 import { blobKeyHash, entryKey, type HostConfig, type Location, type Repository, type ScanMarks, type StateChange } from '@hoard/state';
 import { joinRecordPath, type ActionRecord, type AnyRecord } from '@hoard/schema';
 import { locator, rcloneList, remoteJoin } from '@hoard/remote';
-import { checkTrackable, isSymlinkMode, learnPacks, metadataUploaded, PACK_MAX_BLOB, PackStream, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
+import { checkTrackable, isSymlinkMode, learnPacks, metadataPending, PACK_MAX_BLOB, PackStream, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
 import { diffTree } from '@hoard/tool-add/pipeline';
 import { symlinkTarget } from '@hoard/tool-diff-state/diff-state';
 import { stageActions } from '@hoard/tool-stage/stage';
@@ -187,7 +187,7 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
     .immediate();
 
   // The state changed (or was never uploaded): a new metadata version goes to the vault.
-  if (snapshots > 0 || !metadataUploaded(host, spec)) summary.metadata = await uploadMetadata(host, spec, config.hostId);
+  if (snapshots > 0 || metadataPending(host, spec)) summary.metadata = await uploadMetadata(host, spec, config.hostId);
   return summary;
 }
 
