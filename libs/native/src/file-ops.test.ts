@@ -193,6 +193,23 @@ describe('native restore writer (writeBlobs)', () => {
     expect(fs.existsSync(tmp)).toBe(false);
   });
 
+  it('sets each time in the very millisecond asked, whole milliseconds included', async () => {
+    if (!writeBlobs) return expect(process.platform).not.toBe('linux');
+    const dir = tempDir();
+    const pack = makePack(dir, [Buffer.from('t\n')]);
+    // Whole milliseconds, and just inside one or just before its end, at today's times:
+    // as seconds in a double, truncated to the microsecond, many came back 1 ms early.
+    const times = Array.from({ length: 300 }, (_, i) => 1_796_096_893_000 + i * 7 + [0, 0.0001, 0.9996][i % 3]!);
+    const dests = times.map((_, i) => path.join(dir, `f${i}`));
+    const errnos = await writeBlobs(nameList(dests.map((d) => [pack.file, path.join(dir, '.tmp'), d])), new Float64Array(times.flatMap((t) => meta(pack.at[0]!, { atimeMs: t, mtimeMs: t }))), Buffer.concat(times.map(() => pack.at[0]!.hash)));
+    expect(names(errnos).every((n) => n === 'ok')).toBe(true);
+    const off = dests.flatMap((d, i) => {
+      const st = fs.statSync(d);
+      return Math.floor(st.mtimeMs) === Math.floor(times[i]!) && Math.floor(st.atimeMs) === Math.floor(times[i]!) && Math.abs(st.mtimeMs - times[i]!) < 0.0015 ? [] : [[times[i], st.mtimeMs]];
+    });
+    expect(off).toEqual([]);
+  });
+
   it('refuses a blob that is not what its id says or that the pack lacks, and never writes through or over anything', async () => {
     if (!writeBlobs) return expect(process.platform).not.toBe('linux');
     const dir = tempDir();

@@ -32,6 +32,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -175,18 +176,20 @@ static void complete(napi_env env, napi_status status, void *data) {
   free(job);
 }
 
-/* The timespec libuv makes of a time in seconds (microseconds kept): what Node's utimes wrote. */
+/*
+ * A time in ms (as records carry it) as a timespec in that very millisecond, to the
+ * microsecond (rounded, never past the millisecond's end): a later stat then reports the
+ * millisecond asked for. Seconds as a double (what libuv's utimes takes) are 238 ns apart
+ * at today's times, and truncated to the microsecond they fell into the millisecond
+ * before now and then (a restored mtime 1 ms early).
+ */
 static struct timespec ms_to_timespec(double ms) {
-  double time = ms / 1e3;
-  struct timespec ts;
-  ts.tv_sec = (time_t)time;
-  ts.tv_nsec = (long)((time - (double)ts.tv_sec) * 1e9);
-  ts.tv_nsec -= ts.tv_nsec % 1000;
-  if (ts.tv_nsec < 0) {
-    ts.tv_nsec += 1000000000L;
-    ts.tv_sec -= 1;
-  }
-  return ts;
+  double whole = floor(ms);
+  long long us = llround((ms - whole) * 1e3);
+  if (us > 999) us = 999;
+  long long msi = (long long)whole, sec = msi / 1000, rem = msi % 1000;
+  if (rem < 0) { rem += 1000; sec -= 1; }
+  return (struct timespec){(time_t)sec, (long)(rem * 1000000 + us * 1000)};
 }
 
 #define PLACED 5 /* doubles per pair: errno, size, mode, mtimeMs, ino */

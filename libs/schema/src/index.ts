@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './paths.js';
 export * from './records.js';
 export * from './specs.js';
+export * from './times.js';

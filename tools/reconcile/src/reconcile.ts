@@ -4,7 +4,7 @@ import os from 'node:os';
 import { nativeError, nameList, placeFiles, PLACED } from '@hoard/native';
 import path from 'node:path';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
-import type { ActionRecord, AnyRecord, ResultRecord } from '@hoard/schema';
+import { utimesSeconds, type ActionRecord, type AnyRecord, type ResultRecord } from '@hoard/schema';
 import { entryKey, LOCAL, type Entry, type Repository, type StateChange } from '@hoard/state';
 import { forwardToPeer, peerUrl, type OpenedLocation } from '@hoard/remote';
 import { Tree } from './tree.js';
@@ -139,7 +139,7 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
           fs.copyFileSync(source.file, ready);
         }
         if (a.mode !== undefined) fs.chmodSync(ready, a.mode & 0o7777);
-        if (a.mtimeMs !== undefined) fs.utimesSync(ready, new Date(), a.mtimeMs / 1000);
+        if (a.mtimeMs !== undefined) fs.utimesSync(ready, new Date(), utimesSeconds(a.mtimeMs));
         if (now) trashed.set(now.hash, tree.trash(file, p, a.pathBytes, stamp));
         fs.renameSync(ready, file);
         changes.push(entryOf(key, hash, file));

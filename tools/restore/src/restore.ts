@@ -6,6 +6,7 @@ import { fetchBlobs, isSymlinkMode, learnPacks, openPacks, type Snapshot } from 
 import { Tree } from '@hoard/tool-reconcile/tree';
 import { blobWriter, NATIVE_LANES, type BlobWriter, type WriteJob } from './file-writer.js';
 import { readPackedBlob, setMetadata, writeNewFile, type MadeFiles } from './restored-file.js';
+import { utimesSeconds } from '@hoard/schema';
 
 /**
  * Puts a file's content at the temporary name: returns it open there (nothing for a symlink),
@@ -109,7 +110,7 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
           if (isSymlinkMode(s.mode)) {
             // The link itself, never what it points to (a link's own mode means nothing on Linux).
             if (asRoot) fs.lchownSync(tmp, s.uid, s.gid);
-            fs.lutimesSync(tmp, s.atimeMs / 1000 || new Date(), s.mtimeMs / 1000);
+            fs.lutimesSync(tmp, s.atimeMs ? utimesSeconds(s.atimeMs) : new Date(), utimesSeconds(s.mtimeMs));
           } else if (opened) {
             setMetadata(opened.fd, s, opened.created, made);
           }

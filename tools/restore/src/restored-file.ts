@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { utimesSeconds } from '@hoard/schema';
 
 /** What a file made at a temporary name starts with: see restoreFiles. */
 export interface MadeFiles {
@@ -27,7 +28,7 @@ export function setMetadata(fd: number, meta: FileMetadata, created: boolean, ma
   const steps = metadataSteps(meta, created, made);
   if (steps.chown) fs.fchownSync(fd, meta.uid, meta.gid);
   if (steps.chmod !== undefined) fs.fchmodSync(fd, steps.chmod);
-  fs.futimesSync(fd, meta.atimeMs / 1000 || new Date(), meta.mtimeMs / 1000);
+  fs.futimesSync(fd, meta.atimeMs ? utimesSeconds(meta.atimeMs) : new Date(), utimesSeconds(meta.mtimeMs));
 }
 
 /** Whether a file needs its owner set, and the mode to set when its permission bits are not already `meta`'s. */

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { copyFiles, KEEP_TIMES, nativeError, nameList } from '@hoard/native';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
-import type { ResultRecord } from '@hoard/schema';
+import { utimesSeconds, type ResultRecord } from '@hoard/schema';
 import { stagedBlobName, LOCAL, type Repository } from '@hoard/state';
 import { mirrorAreas, peerUrl, rcloneBatch, remoteJoin, rcloneRoot, rsyncFiles, type OpenedLocation, type PeerUrl } from '@hoard/remote';
 
@@ -217,7 +217,7 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i
         // Times travel too (rclone keeps them): a mirror's files must show the source's mtime. Blobs need none.
         if (!staged) {
           const st = await fs.promises.stat(from);
-          await fs.promises.utimes(to, st.atime, st.mtime);
+          await fs.promises.utimes(to, utimesSeconds(st.atimeMs), utimesSeconds(st.mtimeMs));
         }
         done(item);
       } catch (err) {
