@@ -11,6 +11,7 @@ export const dirTool: ToolDefinition = {
     const { openHost, ensureConfig } = await import('@hoard/state');
     const { UsageError } = await import('@hoard/schema');
     const [sub, dir] = ctx.args;
+    const json = Boolean(ctx.options.json) || !process.stdout.isTTY;
     ensureConfig();
     const host = openHost();
     try {
@@ -25,7 +26,6 @@ export const dirTool: ToolDefinition = {
         }
       } else if (sub === 'list') {
         const { trackedSummaries } = await import('@hoard/backup');
-        const json = Boolean(ctx.options.json) || !process.stdout.isTTY;
         for (const t of trackedSummaries(host)) {
           const when = t.removedAt ? `removed ${t.removedAt}, history kept` : t.lastBackup ? `last backed up ${t.lastBackup}` : 'not backed up yet';
           ctx.emit(json ? t : `${t.path}  ${t.files} files, ${(t.bytes / 1e6).toFixed(1)} MB, ${when}`);
@@ -36,14 +36,12 @@ export const dirTool: ToolDefinition = {
         const release = host.lock('dir remove', Number(ctx.options.wait) * 1000);
         try {
           const t = untrackDir(host, dir);
-          const json = Boolean(ctx.options.json) || !process.stdout.isTTY;
           ctx.emit(json ? { type: 'untracked', path: t.path, removedAt: t.removedAt } : `no longer backing up ${t.path}; its history stays (hoard restore ${t.path} --to PATH)`);
         } finally {
           release();
         }
       } else if (sub === 'status') {
         const { dirStatus } = await import('./status.js');
-        const json = Boolean(ctx.options.json) || !process.stdout.isTTY;
         for await (const s of dirStatus(host, dir ?? '.', Boolean(ctx.options.deleted))) {
           ctx.emit(json ? { type: 'file-status', ...s } : `${s.status.padEnd(10)} ${s.path}`);
         }
