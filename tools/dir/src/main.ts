@@ -26,7 +26,9 @@ export const dirTool: ToolDefinition = {
         }
       } else if (sub === 'list') {
         const { trackedSummaries } = await import('@hoard/backup');
-        for (const t of trackedSummaries(host)) {
+        const tracked = trackedSummaries(host);
+        if (!json && !tracked.length) ctx.emit('no folders backed up yet (hoard backup DIR)');
+        for (const t of tracked) {
           const when = t.removedAt ? `removed ${t.removedAt}, history kept` : t.lastBackup ? `last backed up ${t.lastBackup}` : 'not backed up yet';
           ctx.emit(json ? t : `${t.path}  ${t.files} files, ${(t.bytes / 1e6).toFixed(1)} MB, ${when}`);
         }

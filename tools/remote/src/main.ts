@@ -37,10 +37,13 @@ export const remoteTool: ToolDefinition = {
         }
       } else if (sub === 'list' || sub === undefined) {
         const json = Boolean(ctx.options.json) || !process.stdout.isTTY;
-        for (const loc of repo.remotes()) {
+        const remotes = repo.remotes();
+        for (const loc of remotes) {
           if (json) ctx.emit({ type: 'remote', name: loc.name, kind: loc.kind, url: loc.url, layout: loc.layout });
           else ctx.emit(`${loc.name}\t${loc.url}\t${loc.layout}`);
         }
+        // On a terminal only: a pipe gets what there is, nothing.
+        if (!json && !remotes.length) ctx.emit('no remotes yet (hoard remote add NAME URL)');
       } else if (sub === 'set-url') {
         if (!name || !url) throw new UsageError('usage: hoard remote set-url NAME URL   (offline: keeps its last known state and makes transfers wait)');
         const { formatRemoteUrl, parseRemoteUrl } = await import('@hoard/remote');
