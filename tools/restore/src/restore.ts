@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { hashFile, HashPool } from '@hoard/hashing';
+import { utimesSeconds } from '@hoard/schema';
 import { blobKey, keyPath, type Location, type PackedBlob, type Repository } from '@hoard/state';
 import { fetchBlobs, isSymlinkMode, learnPacks, openPacks, type Snapshot } from '@hoard/backup';
 import { Tree } from '@hoard/tool-reconcile/tree';
 import { blobWriter, NATIVE_LANES, type BlobWriter, type WriteJob } from './file-writer.js';
 import { readPackedBlob, setMetadata, writeNewFile, type MadeFiles } from './restored-file.js';
-import { utimesSeconds } from '@hoard/schema';
 
 /**
  * Puts a file's content at the temporary name: returns it open there (nothing for a symlink),
@@ -91,15 +91,20 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
     const h = hashFile(dest, 'sha256', readBuffer);
     return h.ok && h.hash === s.hash && sameMeta(h.state);
   };
+  const counted = (size: number) => {
+    outcome.restored++;
+    outcome.bytes += size;
+    options.onFile?.(size);
+  };
   const install = (it: RestoreItem, fill: Fill) => {
     const s = it.snapshot;
     try {
       const dest = tree.file(it.rel, keyPath(s.key).pathBytes !== undefined && it.rel === keyPath(s.key).path ? keyPath(s.key).pathBytes : undefined);
-      if (!(typeof dest === 'string' && tree.made(path.dirname(dest))) && alreadyThere(dest, s)) {
-        outcome.restored++;
+      // In a folder this restore made, nothing can be there yet (each file is restored once).
+      const inMade = typeof dest === 'string' && tree.made(path.dirname(dest));
+      if (!inMade && alreadyThere(dest, s)) {
         outcome.unchanged++;
-        outcome.bytes += s.size;
-        options.onFile?.(s.size);
+        counted(s.size);
         return;
       }
       const tmp = mainTmp;
@@ -118,15 +123,12 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
       } finally {
         if (fd !== undefined) fs.closeSync(fd);
       }
-      // In a folder this restore made, nothing can be in the way (each file is restored once).
-      if (!(typeof dest === 'string' && tree.made(path.dirname(dest))) && fs.lstatSync(dest, { throwIfNoEntry: false })) {
+      if (!inMade && fs.lstatSync(dest, { throwIfNoEntry: false })) {
         tree.trash(dest, it.rel, undefined, stamp);
         outcome.trashed++;
       }
       fs.renameSync(tmp, dest);
-      outcome.restored++;
-      outcome.bytes += s.size;
-      options.onFile?.(s.size);
+      counted(s.size);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       outcome.errors.push({ path: it.rel, code: e.code ?? 'restore', message: e.message });
@@ -152,11 +154,7 @@ export async function restoreFiles(host: Repository, vault: Location, vaultSpec:
     writer: () => (writer ??= blobWriter({ tmps: threadTmps.map((name) => path.join(tree.root, name)), made })),
     drain: async () => writer?.drain(),
     meta: (s) => (options.contentOnly ? undefined : { mode: s.mode, uid: s.uid, gid: s.gid, atimeMs: s.atimeMs, mtimeMs: s.mtimeMs }),
-    restored(it) {
-      outcome.restored++;
-      outcome.bytes += it.snapshot.size;
-      options.onFile?.(it.snapshot.size);
-    },
+    restored: (it) => counted(it.snapshot.size),
   };
   /** Restore a few thousand items: packed content first, then single blobs. */
   const restoreBatch = async (batch: RestoreItem[]) => {
