@@ -3,6 +3,7 @@ import path from 'node:path';
 import { HoardError, UsageError } from '@hoard/schema';
 import { type HostConfig, type Location, type Repository } from '@hoard/state';
 import { backendOfSpec, parseRemoteUrl, rclone, rcloneBatch, remoteJoin } from '@hoard/remote';
+import { isLocalVault } from './packs.js';
 
 /** A vault URL as rclone names its root: a plain path becomes rclone's local backend. */
 export function vaultSpec(url: string): string {
@@ -42,6 +43,7 @@ export function recoveredVaultLocation(repo: Repository, spec: string): Location
 }
 
 async function backendOf(spec: string): Promise<string> {
+  if (isLocalVault(spec)) return backendOfSpec(spec, {});
   const listed = await rclone(['listremotes', '--long']).catch(() => '');
   const configured: Record<string, string> = {};
   for (const line of listed.split('\n')) {
@@ -53,13 +55,30 @@ async function backendOf(spec: string): Promise<string> {
 
 /** Create the vault's layout and prove it can be written, read back and deleted. */
 export async function initVault(spec: string): Promise<void> {
-  if (spec.startsWith('/')) fs.mkdirSync(spec, { recursive: true, mode: 0o700 });
+  if (isLocalVault(spec)) return initLocalVault(spec);
   await rclone(['mkdir', remoteJoin(spec, 'blobs')]);
   const probe = remoteJoin(spec, `.hoard/probe-${process.pid}`);
   await rclone(['rcat', probe], 'hoard');
   const back = await rclone(['cat', probe]);
   await rclone(['deletefile', probe]);
   if (back !== 'hoard') throw new HoardError(`vault ${spec}: what was written did not read back`, 'vault');
+}
+
+/** The same proof for a folder on this machine, without four rclone start-ups (~0.5 s). */
+function initLocalVault(dir: string): void {
+  const probe = path.join(dir, `.hoard/probe-${process.pid}`);
+  let back: string;
+  try {
+    fs.mkdirSync(path.join(dir, 'blobs'), { recursive: true, mode: 0o700 });
+    fs.mkdirSync(path.dirname(probe), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(probe, 'hoard');
+    back = fs.readFileSync(probe, 'utf8');
+    fs.unlinkSync(probe);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new HoardError(`vault ${dir}: cannot write there (${e.code ?? e.message})`, 'vault');
+  }
+  if (back !== 'hoard') throw new HoardError(`vault ${dir}: what was written did not read back`, 'vault');
 }
 
 /** Fetch blobs from the vault into `dir` (as blob keys); returns the keys that did not arrive. */

@@ -6,6 +6,14 @@ import { openDatabase } from './database.js';
 import { HashCache, RACY_WINDOW_MS, isRacy } from './hash-cache.js';
 import { cacheMigrations } from './migrations.js';
 
+/** One stored entry as the hash cache lays it out: ino, dev, size, mtime, ctime, verified at, digest. */
+function entryBytes(k: typeof key, verifiedAtMs: number, c: string): Buffer {
+  const b = Buffer.alloc(48 + 32);
+  [k.ino, k.dev, k.size, k.mtimeMs, k.ctimeMs, verifiedAtMs].forEach((v, i) => b.writeDoubleLE(v, i * 8));
+  Buffer.from(c.repeat(64), 'hex').copy(b, 48);
+  return b;
+}
+
 function tempDb() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-cache-'));
   const file = path.join(dir, 'sub', 'cache.db');
@@ -56,6 +64,35 @@ describe('HashCache', () => {
     expect(fresh.lookupMany([{ dir: '/d0', key: { ...items[0]!.key, size: 5 } }, items[3]!])).toEqual([`xxh3:${'f'.repeat(16)}`, `xxh3:${'3'.padStart(16, '0')}`]);
   });
 
+  it('adds new entries as a part of their own, and merges a folder found in several parts back into one', () => {
+    const { db, file } = tempDb();
+    const hex = (i: number) => `sha256:${i.toString(16).padStart(64, '0')}`;
+    const files = Array.from({ length: 50 }, (_, i) => ({ ...key, ino: 1000 + ((i * 37) % 50) }));
+    const first = new HashCache(db, 'sha256');
+    files.forEach((k, i) => first.store('/big', k, hex(i), later));
+    first.flush();
+    const parts = () => db.prepare("SELECT part, length(entries) AS bytes FROM hash_cache WHERE dir = '/big' ORDER BY part").all() as Array<{ part: number; bytes: number }>;
+    expect(parts()).toEqual([{ part: 0, bytes: 50 * 80 }]);
+    // Three later runs each rehash one file: each adds a part of 80 bytes, the 4 KB part stays as it was.
+    for (let run = 1; run <= 3; run++) {
+      const cache = new HashCache(db, 'sha256');
+      expect(cache.lookupMany([{ dir: '/big', key: files[run]! }])).toEqual([hex(run)]);
+      cache.store('/big', { ...files[run]!, size: 7 }, hex(100 + run), later);
+      cache.flush();
+    }
+    expect(parts()).toEqual([{ part: 0, bytes: 4000 }, { part: 1, bytes: 80 }, { part: 2, bytes: 80 }, { part: 3, bytes: 80 }]);
+    // Newer parts win; the rest still answers from part 0, in a fresh process too.
+    const reader = new HashCache(openDatabase(file, cacheMigrations), 'sha256');
+    const asked = [files[0]!, { ...files[1]!, size: 7 }, files[1]!, { ...files[3]!, size: 7 }, files[49]!];
+    expect(reader.lookupMany(asked.map((k) => ({ dir: '/big', key: k })))).toEqual([hex(0), hex(101), undefined, hex(103), hex(49)]);
+    // That look found four parts: the next write merges them into one, every entry kept.
+    reader.store('/big', { ...files[4]!, size: 7 }, hex(104), later);
+    reader.flush();
+    expect(parts()).toEqual([{ part: 0, bytes: 4000 }]);
+    const merged = new HashCache(openDatabase(file, cacheMigrations), 'sha256');
+    expect(merged.lookupMany([...asked, { ...files[4]!, size: 7 }].map((k) => ({ dir: '/big', key: k })))).toEqual([hex(0), hex(101), undefined, hex(103), hex(49), hex(104)]);
+  });
+
   it('keeps the database private to its owner', () => {
     const { file } = tempDb();
     expect(fs.statSync(file).mode & 0o077).toBe(0);
@@ -64,6 +101,30 @@ describe('HashCache', () => {
 });
 
 describe('migrations', () => {
+  it('carry a hash cache of one row per folder over into parts, every entry kept', () => {
+    const { file, db } = tempDb();
+    db.close();
+    fs.rmSync(file);
+    const old = openDatabase(file, cacheMigrations.slice(0, 1));
+    // Written as the old schema wants it: one row per folder (a byte copy of what the class encodes).
+    // Not sorted by inode, as older hoards wrote them.
+    const keys = [{ ...key, ino: 50 }, key, { ...key, ino: 7 }];
+    const row = Buffer.concat(keys.map((k, i) => entryBytes(k, later, 'cde'[i]!)));
+    old.prepare('INSERT INTO hash_cache (algo, dir, entries) VALUES (?, ?, ?)').run('sha256', '/d', row);
+    old.close();
+    const now = openDatabase(file, cacheMigrations);
+    expect(now.prepare('SELECT dir, part FROM hash_cache').all()).toEqual([{ dir: '/d', part: 0 }]);
+    const cache = new HashCache(now, 'sha256');
+    expect(cache.lookupMany(keys.map((k) => ({ dir: '/d', key: k })))).toEqual([id('c'), id('d'), id('e')]);
+    // Found unsorted, it is merged into one sorted part when next written.
+    cache.store('/d', { ...key, ino: 7, size: 1 }, id('f'), later);
+    cache.flush();
+    const stored = now.prepare('SELECT part, entries FROM hash_cache').all() as Array<{ part: number; entries: Buffer }>;
+    expect(stored.map((r) => [r.part, [0, 1, 2].map((i) => r.entries.readDoubleLE(i * 80))])).toEqual([[0, [7, 42, 50]]]);
+    expect(new HashCache(now, 'sha256').lookupMany([{ ...key, ino: 7, size: 1 }, key].map((k) => ({ dir: '/d', key: k })))).toEqual([id('f'), id('d')]);
+  });
+
+
   it('are applied once and refuse a database from a newer hoard', () => {
     const { file, db } = tempDb();
     expect(db.pragma('user_version', { simple: true })).toBe(cacheMigrations.length);

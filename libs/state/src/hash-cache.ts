@@ -35,27 +35,41 @@ interface Entry {
 
 type Bucket = Map<number, Entry>;
 
-/** A folder's stored entries as read: the row's bytes and where each inode's entry starts (no object per file). */
+/**
+ * A folder's stored parts as read (oldest first), with no object per file: a part written
+ * sorted by inode is searched in place; an older unsorted one gets an inode index.
+ */
 interface Stored {
-  data: Buffer;
-  at: Map<number, number>;
+  parts: Array<{ data: Buffer; at?: Map<number, number> }>;
+  entries: number;
 }
+
+/** A folder is merged back into one part when a look finds it in this many. */
+const MAX_PARTS = 4;
+const MAX_TO_MERGE = 65536;
 
 /**
  * Content ids keyed by (dev, ino) and trusted while size, mtime and ctime are unchanged.
- * Entries are stored grouped by folder, one row per folder: a scan lists files folder by
- * folder, so a run costs one row read per folder instead of one per file (per-file rows
- * made a cached run of 100k files spend most of its time in SQLite). A small in-memory
- * cache of decoded folders serves huge folders that span many input batches.
+ * Entries are stored grouped by folder, in a few rows per folder: a scan lists files folder
+ * by folder, so a run costs a row read or two per folder instead of one per file (per-file
+ * rows made a cached run of 100k files spend most of its time in SQLite). New entries are
+ * added as a part of their own (newer parts win), so a few files rehashed in a big folder
+ * do not rewrite its row; a folder found in MAX_PARTS parts is merged back into one when
+ * it is next written. A small in-memory cache of decoded folders serves huge folders that
+ * span many input batches.
  */
 export class HashCache {
   private readonly getStmt;
+  private readonly addPartStmt;
+  private readonly clearStmt;
   private readonly putStmt;
   private readonly digestBytes: number;
   private readonly decoded = new Map<string, Stored>();
   private decodedEntries = 0;
   private pending = new Map<string, Bucket>();
   private pendingCount = 0;
+  /** Folders a look found in MAX_PARTS parts or more: merged into one when next written. */
+  private readonly toMerge = new Set<string>();
 
   constructor(
     private readonly db: Db,
@@ -66,8 +80,12 @@ export class HashCache {
     private readonly memoryEntries = 16384,
   ) {
     this.digestBytes = algo === 'xxh3' || algo === 'xxh64' ? 8 : 32;
-    this.getStmt = db.prepare('SELECT dir, entries FROM hash_cache WHERE algo = ? AND dir IN (SELECT value FROM json_each(?))').raw(true);
-    this.putStmt = db.prepare('INSERT OR REPLACE INTO hash_cache (algo, dir, entries) VALUES (?, ?, ?)');
+    this.getStmt = db.prepare('SELECT dir, part, entries FROM hash_cache WHERE algo = ? AND dir IN (SELECT value FROM json_each(?)) ORDER BY dir, part').raw(true);
+    this.addPartStmt = db.prepare(
+      'INSERT INTO hash_cache (algo, dir, part, entries) VALUES (@algo, @dir, (SELECT ifnull(max(part), -1) + 1 FROM hash_cache WHERE algo = @algo AND dir = @dir), @entries)',
+    );
+    this.clearStmt = db.prepare('DELETE FROM hash_cache WHERE algo = ? AND dir = ?');
+    this.putStmt = db.prepare('INSERT INTO hash_cache (algo, dir, part, entries) VALUES (?, ?, 0, ?)');
   }
 
   /** For each item, the cached content id for that exact file state, or undefined (miss, changed, or racy). */
@@ -81,10 +99,9 @@ export class HashCache {
         if (k.dev !== key.dev || k.size !== key.size || k.mtimeMs !== key.mtimeMs || k.ctimeMs !== key.ctimeMs || isRacy(key, fresh.verifiedAtMs)) return undefined;
         return `${this.algo}:${fresh.digest.toString('hex')}`;
       }
-      const s = stored.get(dir);
-      const off = s?.at.get(key.ino);
-      if (s === undefined || off === undefined) return undefined;
-      const d = s.data;
+      const found = this.find(stored.get(dir), key.ino);
+      if (!found) return undefined;
+      const [d, off] = found;
       if (d.readDoubleLE(off + 8) !== key.dev || d.readDoubleLE(off + 16) !== key.size || d.readDoubleLE(off + 24) !== key.mtimeMs || d.readDoubleLE(off + 32) !== key.ctimeMs) return undefined;
       if (isRacy(key, d.readDoubleLE(off + 40))) return undefined;
       return `${this.algo}:${d.toString('hex', off + HEADER, off + size)}`;
@@ -100,20 +117,35 @@ export class HashCache {
     if (++this.pendingCount >= this.batchSize) this.flush();
   }
 
-  /** Write what was remembered: each touched folder's row is merged and rewritten, in one transaction. */
+  /**
+   * Write what was remembered, in one transaction: each touched folder gets its new
+   * entries as a part of their own, or, when a look found it in many parts, is merged
+   * into one.
+   */
   flush(): void {
     if (!this.pendingCount) return;
     const pending = this.pending;
     this.pending = new Map();
     this.pendingCount = 0;
-    const stored = this.load(new Set(pending.keys()));
+    const merging = [...pending.keys()].filter((dir) => this.toMerge.has(dir));
+    // Read afresh (not from memory): every part, whatever was loaded when.
+    for (const dir of merging) this.decoded.delete(dir);
+    const stored = this.load(new Set(merging));
     this.db.transaction(() => {
       for (const [dir, fresh] of pending) {
-        const merged = this.decode(stored.get(dir));
-        for (const [ino, entry] of fresh) merged.set(ino, entry);
-        const data = this.encode(merged);
-        this.putStmt.run(this.algo, dir, data);
-        this.remember(dir, this.index(data));
+        if (this.toMerge.delete(dir)) {
+          const merged = this.decode(stored.get(dir));
+          for (const [ino, entry] of fresh) merged.set(ino, entry);
+          const data = this.encode(merged);
+          this.clearStmt.run(this.algo, dir);
+          this.putStmt.run(this.algo, dir, data);
+          this.remember(dir, this.stored([data]));
+          continue;
+        }
+        const part = this.encode(fresh);
+        this.addPartStmt.run({ algo: this.algo, dir, entries: part });
+        const known = this.decoded.get(dir);
+        if (known) this.remember(dir, this.stored([...known.parts.map((p) => p.data), part]));
       }
     })();
   }
@@ -128,10 +160,18 @@ export class HashCache {
       else missing.push(dir);
     }
     if (missing.length) {
-      const rows = new Map<string, Buffer>();
-      for (const [dir, entries] of this.getStmt.all(this.algo, JSON.stringify(missing)) as Array<[string, Buffer]>) rows.set(dir, entries);
+      // A folder's parts in order, one after the other: a later entry of an inode wins.
+      const rows = new Map<string, Buffer[]>();
+      for (const [dir, , entries] of this.getStmt.all(this.algo, JSON.stringify(missing)) as Array<[string, number, Buffer]>) {
+        const parts = rows.get(dir);
+        if (parts) parts.push(entries);
+        else rows.set(dir, [entries]);
+      }
       for (const dir of missing) {
-        const s = this.index(rows.get(dir) ?? Buffer.alloc(0));
+        const s = this.stored(rows.get(dir) ?? []);
+        // Many parts, or one not sorted yet: merged (and sorted) when the folder is next written
+        // (the folders noted are bounded: those beyond wait for a later run).
+        if ((s.parts.length >= MAX_PARTS || s.parts.some((p) => p.at)) && this.toMerge.size < MAX_TO_MERGE) this.toMerge.add(dir);
         found.set(dir, s);
         this.remember(dir, s);
       }
@@ -141,48 +181,88 @@ export class HashCache {
 
   private remember(dir: string, s: Stored): void {
     const old = this.decoded.get(dir);
-    if (old) this.decodedEntries -= old.at.size;
+    if (old) this.decodedEntries -= old.entries;
     this.decoded.delete(dir);
     this.decoded.set(dir, s);
-    this.decodedEntries += s.at.size;
+    this.decodedEntries += s.entries;
     // Forget the least recently loaded folders beyond the memory bound (Map keeps insertion order).
     for (const [d, b] of this.decoded) {
       if (this.decodedEntries <= this.memoryEntries || d === dir) break;
       this.decoded.delete(d);
-      this.decodedEntries -= b.at.size;
+      this.decodedEntries -= b.entries;
     }
   }
 
-  /** Where each inode's entry starts in a stored row. */
-  private index(data: Buffer): Stored {
+  /** A folder's parts, each searchable by inode. */
+  private stored(parts: Buffer[]): Stored {
     const size = HEADER + this.digestBytes;
-    const at = new Map<number, number>();
-    for (let off = 0; off + size <= data.length; off += size) at.set(data.readDoubleLE(off), off);
-    return { data, at };
+    let entries = 0;
+    return {
+      parts: parts.map((data) => {
+        const n = Math.floor(data.length / size);
+        entries += n;
+        // Parts written before they were sorted (older hoard) get an index of their own.
+        for (let i = 1; i < n; i++) {
+          if (data.readDoubleLE(i * size) <= data.readDoubleLE((i - 1) * size)) {
+            const at = new Map<number, number>();
+            for (let off = 0; off + size <= data.length; off += size) at.set(data.readDoubleLE(off), off);
+            return { data, at };
+          }
+        }
+        return { data };
+      }),
+      entries,
+    };
   }
 
-  /** A stored row as entries, for merging with new ones. */
+  /** The newest stored entry of an inode: its part and where it starts there. */
+  private find(stored: Stored | undefined, ino: number): [Buffer, number] | undefined {
+    if (!stored) return undefined;
+    const size = HEADER + this.digestBytes;
+    for (let p = stored.parts.length - 1; p >= 0; p--) {
+      const { data, at } = stored.parts[p]!;
+      if (at) {
+        const off = at.get(ino);
+        if (off !== undefined) return [data, off];
+        continue;
+      }
+      let lo = 0;
+      let hi = Math.floor(data.length / size) - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >>> 1;
+        const v = data.readDoubleLE(mid * size);
+        if (v === ino) return [data, mid * size];
+        if (v < ino) lo = mid + 1;
+        else hi = mid - 1;
+      }
+    }
+    return undefined;
+  }
+
+  /** A folder's stored parts as entries, for merging with new ones (newer parts win). */
   private decode(stored: Stored | undefined): Bucket {
     const bucket: Bucket = new Map();
     if (!stored) return bucket;
     const size = HEADER + this.digestBytes;
-    const blob = stored.data;
-    for (const off of stored.at.values()) {
-      const ino = blob.readDoubleLE(off);
-      bucket.set(ino, {
-        key: { ino, dev: blob.readDoubleLE(off + 8), size: blob.readDoubleLE(off + 16), mtimeMs: blob.readDoubleLE(off + 24), ctimeMs: blob.readDoubleLE(off + 32) },
-        verifiedAtMs: blob.readDoubleLE(off + 40),
-        digest: Buffer.from(blob.subarray(off + HEADER, off + size)),
-      });
+    for (const { data: blob } of stored.parts) {
+      for (let off = 0; off + size <= blob.length; off += size) {
+        const ino = blob.readDoubleLE(off);
+        bucket.set(ino, {
+          key: { ino, dev: blob.readDoubleLE(off + 8), size: blob.readDoubleLE(off + 16), mtimeMs: blob.readDoubleLE(off + 24), ctimeMs: blob.readDoubleLE(off + 32) },
+          verifiedAtMs: blob.readDoubleLE(off + 40),
+          digest: Buffer.from(blob.subarray(off + HEADER, off + size)),
+        });
+      }
     }
     return bucket;
   }
 
+  /** Entries sorted by inode (searched in place when read). */
   private encode(bucket: Bucket): Buffer {
     const size = HEADER + this.digestBytes;
     const blob = Buffer.alloc(bucket.size * size);
     let off = 0;
-    for (const { key, verifiedAtMs, digest } of bucket.values()) {
+    for (const { key, verifiedAtMs, digest } of [...bucket.values()].sort((a, b) => a.key.ino - b.key.ino)) {
       blob.writeDoubleLE(key.ino, off);
       blob.writeDoubleLE(key.dev, off + 8);
       blob.writeDoubleLE(key.size, off + 16);

@@ -18,8 +18,31 @@ const hashCache: Migration = {
   `,
 };
 
+/**
+ * A folder's entries in parts: part 0 and the parts added after it, newer parts overriding
+ * older entries of the same inode. A backup that rehashed 3,000 files in 1,560 folders
+ * rewrote all 1,560 rows whole (12 MB through the WAL, 0.4-0.6 s); now it adds the new
+ * entries alone, and a folder is merged back into one part once it has several.
+ */
+const hashCacheParts = (version: number): Migration => ({
+  version,
+  name: 'hash cache in parts',
+  sql: `
+    CREATE TABLE hash_cache_parts (
+      algo TEXT NOT NULL,
+      dir TEXT NOT NULL,
+      part INTEGER NOT NULL,
+      entries BLOB NOT NULL,
+      PRIMARY KEY (algo, dir, part)
+    ) WITHOUT ROWID;
+    INSERT INTO hash_cache_parts (algo, dir, part, entries) SELECT algo, dir, 0, entries FROM hash_cache;
+    DROP TABLE hash_cache;
+    ALTER TABLE hash_cache_parts RENAME TO hash_cache;
+  `,
+});
+
 /** The schema of a standalone hash-cache database (used when there is no repository). */
-export const cacheMigrations: readonly Migration[] = [hashCache];
+export const cacheMigrations: readonly Migration[] = [hashCache, hashCacheParts(2)];
 
 /**
  * Repository state. `events` is the append-only history (triggers refuse UPDATE and
@@ -259,4 +282,4 @@ const untracked: Migration = {
 };
 
 /** The schema of a repository's state database (a host's backup state uses the same). */
-export const stateMigrations: readonly Migration[] = [hashCache, repositoryState, remotes, backup, packs, slimPacks, runMarks, lastEvent, untracked];
+export const stateMigrations: readonly Migration[] = [hashCache, repositoryState, remotes, backup, packs, slimPacks, runMarks, lastEvent, untracked, hashCacheParts(10)];
