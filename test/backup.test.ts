@@ -97,6 +97,17 @@ describe('backup and restore', () => {
     expect(path.dirname(String(r.to))).toBe(path.join(src, 'a'));
     expect(path.basename(String(r.to))).toMatch(/^own1\.txt\.[0-9a-f]{12}$/);
     fs.rmSync(String(r.to));
+    // Asked for what cannot be: one line saying what is wrong, exit 2, nothing written.
+    for (const [args, said] of [
+      [['a/never.txt'], 'a/never.txt has no backed-up version'],
+      [['a'], 'a is a folder: say where to restore it with --to PATH'],
+      [['a/own1.txt', '--version', '4'], 'there are 3 versions; --version takes 1..3'],
+      [['a', '--at', '2001-01-01', '--to', path.join(tempDir(), 'x')], 'nothing under a was backed up at 2001-01-01T00:00:00.000Z'],
+    ] as const) {
+      const bad = await h.run(src, 'restore', ...args);
+      expect([bad.exitCode, bad.stderr.trim()]).toEqual([2, `hoard restore: ${said}`]);
+    }
+    expect(fs.readdirSync(path.join(src, 'a')).filter((f) => f.includes('.txt.'))).toEqual([]);
 
     const to = path.join(tempDir(), 'restored');
     await h.summary(src, 'restore', src, '--to', to);

@@ -29,13 +29,14 @@ export async function runRestore(target: string | undefined, options: Record<str
       return { type: 'summary', command: 'restore', to, version: versions.indexOf(chosen) + 1, hash: chosen.hash, restored: outcome.restored, unchanged: outcome.unchanged, bytes: outcome.bytes, trashed: outcome.trashed, errors: outcome.errors.length };
     }
     // A folder: every file under it as of the time asked.
-    if (options.to === undefined) throw new UsageError(`${target} is a folder (or has no backed-up version): say where with --to PATH`);
     const at = options.at !== undefined ? isoTime(String(options.at)) : new Date().toISOString();
-    const to = path.resolve(String(options.to));
     const peek = stateAt(host, dir.location.id, rel, at);
     const empty = peek.next().done;
     peek.return(undefined);
+    if (empty && options.at === undefined) throw new UsageError(`${target} has no backed-up version`);
     if (empty) throw new UsageError(`nothing under ${target} was backed up at ${at}`);
+    if (options.to === undefined) throw new UsageError(`${target} is a folder: say where to restore it with --to PATH`);
+    const to = path.resolve(String(options.to));
     let files = 0;
     // Read as they are restored (the state of a big tree takes a second to read).
     function* items(): Generator<RestoreItem> {
@@ -56,7 +57,7 @@ function pick(versions: Snapshot[], options: Record<string, unknown>): Snapshot 
   if (options.version !== undefined) {
     const n = Number(options.version);
     const v = versions[n - 1];
-    if (!Number.isInteger(n) || !v) throw new UsageError(`there are ${versions.length} versions; --version takes 1..${versions.length}`);
+    if (!Number.isInteger(n) || !v) throw new UsageError(versions.length === 1 ? `there is 1 version; --version takes 1` : `there are ${versions.length} versions; --version takes 1..${versions.length}`);
     return v;
   }
   if (options.hash !== undefined) {
