@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { $ } from 'zx';
+import { formatBytes, formatCount } from '@hoard/cli';
 import { LOCAL, Repository } from '@hoard/state';
 
 const require = createRequire(import.meta.url);
@@ -108,8 +109,8 @@ export async function exchange(direction, argv) {
     if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else {
       process.stdout.write(
-        `${direction} ${remote}: sent ${summary.filesSent} files (${human(summary.bytesSent)}), received ${summary.filesReceived} (${human(summary.bytesReceived)}), ` +
-          `${summary.moved} moved, ${summary.trashed} to trash, ${summary.conflicts} conflicts, ${summary.errors} errors\n`,
+        `${direction} ${remote}: sent ${formatCount(summary.filesSent, 'file')} (${formatBytes(summary.bytesSent)}), received ${formatCount(summary.filesReceived)} (${formatBytes(summary.bytesReceived)}), ` +
+          `${formatCount(summary.moved)} moved, ${formatCount(summary.trashed)} to trash, ${formatCount(summary.conflicts)} conflicts, ${formatCount(summary.errors)} errors\n`,
       );
     }
     return summary.errors ? 1 : 0;
@@ -157,13 +158,5 @@ function tally(summary, resultsText, planText) {
     }
   }
   return failed;
-}
-
-function human(bytes) {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  let n = bytes;
-  while (n >= 1024 && i < units.length - 1) (n /= 1024), i++;
-  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
 

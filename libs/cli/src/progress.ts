@@ -12,12 +12,23 @@ export class Progress {
   private bytes = 0;
   private totalBytes = 0;
   private shown = false;
+  private stage: { text: string; since: number } | undefined;
 
   constructor(
     private readonly label: string,
     enabled = process.stderr.isTTY === true,
+    private readonly write: (text: string) => void = (text) => void fs.writeSync(2, text),
   ) {
     this.enabled = enabled && !process.env.HOARD_NO_PROGRESS;
+  }
+
+  /**
+   * Name the step now under way once the counting is over (`recording 99,550 versions`):
+   * the line shows it and how long it has taken, instead of a rate that only falls.
+   */
+  phase(text: string): void {
+    this.stage = { text, since: Date.now() };
+    if (this.timer) this.render();
   }
 
   start(): void {
@@ -40,7 +51,7 @@ export class Progress {
   /** Remove the line before other stderr output (an error line), so they do not interleave. */
   clear(): void {
     if (this.shown) {
-      fs.writeSync(2, '\r\x1b[K');
+      this.write('\r\x1b[K');
       this.shown = false;
     }
   }
@@ -54,12 +65,21 @@ export class Progress {
   private render(): void {
     const secs = (Date.now() - this.startedAt) / 1000;
     const rate = secs > 0 ? this.bytes / secs : 0;
-    let line = `${this.label}: ${this.files.toLocaleString('en-US')} files, ${formatBytes(this.bytes)}`;
-    if (secs >= 0.5) line += `, ${formatBytes(rate)}/s`;
-    if (this.totalBytes > this.bytes && rate > 0) line += `, ETA ${formatDuration((this.totalBytes - this.bytes) / rate)}`;
-    fs.writeSync(2, `\r\x1b[K${line}`);
+    let line = `${this.label}: ${formatCount(this.files, 'file')}, ${formatBytes(this.bytes)}`;
+    if (this.stage) line += `; ${this.stage.text} (${formatDuration((Date.now() - this.stage.since) / 1000)})`;
+    else {
+      if (secs >= 0.5) line += `, ${formatBytes(rate)}/s`;
+      if (this.totalBytes > this.bytes && rate > 0) line += `, ETA ${formatDuration((this.totalBytes - this.bytes) / rate)}`;
+    }
+    this.write(`\r\x1b[K${line}`);
     this.shown = true;
   }
+}
+
+/** A count as people read it, 99,550; with a noun, 1 file or 99,550 files. */
+export function formatCount(n: number, noun?: string): string {
+  const count = n.toLocaleString('en-US');
+  return noun === undefined ? count : `${count} ${n === 1 ? noun : `${noun}s`}`;
 }
 
 export function formatBytes(n: number): string {

@@ -18,6 +18,8 @@ export interface BackupOptions {
   dirs: string[];
   onScanned?: (files: number, bytes: number) => void;
   onSent?: (bytes: number) => void;
+  /** The step under way once the scan is over, with how many files or versions it concerns. */
+  onPhase?: (phase: 'packing' | 'sending' | 'recording' | 'uploading', count: number) => void;
   onError?: (error: { code: string; message: string; path?: string }) => void;
 }
 
@@ -142,14 +144,19 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
     }
   }
   if (packed.length) {
+    options.onPhase?.('packing', packed.length);
     await writePacks(host, vault, spec, packed, {
       onStored: (b) => storedOne(b.hash, b.length),
       onFailed: (source, code, message) => fail({ code, message, path: typeof source.file === 'string' ? source.file : undefined }),
     });
   }
-  if (single.length) await sendToVault(host, single, options, fail, storedOne);
+  if (single.length) {
+    options.onPhase?.('sending', single.length);
+    await sendToVault(host, single, options, fail, storedOne);
+  }
 
   // Record what is safe in the vault now: new versions with full metadata, and deletions.
+  options.onPhase?.('recording', [...changes.values()].reduce((n, list) => n + list.length, 0));
   let snapshots = 0;
   host.db
     .transaction(() => {
@@ -187,7 +194,10 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
     .immediate();
 
   // The state changed (or was never uploaded): a new metadata version goes to the vault.
-  if (snapshots > 0 || metadataPending(host, spec)) summary.metadata = await uploadMetadata(host, spec, config.hostId);
+  if (snapshots > 0 || metadataPending(host, spec)) {
+    options.onPhase?.('uploading', 1);
+    summary.metadata = await uploadMetadata(host, spec, config.hostId);
+  }
   return summary;
 }
 

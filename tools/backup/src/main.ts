@@ -1,4 +1,5 @@
-import { runTool, WAIT_OPTION, type ToolDefinition } from '@hoard/cli';
+import { formatBytes, formatCount, formatDuration, runTool, WAIT_OPTION, type ToolDefinition } from '@hoard/cli';
+import type { BackupOptions, BackupSummary } from './backup.js';
 
 export const backupTool: ToolDefinition = {
   name: 'backup',
@@ -17,22 +18,40 @@ export const backupTool: ToolDefinition = {
     const host = openHost();
     const release = host.lock('backup', Number(ctx.options.wait) * 1000);
     try {
+      const started = Date.now();
       ctx.progress.start();
       const summary = await runBackup(host, config, {
         all: Boolean(ctx.options.all),
         dirs: ctx.args,
         onScanned: (files, bytes) => ctx.progress.add(files, bytes),
+        onPhase: (phase, count) => ctx.progress.phase(phaseText(phase, count)),
         onError: (e) => ctx.fail(e),
       });
       ctx.progress.stop();
       if (ctx.options.json || !process.stdout.isTTY) ctx.emit(summary);
-      else ctx.emit(`backup ${summary.backup}: ${summary.files} files (${summary.bytes} bytes) scanned, ${summary.newFiles} new (${summary.newBytes} bytes), ${summary.sentFiles} sent, ${summary.deleted} deleted, ${summary.errors} errors`);
+      else ctx.emit(describeBackup(summary, (Date.now() - started) / 1000));
     } finally {
       release();
       host.close();
     }
   },
 };
+
+/** The step a backup is in, for the progress line. */
+export function phaseText(phase: Parameters<NonNullable<BackupOptions['onPhase']>>[0], count: number): string {
+  if (phase === 'packing') return `packing ${formatCount(count, 'file')}`;
+  if (phase === 'sending') return `sending ${formatCount(count, 'big file')}`;
+  if (phase === 'recording') return `recording ${formatCount(count, 'change')}`;
+  return "uploading this host's metadata";
+}
+
+/** The summary for people (--json or a pipe gets the record). */
+export function describeBackup(s: BackupSummary, secs: number): string {
+  return (
+    `backup ${s.backup}: ${formatCount(s.files, 'file')} (${formatBytes(s.bytes)}) scanned, ${formatCount(s.newFiles)} new (${formatBytes(s.newBytes)}), ` +
+    `${formatCount(s.sentFiles)} sent (${formatBytes(s.sentBytes)}), ${formatCount(s.deleted)} deleted, ${formatCount(s.errors)} errors in ${formatDuration(secs)}`
+  );
+}
 
 export function main(argv: string[]): Promise<never> {
   return runTool(backupTool, argv);

@@ -1,4 +1,4 @@
-import { runTool, WAIT_OPTION, type ToolDefinition } from '@hoard/cli';
+import { formatBytes, formatCount, runTool, WAIT_OPTION, type ToolDefinition } from '@hoard/cli';
 
 export const dirTool: ToolDefinition = {
   name: 'dir',
@@ -30,7 +30,7 @@ export const dirTool: ToolDefinition = {
         if (!json && !tracked.length) ctx.emit('no folders backed up yet (hoard backup DIR)');
         for (const t of tracked) {
           const when = t.removedAt ? `removed ${t.removedAt}, history kept` : t.lastBackup ? `last backed up ${t.lastBackup}` : 'not backed up yet';
-          ctx.emit(json ? t : `${t.path}  ${t.files} files, ${(t.bytes / 1e6).toFixed(1)} MB, ${when}`);
+          ctx.emit(json ? t : `${t.path}  ${formatCount(t.files, 'file')}, ${formatBytes(t.bytes)}, ${when}`);
         }
       } else if (sub === 'remove') {
         const { untrackDir } = await import('@hoard/backup');

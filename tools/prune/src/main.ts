@@ -1,4 +1,4 @@
-import { runTool, WAIT_OPTION, type ToolDefinition } from '@hoard/cli';
+import { formatBytes, formatCount, runTool, WAIT_OPTION, type ToolDefinition } from '@hoard/cli';
 
 export const pruneTool: ToolDefinition = {
   name: 'prune',
@@ -14,7 +14,7 @@ export const pruneTool: ToolDefinition = {
     const { runPrune } = await import('./prune.js');
     const summary = await runPrune({ graceMs: Number(ctx.options.grace) * 1000, dryRun: Boolean(ctx.options.dryRun), waitMs: Number(ctx.options.wait) * 1000 }, (rec) => ctx.emit(rec));
     if (ctx.options.json || !process.stdout.isTTY) ctx.emit(summary);
-    else ctx.emit(`${summary.dryRun ? 'would remove' : 'removed'} ${String(summary.removed)} blobs (${String(summary.removedBytes)} bytes) of ${String(summary.blobs)}; ${String(summary.young)} young ones kept; ${String(summary.hosts)} hosts' metadata read`);
+    else ctx.emit(`${summary.dryRun ? 'would remove' : 'removed'} ${formatCount(Number(summary.removed), 'blob')} (${formatBytes(Number(summary.removedBytes))}) of ${formatCount(Number(summary.blobs))}; ${String(summary.young)} young ones kept; ${String(summary.hosts)} hosts' metadata read`);
   },
 };
 

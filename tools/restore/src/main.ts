@@ -1,4 +1,4 @@
-import { runTool, WAIT_OPTION, type ToolDefinition } from '@hoard/cli';
+import { formatBytes, formatCount, runTool, WAIT_OPTION, type ToolDefinition } from '@hoard/cli';
 
 export const restoreTool: ToolDefinition = {
   name: 'restore',
@@ -22,7 +22,7 @@ export const restoreTool: ToolDefinition = {
     const { runRestore } = await import('./run.js');
     const summary = await runRestore(ctx.args[0], ctx.options, (e) => ctx.fail(e), (rec) => ctx.emit(rec));
     if (ctx.options.json || !process.stdout.isTTY) ctx.emit(summary);
-    else ctx.emit(`restored ${String(summary.restored)} files (${String(summary.bytes)} bytes) to ${String(summary.to)}${summary.unchanged ? `, ${String(summary.unchanged)} of them already there` : ''}; ${String(summary.trashed)} moved to trash; ${String(summary.errors)} errors`);
+    else ctx.emit(`restored ${formatCount(Number(summary.restored), 'file')} (${formatBytes(Number(summary.bytes))}) to ${String(summary.to)}${summary.unchanged ? `, ${formatCount(Number(summary.unchanged))} of them already there` : ''}; ${formatCount(Number(summary.trashed))} moved to trash; ${formatCount(Number(summary.errors))} errors`);
   },
 };
 

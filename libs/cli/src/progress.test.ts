@@ -1,0 +1,42 @@
+import { describe, expect, it, vi } from 'vitest';
+import { formatBytes, formatCount, formatDuration, Progress } from './progress.js';
+
+describe('Progress', () => {
+  it('counts on one line, then names the step under way and how long it has taken', () => {
+    vi.useFakeTimers();
+    try {
+      const lines: string[] = [];
+      const p = new Progress('backup', true, (text) => lines.push(text));
+      p.start();
+      p.add(99_550, 791_828_138);
+      vi.advanceTimersByTime(1000);
+      expect(lines.at(-1)).toMatch(/^\r\x1b\[Kbackup: 99,550 files, 791\.8 MB, \d+\.\d MB\/s$/);
+      p.phase('recording 99,550 changes');
+      expect(lines.at(-1)).toBe('\r\x1b[Kbackup: 99,550 files, 791.8 MB; recording 99,550 changes (0:00)');
+      vi.advanceTimersByTime(2000);
+      expect(lines.at(-1)).toBe('\r\x1b[Kbackup: 99,550 files, 791.8 MB; recording 99,550 changes (0:02)');
+      p.stop();
+      expect(lines.at(-1)).toBe('\r\x1b[K');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('writes nothing when not on a terminal', () => {
+    const lines: string[] = [];
+    const p = new Progress('backup', false, (text) => lines.push(text));
+    p.start();
+    p.add(1, 1);
+    p.phase('recording 1 change');
+    p.stop();
+    expect(lines).toEqual([]);
+  });
+});
+
+describe('formats', () => {
+  it('reads as people write them', () => {
+    expect([formatCount(0), formatCount(1234567), formatCount(1, 'file'), formatCount(2, 'file'), formatCount(0, 'change')]).toEqual(['0', '1,234,567', '1 file', '2 files', '0 changes']);
+    expect([formatBytes(999), formatBytes(15_580_056), formatBytes(2.5e12)]).toEqual(['999 B', '15.6 MB', '2.5 TB']);
+    expect([formatDuration(0.4), formatDuration(61), formatDuration(3600)]).toEqual(['0:00', '1:01', '60:00']);
+  });
+});
