@@ -15,6 +15,8 @@ describe('Progress', () => {
       expect(lines.at(-1)).toBe('\r\x1b[Kbackup: 99,550 files, 791.8 MB; recording 99,550 changes (0:00)');
       vi.advanceTimersByTime(2000);
       expect(lines.at(-1)).toBe('\r\x1b[Kbackup: 99,550 files, 791.8 MB; recording 99,550 changes (0:02)');
+      p.phase(undefined);
+      expect(lines.at(-1)).toMatch(/^\r\x1b\[Kbackup: 99,550 files, 791\.8 MB, \d+\.\d MB\/s$/);
       p.stop();
       expect(lines.at(-1)).toBe('\r\x1b[K');
     } finally {

@@ -23,11 +23,11 @@ export class Progress {
   }
 
   /**
-   * Name the step now under way once the counting is over (`recording 99,550 versions`):
-   * the line shows it and how long it has taken, instead of a rate that only falls.
+   * Name a step that counts nothing (`recording 99,550 changes`): the line shows it and how
+   * long it has taken, instead of a rate that only falls; undefined goes back to counting.
    */
-  phase(text: string): void {
-    this.stage = { text, since: Date.now() };
+  phase(text: string | undefined): void {
+    this.stage = text === undefined ? undefined : { text, since: Date.now() };
     if (this.timer) this.render();
   }
 

@@ -20,7 +20,9 @@ export const restoreTool: ToolDefinition = {
   examples: ['hoard restore notes.txt --version 2', 'hoard restore ~/Documents --at 2026-11-01 --to /tmp/docs-nov', 'hoard restore --from-vault --vault rclone:s3:bucket/hoard --to /mnt/new'],
   async run(ctx) {
     const { runRestore } = await import('./run.js');
-    const summary = await runRestore(ctx.args[0], ctx.options, (e) => ctx.fail(e), (rec) => ctx.emit(rec));
+    ctx.progress.start();
+    const summary = await runRestore(ctx.args[0], ctx.options, (e) => ctx.fail(e), (rec) => ctx.emit(rec), ctx.progress);
+    ctx.progress.stop();
     if (ctx.options.json || !process.stdout.isTTY) ctx.emit(summary);
     else ctx.emit(`restored ${formatCount(Number(summary.restored), 'file')} (${formatBytes(Number(summary.bytes))}) to ${String(summary.to)}${summary.unchanged ? `, ${formatCount(Number(summary.unchanged))} of them already there` : ''}; ${formatCount(Number(summary.trashed))} moved to trash; ${formatCount(Number(summary.errors))} errors`);
   },

@@ -7,9 +7,15 @@ import { downloadMetadata, history, recoveredVaultLocation, stateAt, trackedDirs
 import { restoreFiles, type RestoreItem } from './restore.js';
 
 type Report = (e: { code: string; message: string; path?: string }) => void;
+/** Told of each file restored, and of a step that counts nothing (fetching a host's metadata). */
+export interface RestoreProgress {
+  add(files: number, bytes: number): void;
+  phase(text: string | undefined): void;
+}
 
-export async function runRestore(target: string | undefined, options: Record<string, unknown>, fail: Report, emit: (rec: AnyRecord) => void): Promise<AnyRecord> {
-  if (options.fromVault) return fromVault(options, fail, emit);
+export async function runRestore(target: string | undefined, options: Record<string, unknown>, fail: Report, emit: (rec: AnyRecord) => void, progress?: RestoreProgress): Promise<AnyRecord> {
+  const onFile = progress && ((bytes: number) => progress.add(1, bytes));
+  if (options.fromVault) return fromVault(options, fail, emit, progress);
   if (!target) throw new UsageError('usage: hoard restore PATH [--version N | --at TIME | --hash H] [--to PATH]  or  hoard restore --from-vault --to PATH');
   const config = ensureConfig();
   const host = openHost();
@@ -24,7 +30,7 @@ export async function runRestore(target: string | undefined, options: Record<str
       const chosen = pick(versions, options);
       const short = chosen.hash.slice(chosen.hash.indexOf(':') + 1, chosen.hash.indexOf(':') + 13);
       const to = options.to !== undefined ? path.resolve(String(options.to)) : `${path.resolve(target)}.${short}`;
-      const outcome = await restoreFiles(host, vault, spec, path.dirname(to), [{ snapshot: chosen, rel: path.basename(to) }], { contentOnly: Boolean(options.contentOnly) });
+      const outcome = await restoreFiles(host, vault, spec, path.dirname(to), [{ snapshot: chosen, rel: path.basename(to) }], { contentOnly: Boolean(options.contentOnly), onFile });
       for (const e of outcome.errors) fail(e);
       return { type: 'summary', command: 'restore', to, version: versions.indexOf(chosen) + 1, hash: chosen.hash, restored: outcome.restored, unchanged: outcome.unchanged, bytes: outcome.bytes, trashed: outcome.trashed, errors: outcome.errors.length };
     }
@@ -45,7 +51,7 @@ export async function runRestore(target: string | undefined, options: Record<str
         yield { snapshot: s, rel: rel ? path.posix.relative(rel, keyPath(s.key).path) : keyPath(s.key).path };
       }
     }
-    const outcome = await restoreFiles(host, vault, spec, to, items(), { contentOnly: Boolean(options.contentOnly) });
+    const outcome = await restoreFiles(host, vault, spec, to, items(), { contentOnly: Boolean(options.contentOnly), onFile });
     for (const e of outcome.errors) fail(e);
     return { type: 'summary', command: 'restore', to, at, files, restored: outcome.restored, unchanged: outcome.unchanged, bytes: outcome.bytes, trashed: outcome.trashed, errors: outcome.errors.length };
   } finally {
@@ -87,7 +93,7 @@ function isoTime(t: string): string {
  * machine has no backup state of its own, it takes that host's state and id, so backups
  * go on where they stopped.
  */
-async function fromVault(options: Record<string, unknown>, fail: Report, emit: (rec: AnyRecord) => void): Promise<AnyRecord> {
+async function fromVault(options: Record<string, unknown>, fail: Report, emit: (rec: AnyRecord) => void, progress?: RestoreProgress): Promise<AnyRecord> {
   if (options.to === undefined) throw new UsageError('--from-vault needs --to PATH (where the files go)');
   const configured = readConfig();
   const url = options.vault !== undefined ? String(options.vault) : configured?.vaults[configured.defaultVault]?.url;
@@ -105,7 +111,9 @@ async function fromVault(options: Record<string, unknown>, fail: Report, emit: (
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-recover-'));
   try {
     const file = path.join(work, 'state.db');
+    progress?.phase(`fetching the metadata of host ${hostId}`);
     await downloadMetadata(spec, hostId, file);
+    progress?.phase(undefined);
     // Adopt the host's state when this machine has none: backups continue as that host.
     const stateFile = path.join(dataDir(), HOARD_DIR, STATE_FILE);
     if (!fs.existsSync(stateFile) && (!configured || configured.hostId === hostId)) {
@@ -136,7 +144,7 @@ async function fromVault(options: Record<string, unknown>, fail: Report, emit: (
             yield { snapshot: s, rel: path.posix.join(dir.path.replace(/^\/+/, ''), keyPath(s.key).path) };
           }
         };
-        const outcome = await restoreFiles(recovered, vault, spec, to, items(), { contentOnly: Boolean(options.contentOnly) });
+        const outcome = await restoreFiles(recovered, vault, spec, to, items(), { contentOnly: Boolean(options.contentOnly), onFile: progress && ((bytes) => progress.add(1, bytes)) });
         restored += outcome.restored;
         bytes += outcome.bytes;
         errors += outcome.errors.length;
