@@ -15,6 +15,11 @@ describe('Progress', () => {
       expect(lines.at(-1)).toBe('\r\x1b[Kbackup: 99,550 files, 791.8 MB; recording 99,550 changes (0:00)');
       vi.advanceTimersByTime(2000);
       expect(lines.at(-1)).toBe('\r\x1b[Kbackup: 99,550 files, 791.8 MB; recording 99,550 changes (0:02)');
+      let sent = 0;
+      p.phase(() => `sending 2 big files, ${formatBytes(sent)} of 9 GB`);
+      sent = 4.5e9;
+      vi.advanceTimersByTime(1000);
+      expect(lines.at(-1)).toBe('\r\x1b[Kbackup: 99,550 files, 791.8 MB; sending 2 big files, 4.5 GB of 9 GB (0:01)');
       p.phase(undefined);
       expect(lines.at(-1)).toMatch(/^\r\x1b\[Kbackup: 99,550 files, 791\.8 MB, \d+\.\d MB\/s$/);
       p.stop();

@@ -12,7 +12,7 @@ export class Progress {
   private bytes = 0;
   private totalBytes = 0;
   private shown = false;
-  private stage: { text: string; since: number } | undefined;
+  private stage: { text: string | (() => string); since: number } | undefined;
 
   constructor(
     private readonly label: string,
@@ -24,9 +24,10 @@ export class Progress {
 
   /**
    * Name a step that counts nothing (`recording 99,550 changes`): the line shows it and how
-   * long it has taken, instead of a rate that only falls; undefined goes back to counting.
+   * long it has taken, instead of a rate that only falls; a function is asked anew at each
+   * redraw (a step saying how far it got); undefined goes back to counting.
    */
-  phase(text: string | undefined): void {
+  phase(text: string | (() => string) | undefined): void {
     this.stage = text === undefined ? undefined : { text, since: Date.now() };
     if (this.timer) this.render();
   }
@@ -66,7 +67,7 @@ export class Progress {
     const secs = (Date.now() - this.startedAt) / 1000;
     const rate = secs > 0 ? this.bytes / secs : 0;
     let line = `${this.label}: ${formatCount(this.files, 'file')}, ${formatBytes(this.bytes)}`;
-    if (this.stage) line += `; ${this.stage.text} (${formatDuration((Date.now() - this.stage.since) / 1000)})`;
+    if (this.stage) line += `; ${typeof this.stage.text === 'string' ? this.stage.text : this.stage.text()} (${formatDuration((Date.now() - this.stage.since) / 1000)})`;
     else {
       if (secs >= 0.5) line += `, ${formatBytes(rate)}/s`;
       if (this.totalBytes > this.bytes && rate > 0) line += `, ETA ${formatDuration((this.totalBytes - this.bytes) / rate)}`;

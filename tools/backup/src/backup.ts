@@ -18,8 +18,8 @@ export interface BackupOptions {
   dirs: string[];
   onScanned?: (files: number, bytes: number) => void;
   onSent?: (bytes: number) => void;
-  /** The step under way once the scan is over, with how many files or versions it concerns. */
-  onPhase?: (phase: 'packing' | 'sending' | 'recording' | 'uploading', count: number) => void;
+  /** The step under way once the scan is over, with how many files or versions it concerns (and their bytes, to pack or send). */
+  onPhase?: (phase: 'packing' | 'sending' | 'recording' | 'uploading', count: number, bytes?: number) => void;
   onError?: (error: { code: string; message: string; path?: string }) => void;
 }
 
@@ -144,14 +144,14 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
     }
   }
   if (packed.length) {
-    options.onPhase?.('packing', packed.length);
+    options.onPhase?.('packing', packed.length, packed.reduce((n, p) => n + p.size, 0));
     await writePacks(host, vault, spec, packed, {
       onStored: (b) => storedOne(b.hash, b.length),
       onFailed: (source, code, message) => fail({ code, message, path: typeof source.file === 'string' ? source.file : undefined }),
     });
   }
   if (single.length) {
-    options.onPhase?.('sending', single.length);
+    options.onPhase?.('sending', single.length, single.reduce((n, a) => n + (a.size ?? 0), 0));
     await sendToVault(host, single, options, fail, storedOne);
   }
 

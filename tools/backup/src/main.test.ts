@@ -15,5 +15,6 @@ describe('backup for people', () => {
       "uploading this host's metadata",
     ]);
     expect(phaseText('recording', 1)).toBe('recording 1 change');
+    expect(phaseText('sending', 3, { done: 1.5e9, of: 4.2e9 })).toBe('sending 3 big files, 1.5 GB of 4.2 GB');
   });
 });

@@ -19,12 +19,18 @@ export const backupTool: ToolDefinition = {
     const release = host.lock('backup', Number(ctx.options.wait) * 1000);
     try {
       const started = Date.now();
+      let sent = 0;
       ctx.progress.start();
       const summary = await runBackup(host, config, {
         all: Boolean(ctx.options.all),
         dirs: ctx.args,
         onScanned: (files, bytes) => ctx.progress.add(files, bytes),
-        onPhase: (phase, count) => ctx.progress.phase(phaseText(phase, count)),
+        onSent: (bytes) => (sent += bytes),
+        onPhase: (phase, count, bytes) => {
+          // Packing and sending say how far they got: the bytes stored since they began.
+          const from = sent;
+          ctx.progress.phase(bytes === undefined ? phaseText(phase, count) : () => phaseText(phase, count, { done: sent - from, of: bytes }));
+        },
         onError: (e) => ctx.fail(e),
       });
       ctx.progress.stop();
@@ -38,9 +44,10 @@ export const backupTool: ToolDefinition = {
 };
 
 /** The step a backup is in, for the progress line. */
-export function phaseText(phase: Parameters<NonNullable<BackupOptions['onPhase']>>[0], count: number): string {
-  if (phase === 'packing') return `packing ${formatCount(count, 'file')}`;
-  if (phase === 'sending') return `sending ${formatCount(count, 'big file')}`;
+export function phaseText(phase: Parameters<NonNullable<BackupOptions['onPhase']>>[0], count: number, bytes?: { done: number; of: number }): string {
+  const sofar = bytes ? `, ${formatBytes(bytes.done)} of ${formatBytes(bytes.of)}` : '';
+  if (phase === 'packing') return `packing ${formatCount(count, 'file')}${sofar}`;
+  if (phase === 'sending') return `sending ${formatCount(count, 'big file')}${sofar}`;
   if (phase === 'recording') return `recording ${formatCount(count, 'change')}`;
   return "uploading this host's metadata";
 }
