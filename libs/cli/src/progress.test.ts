@@ -29,6 +29,15 @@ describe('Progress', () => {
     }
   });
 
+  it('shows only the step when nothing is counted', () => {
+    const lines: string[] = [];
+    const p = new Progress('prune', true, (text) => lines.push(text));
+    p.start();
+    p.phase('reading the metadata of host h2 (2 of 3)');
+    p.stop();
+    expect(lines).toEqual(['\r\x1b[Kprune: reading the metadata of host h2 (2 of 3) (0:00)', '\r\x1b[K']);
+  });
+
   it('writes nothing when not on a terminal', () => {
     const lines: string[] = [];
     const p = new Progress('backup', false, (text) => lines.push(text));

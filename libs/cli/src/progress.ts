@@ -67,7 +67,11 @@ export class Progress {
     const secs = (Date.now() - this.startedAt) / 1000;
     const rate = secs > 0 ? this.bytes / secs : 0;
     let line = `${this.label}: ${formatCount(this.files, 'file')}, ${formatBytes(this.bytes)}`;
-    if (this.stage) line += `; ${typeof this.stage.text === 'string' ? this.stage.text : this.stage.text()} (${formatDuration((Date.now() - this.stage.since) / 1000)})`;
+    if (this.stage) {
+      const step = `${typeof this.stage.text === 'string' ? this.stage.text : this.stage.text()} (${formatDuration((Date.now() - this.stage.since) / 1000)})`;
+      // A command that only goes through steps (prune) has nothing counted to show.
+      line = this.files || this.bytes ? `${line}; ${step}` : `${this.label}: ${step}`;
+    }
     else {
       if (secs >= 0.5) line += `, ${formatBytes(rate)}/s`;
       if (this.totalBytes > this.bytes && rate > 0) line += `, ETA ${formatDuration((this.totalBytes - this.bytes) / rate)}`;

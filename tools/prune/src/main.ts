@@ -12,9 +12,11 @@ export const pruneTool: ToolDefinition = {
   examples: ['hoard forget --keep-daily 30 && hoard prune', 'hoard prune --dry-run --json | jq .removable'],
   async run(ctx) {
     const { runPrune } = await import('./prune.js');
-    const summary = await runPrune({ graceMs: Number(ctx.options.grace) * 1000, dryRun: Boolean(ctx.options.dryRun), waitMs: Number(ctx.options.wait) * 1000 }, (rec) => ctx.emit(rec));
+    ctx.progress.start();
+    const summary = await runPrune({ graceMs: Number(ctx.options.grace) * 1000, dryRun: Boolean(ctx.options.dryRun), waitMs: Number(ctx.options.wait) * 1000, onStep: (text) => ctx.progress.phase(text) }, (rec) => ctx.emit(rec));
+    ctx.progress.stop();
     if (ctx.options.json || !process.stdout.isTTY) ctx.emit(summary);
-    else ctx.emit(`${summary.dryRun ? 'would remove' : 'removed'} ${formatCount(Number(summary.removed), 'blob')} (${formatBytes(Number(summary.removedBytes))}) of ${formatCount(Number(summary.blobs))}; ${String(summary.young)} young ones kept; ${String(summary.hosts)} hosts' metadata read`);
+    else ctx.emit(`${summary.dryRun ? 'would remove' : 'removed'} ${formatCount(Number(summary.removed), 'blob')} (${formatBytes(Number(summary.removedBytes))}) of ${formatCount(Number(summary.blobs))}; ${formatCount(Number(summary.young))} young ones kept; ${Number(summary.hosts) === 1 ? "1 host's" : `${formatCount(Number(summary.hosts))} hosts'`} metadata read`);
   },
 };
 

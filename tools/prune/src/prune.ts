@@ -12,7 +12,8 @@ import { rcloneBatch, rcloneList, remoteJoin } from '@hoard/remote';
  * is deleted; a blob goes only if none of them refers to it and it is older than the
  * grace period.
  */
-export async function runPrune(options: { graceMs: number; dryRun: boolean; waitMs: number }, emit: (rec: AnyRecord) => void): Promise<AnyRecord> {
+export async function runPrune(options: { graceMs: number; dryRun: boolean; waitMs: number; onStep?: (text: string) => void }, emit: (rec: AnyRecord) => void): Promise<AnyRecord> {
+  const step = options.onStep ?? (() => {});
   const config = ensureConfig();
   const host = openHost();
   const release = host.lock('prune', options.waitMs);
@@ -22,9 +23,11 @@ export async function runPrune(options: { graceMs: number; dryRun: boolean; wait
     const spec = vaultSpec(config.vaults[config.defaultVault]!.url);
     const startedMs = Date.now();
     const referenced = referencedHashes(host.db);
+    step('listing the hosts in the vault');
     const hosts = await vaultHosts(spec);
-    for (const h of hosts) {
+    for (const [i, h] of hosts.entries()) {
       if (h === config.hostId) continue;
+      step(`reading the metadata of host ${h} (${i + 1} of ${hosts.length})`);
       const file = path.join(work, `${h}.db`);
       await downloadMetadata(spec, h, file);
       const db = new Database(file, { readonly: true });
@@ -34,6 +37,7 @@ export async function runPrune(options: { graceMs: number; dryRun: boolean; wait
         db.close();
       }
     }
+    step("listing the vault's single blobs");
     const listed = await rcloneList(remoteJoin(spec, 'blobs'));
     const removable: Array<{ key: string; hash: string; size: number }> = [];
     let young = 0;
@@ -51,6 +55,7 @@ export async function runPrune(options: { graceMs: number; dryRun: boolean; wait
     let removedBytes = 0;
     let errors = 0;
     if (!options.dryRun && removable.length) {
+      step(`deleting ${removable.length === 1 ? '1 blob' : `${removable.length} blobs`}`);
       const { failed } = await rcloneBatch('delete', remoteJoin(spec, 'blobs'), '', removable.map((r) => r.key));
       for (const r of removable) {
         if (failed.has(r.key)) errors++;
@@ -64,7 +69,7 @@ export async function runPrune(options: { graceMs: number; dryRun: boolean; wait
 
     // Packs: one whose blobs are all unreferenced goes; one with some is rewritten with the
     // rest (the new pack verified and indexed before the old one goes).
-    const packs = await prunePacks(host, vault, spec, referenced, startedMs, options, emit);
+    const packs = await prunePacks(host, vault, spec, referenced, startedMs, { ...options, onStep: step }, emit);
     const blobs = listed.length + packs.blobs;
     removed += packs.removed;
     removedBytes += packs.removedBytes;
@@ -90,12 +95,14 @@ interface PackPrune {
   errors: number;
 }
 
-async function prunePacks(host: Repository, vault: Location, spec: string, referenced: Set<string>, startedMs: number, options: { graceMs: number; dryRun: boolean }, emit: (rec: AnyRecord) => void): Promise<PackPrune> {
+async function prunePacks(host: Repository, vault: Location, spec: string, referenced: Set<string>, startedMs: number, options: { graceMs: number; dryRun: boolean; onStep: (text: string) => void }, emit: (rec: AnyRecord) => void): Promise<PackPrune> {
   const out: PackPrune = { packs: 0, blobs: 0, removable: 0, removed: 0, removedBytes: 0, repacked: 0, young: 0, errors: 0 };
+  options.onStep("reading the vault's pack indexes");
   const learned = await learnPacks(host, vault, spec);
   out.errors += learned.problems.length;
   out.packs = learned.packs.length;
-  for (const p of learned.packs) {
+  for (const [i, p] of learned.packs.entries()) {
+    options.onStep(`looking through pack ${i + 1} of ${learned.packs.length}`);
     const blobs = host.packBlobs(vault.id, p.id);
     out.blobs += blobs.length;
     const dead = blobs.filter((b) => !referenced.has(b.hash));
@@ -136,6 +143,7 @@ async function prunePacks(host: Repository, vault: Location, spec: string, refer
   }
   // Debris of backups cut short: packs no index names, once past the grace period.
   if (!options.dryRun) {
+    options.onStep('looking for packs no index names');
     for (const u of await unindexedPacks(spec, new Set(learned.packs.map((p) => p.id)))) {
       if (startedMs - u.modTimeMs >= options.graceMs) await deleteUnindexed(spec, u.id);
     }
