@@ -8,5 +8,6 @@ export default defineConfig({
     // Tests spawn real processes and servers; two files at a time suits a 2-core machine.
     maxWorkers: 2,
     reporters: ['default'],
+    globalSetup: ['test/support/temp-root.ts'],
   },
 });
