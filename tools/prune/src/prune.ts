@@ -12,7 +12,7 @@ import { rcloneBatch, rcloneList, remoteJoin } from '@hoard/remote';
  * is deleted; a blob goes only if none of them refers to it and it is older than the
  * grace period.
  */
-export async function runPrune(options: { graceMs: number; dryRun: boolean; waitMs: number; onStep?: (text: string) => void }, emit: (rec: AnyRecord) => void): Promise<AnyRecord> {
+export async function runPrune(options: { graceMs: number; dryRun: boolean; waitMs: number; onStep?: (text: string | (() => string)) => void }, emit: (rec: AnyRecord) => void): Promise<AnyRecord> {
   const step = options.onStep ?? (() => {});
   const config = ensureConfig();
   const host = openHost();
@@ -95,14 +95,17 @@ interface PackPrune {
   errors: number;
 }
 
-async function prunePacks(host: Repository, vault: Location, spec: string, referenced: Set<string>, startedMs: number, options: { graceMs: number; dryRun: boolean; onStep: (text: string) => void }, emit: (rec: AnyRecord) => void): Promise<PackPrune> {
+async function prunePacks(host: Repository, vault: Location, spec: string, referenced: Set<string>, startedMs: number, options: { graceMs: number; dryRun: boolean; onStep: (text: string | (() => string)) => void }, emit: (rec: AnyRecord) => void): Promise<PackPrune> {
   const out: PackPrune = { packs: 0, blobs: 0, removable: 0, removed: 0, removedBytes: 0, repacked: 0, young: 0, errors: 0 };
   options.onStep("reading the vault's pack indexes");
   const learned = await learnPacks(host, vault, spec);
   out.errors += learned.problems.length;
   out.packs = learned.packs.length;
-  for (const [i, p] of learned.packs.entries()) {
-    options.onStep(`looking through pack ${i + 1} of ${learned.packs.length}`);
+  let looked = 0;
+  // Asked when the line is drawn: thousands of packs, one step.
+  options.onStep(() => `looking through the packs: ${looked} of ${learned.packs.length}`);
+  for (const p of learned.packs) {
+    looked++;
     const blobs = host.packBlobs(vault.id, p.id);
     out.blobs += blobs.length;
     const dead = blobs.filter((b) => !referenced.has(b.hash));
