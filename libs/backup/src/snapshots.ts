@@ -27,18 +27,28 @@ export function history(host: Repository, locationId: number, key: string): Snap
   return host.db.prepare(`SELECT ${COLUMNS} FROM snapshots WHERE location_id = ? AND key = ? ORDER BY id`).all(locationId, key) as Snapshot[];
 }
 
+/** The newest version at or before a time of each path under a folder: stateAt's rows, and stateTotals' count. */
+const AT_TIME = `FROM snapshots s WHERE location_id = ? AND ((key >= ? AND key < ?) OR key = ?) AND created_at <= ?
+       AND id = (SELECT max(id) FROM snapshots t WHERE t.location_id = s.location_id AND t.key = s.key AND t.created_at <= ?)`;
+
+function atTimeArgs(locationId: number, under: string, time: string): unknown[] {
+  const [lo, hi] = under ? [`${under}/`, `${under}0`] : ['', '\u{10FFFF}'];
+  return [locationId, lo, hi, under, time, time];
+}
+
 /**
  * The files of a tracked folder (or part of it) as they were at `time` (ISO): for each
  * path its newest version recorded at or before then, unless that was a deletion.
  */
 export function* stateAt(host: Repository, locationId: number, under: string, time: string): Generator<Snapshot> {
-  const [lo, hi] = under ? [`${under}/`, `${under}0`] : ['', '\u{10FFFF}'];
-  const stmt = host.db.prepare(
-    `SELECT ${COLUMNS} FROM snapshots s WHERE location_id = ? AND ((key >= ? AND key < ?) OR key = ?) AND created_at <= ?
-       AND id = (SELECT max(id) FROM snapshots t WHERE t.location_id = s.location_id AND t.key = s.key AND t.created_at <= ?)
-     ORDER BY key`,
-  );
-  for (const s of stmt.iterate(locationId, lo, hi, under, time, time) as IterableIterator<Snapshot>) if (!s.deleted) yield s;
+  const stmt = host.db.prepare(`SELECT ${COLUMNS} ${AT_TIME} ORDER BY key`);
+  for (const s of stmt.iterate(...atTimeArgs(locationId, under, time)) as IterableIterator<Snapshot>) if (!s.deleted) yield s;
+}
+
+/** How many files stateAt gives, and their bytes (for a restore's ETA). */
+export function stateTotals(host: Repository, locationId: number, under: string, time: string): { files: number; bytes: number } {
+  const row = host.db.prepare(`SELECT count(*) AS files, ifnull(sum(size), 0) AS bytes ${AT_TIME} AND deleted = 0`).get(...atTimeArgs(locationId, under, time)) as { files: number; bytes: number };
+  return row;
 }
 
 /** Every content id any version still refers to. */

@@ -32,6 +32,11 @@ export class Progress {
     if (this.timer) this.render();
   }
 
+  /** Whether anything is drawn (a terminal): work done only to show progress can be skipped otherwise. */
+  get active(): boolean {
+    return this.enabled;
+  }
+
   start(): void {
     if (!this.enabled || this.timer) return;
     this.startedAt = Date.now();

@@ -3,13 +3,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { UsageError, type AnyRecord } from '@hoard/schema';
 import { ensureConfig, keyPath, openHost, readConfig, writeConfig, dataDir, HOARD_DIR, STATE_FILE, Repository, type HostConfig } from '@hoard/state';
-import { downloadMetadata, history, recoveredVaultLocation, stateAt, trackedDirs, trackedFor, vaultHosts, vaultLocation, vaultSpec, type Snapshot } from '@hoard/backup';
+import { downloadMetadata, history, recoveredVaultLocation, stateAt, stateTotals, trackedDirs, trackedFor, vaultHosts, vaultLocation, vaultSpec, type Snapshot } from '@hoard/backup';
 import { restoreFiles, type RestoreItem } from './restore.js';
 
 type Report = (e: { code: string; message: string; path?: string }) => void;
-/** Told of each file restored, and of a step that counts nothing (fetching a host's metadata). */
+/** Told of each file restored, of the bytes to come (for an ETA), and of a step that counts nothing (fetching a host's metadata). */
 export interface RestoreProgress {
+  readonly active: boolean;
   add(files: number, bytes: number): void;
+  expect(bytes: number): void;
   phase(text: string | undefined): void;
 }
 
@@ -43,6 +45,7 @@ export async function runRestore(target: string | undefined, options: Record<str
     if (empty) throw new UsageError(`nothing under ${target} was backed up at ${at}`);
     if (options.to === undefined) throw new UsageError(`${target} is a folder: say where to restore it with --to PATH`);
     const to = path.resolve(String(options.to));
+    if (progress?.active) progress.expect(stateTotals(host, dir.location.id, rel, at).bytes);
     let files = 0;
     // Read as they are restored (the state of a big tree takes a second to read).
     function* items(): Generator<RestoreItem> {
@@ -130,11 +133,12 @@ async function fromVault(options: Record<string, unknown>, fail: Report, emit: (
     }
     const recovered = Repository.open(work === dataDir() ? dataDir() : prepareRepo(work, file));
     const to = path.resolve(String(options.to));
+    const now = new Date().toISOString();
+    if (progress?.active) for (const dir of trackedDirs(recovered)) progress.expect(stateTotals(recovered, dir.location.id, '', now).bytes);
     let restored = 0;
     let bytes = 0;
     let errors = 0;
     let files = 0;
-    const now = new Date().toISOString();
     try {
       const vault = recoveredVaultLocation(recovered, spec);
       for (const dir of trackedDirs(recovered)) {
