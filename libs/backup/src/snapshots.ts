@@ -47,8 +47,7 @@ export function* stateAt(host: Repository, locationId: number, under: string, ti
 
 /** How many files stateAt gives, and their bytes (for a restore's ETA). */
 export function stateTotals(host: Repository, locationId: number, under: string, time: string): { files: number; bytes: number } {
-  const row = host.db.prepare(`SELECT count(*) AS files, ifnull(sum(size), 0) AS bytes ${AT_TIME} AND deleted = 0`).get(...atTimeArgs(locationId, under, time)) as { files: number; bytes: number };
-  return row;
+  return host.db.prepare(`SELECT count(*) AS files, ifnull(sum(size), 0) AS bytes ${AT_TIME} AND deleted = 0`).get(...atTimeArgs(locationId, under, time)) as { files: number; bytes: number };
 }
 
 /** Every content id any version still refers to. */

@@ -15,9 +15,14 @@ export interface RestoreProgress {
   phase(text: string | undefined): void;
 }
 
+/** Each file restored, counted on the progress line. */
+function fileCounter(progress: RestoreProgress | undefined): ((bytes: number) => void) | undefined {
+  return progress && ((bytes) => progress.add(1, bytes));
+}
+
 export async function runRestore(target: string | undefined, options: Record<string, unknown>, fail: Report, emit: (rec: AnyRecord) => void, progress?: RestoreProgress): Promise<AnyRecord> {
-  const onFile = progress && ((bytes: number) => progress.add(1, bytes));
   if (options.fromVault) return fromVault(options, fail, emit, progress);
+  const onFile = fileCounter(progress);
   if (!target) throw new UsageError('usage: hoard restore PATH [--version N | --at TIME | --hash H] [--to PATH]  or  hoard restore --from-vault --to PATH');
   const config = ensureConfig();
   const host = openHost();
@@ -148,7 +153,7 @@ async function fromVault(options: Record<string, unknown>, fail: Report, emit: (
             yield { snapshot: s, rel: path.posix.join(dir.path.replace(/^\/+/, ''), keyPath(s.key).path) };
           }
         };
-        const outcome = await restoreFiles(recovered, vault, spec, to, items(), { contentOnly: Boolean(options.contentOnly), onFile: progress && ((bytes) => progress.add(1, bytes)) });
+        const outcome = await restoreFiles(recovered, vault, spec, to, items(), { contentOnly: Boolean(options.contentOnly), onFile: fileCounter(progress) });
         restored += outcome.restored;
         bytes += outcome.bytes;
         errors += outcome.errors.length;
