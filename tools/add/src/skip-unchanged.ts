@@ -93,6 +93,10 @@ export function skipUnchanged(
   const prefix = `{"type":"file","root":${JSON.stringify(root)},"path":"`;
 
   function* items(): Generator<OutputItem[]> {
+    // What goes on is gathered over the scan's small batches: the hashing downstream sends
+    // each batch's misses to its threads as one message, and a message per few files cost
+    // more than the hashing (postMessage ~150 ms in a backup after `mutate`).
+    let pending: OutputItem[] = [];
     for (const batch of scanned) {
       const out: Array<OutputItem | undefined> = [];
       // Entries in key order, each with its line's place in `out` when stat matched (a
@@ -160,9 +164,13 @@ export function skipUnchanged(
       skipped.files += files;
       skipped.bytes += bytes;
       if (files) onSkipped?.(files, bytes);
-      const kept = out.filter((o): o is OutputItem => o !== undefined);
-      if (kept.length) yield kept;
+      for (const o of out) if (o !== undefined) pending.push(o);
+      if (pending.length >= PASS_ON_LINES) {
+        yield pending;
+        pending = [];
+      }
     }
+    if (pending.length) yield pending;
   }
 
   /**
@@ -214,6 +222,9 @@ export function skipUnchanged(
 
   return { items: items(), entries, skipped };
 }
+
+/** Lines passed on at once (fewer wait while a scan finds little that may have changed). */
+const PASS_ON_LINES = 256;
 
 /** Lines in a JSONL buffer (each ends with a newline). */
 function countLines(data: Buffer): number {

@@ -142,4 +142,24 @@ describe('native folder reader', () => {
     expect(strip(scan(root))).toEqual(strip(scan(root, { noNative: true })));
     expect(strip(scan(path.join(root, 'plain')))).toEqual(strip(scan(path.join(root, 'plain'), { noNative: true })));
   });
+
+  it('yields runs of lines in batches of about 32 KB, not 512 runs at once', async () => {
+    const { readFolders } = await import('@hoard/native');
+    if (!readFolders) return expect(process.platform).not.toBe('linux');
+    // 300 folders of 10 files: ~3,000 lines of ~330 bytes, ~1 MB in 300 runs (one batch before).
+    const root = tempDir();
+    for (let d = 0; d < 300; d++) {
+      fs.mkdirSync(path.join(root, `d${d}`));
+      for (let f = 0; f < 10; f++) fs.writeFileSync(path.join(root, `d${d}`, `f${f}`), `${d}.${f}`);
+    }
+    const batches = [...scanTree(root, { runs: true })];
+    const lineBytes = (batch: unknown[]) => batch.reduce<number>((n, item) => n + (item instanceof Object && 'lines' in item ? (item.lines as Buffer).length : 0), 0);
+    const runs = batches.flat().filter((item) => item instanceof Object && 'lines' in item);
+    expect(runs).toHaveLength(300);
+    const sizes = batches.map(lineBytes).filter((n) => n > 0);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBeGreaterThan(600_000);
+    // Each batch stops at the run that takes it past 32 KB.
+    for (const size of sizes) expect(size).toBeLessThan(32 * 1024 + 4096);
+    expect(sizes.length).toBeGreaterThan(15);
+  });
 });

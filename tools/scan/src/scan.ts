@@ -41,6 +41,13 @@ export class FileRun {
 const SKIP_DIRS = new Set(['.hoard']);
 const TOOL = 'scan';
 const BATCH = 512;
+/**
+ * Whole runs of lines count by their bytes too: a batch of 512 runs held ~14,000 files'
+ * lines and their records at once, long enough to survive young-generation collections
+ * (copied, promoted, then collected as old). 32 KB is ~100 lines: a backup after `mutate`
+ * spent 117-135 ms collecting instead of 261 ms, measured.
+ */
+const BATCH_BYTES = 32 * 1024;
 /** Folders the native path may hold read ahead of the walk. */
 const READ_AHEAD = 1024;
 
@@ -81,6 +88,7 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Arr
   let bytes = 0;
   let errors = 0;
   let batch: Array<OutputItem | FileRun> = [];
+  let batchBytes = 0;
 
   const push = (item: OutputItem | FileRun) => {
     batch.push(item);
@@ -150,10 +158,12 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Arr
         // Whole JSONL lines, written as they are.
         const r = result.runs[run++];
         push(options.runs && r ? new FileRun(segment, folder.rel, r[0], r[1], r[2]) : segment);
+        batchBytes += segment.length;
       }
-      if (batch.length >= BATCH) {
+      if (batch.length >= BATCH || batchBytes >= BATCH_BYTES) {
         yield batch;
         batch = [];
+        batchBytes = 0;
       }
     }
   }
