@@ -316,6 +316,13 @@ describe('Repository', () => {
       expect(cursor.skipRun(key(5002), key(9998), 4997)).toBeDefined();
       expect(cursor.next().value!.key).toBe(key(9999));
       expect(cursor.next().done).toBe(true);
+      // A run to the very end of the last page read is counted there too (nothing after it).
+      const tail = repo.entries(local);
+      expect(tail.skipRun(key(0), key(9000), 9001)).toBeDefined();
+      expect(tail.next().value!.key).toBe(key(9001));
+      expect(tail.skipRun(key(9002), key(9999), 997)).toBeUndefined();
+      expect(tail.skipRun(key(9002), key(9999), 998)).toEqual({ bytes: ((9002 + 9999) * 998) / 2 });
+      expect(tail.next().done).toBe(true);
     } finally {
       repo.close();
     }

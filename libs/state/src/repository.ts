@@ -674,6 +674,19 @@ export class Repository {
       },
       skipRun(from: string, through: string, count: number): { bytes: number } | undefined {
         let stats: [number, string | null, string | null, number];
+        const start = returned === from ? i - 1 : i;
+        if (start >= 0 && start < rows.length && rows[start]![0] === from) {
+          // A run that ends inside the page read is counted there, without a query.
+          let end = start;
+          let bytes = 0;
+          while (end < rows.length && comparePaths(rows[end]![0], through) <= 0) bytes += rows[end++]![2];
+          if (end < rows.length || !more) {
+            if (end - start !== count || rows[end - 1]![0] !== through) return undefined;
+            i = end;
+            returned = through;
+            return { bytes };
+          }
+        }
         if (returned === from || (i < rows.length && rows[i]![0] === from)) stats = runFrom.get(locationId, from, through, lo, hi) as typeof stats;
         else if (i === rows.length && more && (returned === undefined || comparePaths(returned, from) < 0)) {
           // Nothing unread may come before the run: counted from past the page read, the

@@ -120,6 +120,8 @@ export function skipUnchanged(
           }
           if (marks) checks.push((check = { run: item, first, last, lines: 0, dropped: 0, strays: 0 }));
         }
+        // A run's files share its folder: one string for all their cache lookups.
+        const runDir = item instanceof FileRun ? (item.dir ? `${root}/${item.dir}` : root) : undefined;
         for (const line of itemLines(item instanceof FileRun ? item.lines : item)) {
           const stat = typeof line === 'string' ? lineStat(line, prefix) : undefined;
           if (check) check.lines++;
@@ -136,10 +138,7 @@ export function skipUnchanged(
           const entry = take().value as Entry;
           const same = entry.size === stat.size && entry.mode === stat.mode && entry.mtimeMs === stat.mtimeMs && entry.ino === stat.ino;
           order.push({ entry, at: same ? out.length : -1, check });
-          if (same) {
-            const slash = stat.path.lastIndexOf('/');
-            lookups.push({ dir: slash === -1 ? root : `${root}/${stat.path.slice(0, slash)}`, key: stat });
-          }
+          if (same) lookups.push({ dir: runDir ?? folderOf(root, stat.path), key: stat });
           out.push(line);
         }
       }
@@ -221,6 +220,12 @@ export function skipUnchanged(
   };
 
   return { items: items(), entries, skipped };
+}
+
+/** The folder of a file's path, as the hash cache names folders (absolute). */
+function folderOf(root: string, file: string): string {
+  const slash = file.lastIndexOf('/');
+  return slash === -1 ? root : `${root}/${file.slice(0, slash)}`;
 }
 
 /** Lines passed on at once (fewer wait while a scan finds little that may have changed). */
