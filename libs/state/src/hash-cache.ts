@@ -15,6 +15,12 @@ export interface CacheItem {
   key: CacheKey;
 }
 
+/** The folder a cache files `file` (relative to `root`) under: its folder's absolute path. */
+export function cacheFolder(root: string, file: string): string {
+  const slash = file.lastIndexOf('/');
+  return slash === -1 ? root : `${root}/${file.slice(0, slash)}`;
+}
+
 /**
  * A cached hash is trusted only when the file's mtime and ctime were at least this far
  * in the past when it was hashed. Otherwise a later write within the file system's

@@ -1,6 +1,6 @@
 import { comparePaths } from '@hoard/schema';
 import { itemLines, type OutputItem } from '@hoard/jsonl';
-import type { CacheItem, Entry, EntryCursor, HashCache } from '@hoard/state';
+import { cacheFolder, type CacheItem, type Entry, type EntryCursor, type HashCache } from '@hoard/state';
 import { FileRun } from '@hoard/tool-scan/scan';
 
 /** What the stat fast path proved unchanged, for summaries and progress. */
@@ -138,7 +138,7 @@ export function skipUnchanged(
           const entry = take().value as Entry;
           const same = entry.size === stat.size && entry.mode === stat.mode && entry.mtimeMs === stat.mtimeMs && entry.ino === stat.ino;
           order.push({ entry, at: same ? out.length : -1, check });
-          if (same) lookups.push({ dir: runDir ?? folderOf(root, stat.path), key: stat });
+          if (same) lookups.push({ dir: runDir ?? cacheFolder(root, stat.path), key: stat });
           out.push(line);
         }
       }
@@ -220,12 +220,6 @@ export function skipUnchanged(
   };
 
   return { items: items(), entries, skipped };
-}
-
-/** The folder of a file's path, as the hash cache names folders (absolute). */
-function folderOf(root: string, file: string): string {
-  const slash = file.lastIndexOf('/');
-  return slash === -1 ? root : `${root}/${file.slice(0, slash)}`;
 }
 
 /** Lines passed on at once: the misses among a few hundred lines go to the hashing threads as one message. */

@@ -1,7 +1,7 @@
 import { joinRecordPath, type AnyRecord, type ErrorRecord, type FileRecord } from '@hoard/schema';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import type { Algo, FileState, HashOutcome, HashPool } from '@hoard/hashing';
-import type { CacheItem, HashCache } from '@hoard/state';
+import { cacheFolder, type CacheItem, type HashCache } from '@hoard/state';
 
 export interface HashOptions {
   algo: Algo;
@@ -215,8 +215,7 @@ function lookupBatch(lines: InputLine[], cacheFor: (root: string) => HashCache):
 
 /** Where the cache files a record: its folder's absolute path, and its stat fields. */
 function cacheItem(rec: FileRecord): CacheItem {
-  const slash = rec.path.lastIndexOf('/');
-  return { dir: slash === -1 ? rec.root : `${rec.root}/${rec.path.slice(0, slash)}`, key: rec };
+  return { dir: cacheFolder(rec.root, rec.path), key: rec };
 }
 
 function newJob(): Job {
