@@ -71,6 +71,43 @@ describe('Repository', () => {
     ]);
   });
 
+  it('records inside a transaction already open as part of it: no statement journal, and a failure rolls back the whole', () => {
+    // Bytes this process hands to write calls (Linux): a nested savepoint would copy every
+    // page the recording changes to a statement journal first, about doubling them.
+    const written = () => Number(/^wchar: (\d+)$/m.exec(fs.readFileSync('/proc/self/io', 'utf8'))![1]);
+    const seeded = () => {
+      const repo = newRepo();
+      const local = repo.location(LOCAL).id;
+      repo.applyChanges(local, Array.from({ length: 3000 }, (_, i) => add(`f${String(i).padStart(5, '0')}`, i + 1)));
+      repo.db.pragma('wal_checkpoint(TRUNCATE)');
+      return { repo, local };
+    };
+    const modify = Array.from({ length: 3000 }, (_, i) => ({ ...add(`f${String(i).padStart(5, '0')}`, 10_000 + i), op: 'modify' as const }));
+    const alone = seeded();
+    let before = written();
+    alone.repo.applyChanges(alone.local, modify);
+    const aloneBytes = written() - before;
+    const nested = seeded();
+    before = written();
+    nested.repo.db.transaction(() => nested.repo.applyChanges(nested.local, modify)).immediate();
+    const nestedBytes = written() - before;
+    expect(aloneBytes).toBeGreaterThan(1 << 20);
+    expect(nestedBytes).toBeLessThan(aloneBytes * 1.25);
+    expect(nested.repo.entry(nested.local, 'f00000')?.hash).toBe(H(10_000));
+    // An error after the recording, in the same transaction: none of it stays.
+    const undone = seeded();
+    expect(() =>
+      undone.repo.db
+        .transaction(() => {
+          undone.repo.applyChanges(undone.local, modify);
+          throw new Error('stop');
+        })
+        .immediate(),
+    ).toThrow('stop');
+    expect(undone.repo.entry(undone.local, 'f00000')?.hash).toBe(H(1));
+    expect([...undone.repo.events({ since: 3000 })]).toEqual([]);
+  });
+
   it('answers entries at many keys in one question, and whether a location has any history', () => {
     const repo = newRepo();
     const local = repo.location(LOCAL).id;

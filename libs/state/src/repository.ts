@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { comparePaths, HoardError, LockedError, NoRepositoryError, UsageError } from '@hoard/schema';
 import type Database from 'better-sqlite3';
-import { openDatabase, type Db } from './database.js';
+import { openDatabase, writeTransaction, type Db } from './database.js';
 import { findRepository, HOARD_DIR, STATE_FILE } from './locations.js';
 import { stateMigrations } from './migrations.js';
 
@@ -813,7 +813,7 @@ export class Repository {
         if (current && sameEntry(current, next)) return;
         store(next, append(current ? 'modify' : 'add', c.key, null, next, current?.hash ?? null));
       };
-      db.transaction(() => {
+      writeTransaction(db, () => {
         const before = this.lastSeq(locationId);
         if (options.scan) scanId = this.beginScan(locationId, options.scan.under, startedAt);
         for (let last = 0; spilled; ) {
@@ -829,7 +829,7 @@ export class Repository {
         // them, unless something else was recorded since the scan began (then they stay
         // void, as any marks do).
         if (kept && before === marks!.seq) this.putRunMarks(locationId, this.lastSeq(locationId), kept.marks());
-      }).immediate();
+      });
       done = true;
       held = [];
       db.exec('DROP TABLE IF EXISTS temp.staged_changes');

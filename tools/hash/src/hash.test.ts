@@ -147,6 +147,40 @@ describe('hashRecords', () => {
     expect(peak).toBeLessThanOrEqual(28 << 20);
   });
 
+  it('with keep, goes on reading small files while the threads are slow to answer: what is out is bounded in bytes, not in jobs', async () => {
+    const dir = tempDir();
+    const files = 40;
+    for (let i = 0; i < files; i++) fs.writeFileSync(path.join(dir, `f${String(i).padStart(2, '0')}`), crypto.randomBytes(2000));
+    // The real threads, answering only once the reading stopped (as while they start):
+    // how many jobs went out by then is how far the reading went on without them.
+    let out = 0;
+    let peak = 0;
+    let open!: () => void;
+    const started = new Promise<void>((resolve) => (open = resolve));
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    const slow = {
+      hash: async (...args: Parameters<HashPool['hash']>) => {
+        peak = Math.max(peak, ++out);
+        clearTimeout(idle);
+        idle = setTimeout(open, 50);
+        await started;
+        out--;
+        return pool.hash(...args);
+      },
+    } as unknown as HashPool;
+    async function* input(): AsyncGenerator<InputLine[]> {
+      // One file per batch: a backup after a small change passes on what may have changed a few lines at a time.
+      for (const [i, t] of scanLines(dir).entries()) yield [parseLine(t, i + 1)];
+    }
+    const taken: string[] = [];
+    const items: OutputItem[] = [];
+    for await (const batch of hashRecords(input(), { algo: 'sha256', pool: () => slow, keep: { maxBytes: 4 << 20, take: (_r, hash) => void taken.push(hash) } })) items.push(...batch);
+    expect(taken).toHaveLength(files);
+    expect(parse(items).filter((r) => r.type === 'file').map((r) => r.hash)).toEqual(fs.readdirSync(dir).sort().map((f) => sha256(fs.readFileSync(path.join(dir, f)))));
+    // 40 jobs of 2 KB each: far under the bound in bytes, so all went out before any answer.
+    expect(peak).toBe(files);
+  });
+
   it('with keep, hands over the bytes of small files whose hashes are cached (a backup needs them), big ones not', async () => {
     const dir = tempDir();
     const small = Array.from({ length: 20 }, (_, i) => crypto.randomBytes(1000 + i));

@@ -32,10 +32,12 @@ const BYTES_PER_JOB = 4 << 20;
 /** Records waiting for hashes before we stop reading input: bounds memory on endless streams. */
 const MAX_WAITING = 4096;
 /**
- * With `keep`, jobs out at once: each job's kept bytes (up to about BYTES_PER_JOB) are
- * held until the taker has them, so this bounds the bytes read ahead of a slow taker.
+ * With `keep`, the bytes of the jobs out at once (a job's kept bytes are held until the
+ * taker has them): this bounds the bytes read ahead of a slow taker. Counted in bytes, not
+ * jobs: a backup after a small change sends many jobs of a few files each, and while the
+ * threads start, a bound of a few jobs would stop the scan behind them with its bytes unread.
  */
-const MAX_KEEP_JOBS = 4;
+const MAX_KEEP_BYTES = 4 * BYTES_PER_JOB;
 
 /** One input line's place in the output: filled now (cache hit, pass-through) or when its job returns. */
 interface Slot {
@@ -60,8 +62,9 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
   const queue: Slot[] = [];
   let head = 0;
   let job: Job = newJob();
-  /** Jobs out (counted only with `keep`), and the taker's wait when it asked the reading to pause. */
+  /** Jobs out (counted only with `keep`) and the bytes they keep, and the taker's wait when it asked the reading to pause. */
   const jobsOut = new Set<Promise<void>>();
+  let keptOut = 0;
   let takerBehind: Promise<void> | undefined;
 
   const dispatch = () => {
@@ -91,17 +94,20 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
       outs.forEach((o, i) => (sent.slots[i]!.out = o));
     });
     for (const slot of sent.slots) slot.done = done;
-    if (options.keep) {
-      const settled = done.then(
-        () => void jobsOut.delete(settled),
-        () => void jobsOut.delete(settled),
-      );
+    if (keep) {
+      const bytes = keep.reduce((n, size) => n + Math.max(0, size), 0);
+      keptOut += bytes;
+      const release = () => {
+        jobsOut.delete(settled);
+        keptOut -= bytes;
+      };
+      const settled = done.then(release, release);
       jobsOut.add(settled);
     }
   };
 
-  /** With `keep`: wait while the taker is behind or enough jobs are out. */
-  const behind = () => options.keep !== undefined && (takerBehind !== undefined || jobsOut.size >= MAX_KEEP_JOBS);
+  /** With `keep`: wait while the taker is behind or enough bytes are out. */
+  const behind = () => options.keep !== undefined && (takerBehind !== undefined || keptOut >= MAX_KEEP_BYTES);
   const throttle = async () => {
     while (behind()) await (takerBehind ?? Promise.race(jobsOut));
   };
