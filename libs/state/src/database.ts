@@ -63,8 +63,9 @@ export function openDatabase(file: string, migrations: readonly Migration[], opt
  * Run `body` as one write transaction: its own (BEGIN IMMEDIATE), or the one already open
  * on `db`, whole. Not a nested savepoint: inside one, SQLite copies every page the body
  * changes to a statement journal first (a file once past 64 KB), so a backup recording
- * 4,000 changes inside its own transaction wrote 30 MB there. An error thrown by `body`
- * rolls back whichever transaction it ran in.
+ * 4,000 changes inside its own transaction wrote 30 MB there. Inside an open transaction,
+ * an error thrown by `body` is that transaction's to roll back: nothing undoes `body`'s
+ * writes alone, so a caller there must let the error leave its transaction.
  */
 export function writeTransaction<T>(db: Db, body: () => T): T {
   return db.inTransaction ? body() : db.transaction(body).immediate();
