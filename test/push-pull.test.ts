@@ -301,13 +301,17 @@ describe('a mirror in a folder on this machine (rclone:/path)', () => {
     fs.writeFileSync(path.join(far, 'docs/readme.md'), '# HELLO\n');
     fs.rmSync(path.join(far, 'photos/2021/img1.jpg'));
     fs.writeFileSync(path.join(far, 'docs/theirs.txt'), 'made there\n');
+    // An ignore file there hides nothing from the listing: what it names is still there to keep.
+    fs.writeFileSync(path.join(far, 'docs/.hoardignore'), '*.txt\n');
     await ok(src, 'remote', 'fetch', 'm');
     const after = await held();
     const sha = (text: string) => `sha256:${crypto.createHash('sha256').update(text).digest('hex')}`;
     expect(after.get('docs/readme.md')).toBe(sha('# HELLO\n'));
     expect(after.get('docs/theirs.txt')).toBe(sha('made there\n'));
+    expect(after.get('docs/private.txt')).toBe(sha('secret\n'));
+    expect(after.has('docs/.hoardignore')).toBe(true);
     expect(after.has('photos/2021/img1.jpg')).toBe(false);
-    expect(after.size).toBe(45);
+    expect(after.size).toBe(46);
     // A folder there that cannot be read: the fetch fails and what was known of it stays.
     const asUser = process.getuid?.() === 0 ? 'runuser -u nobody -- env PATH="$PATH" HOME=/tmp XDG_CACHE_HOME=/tmp/hoard-nobody-cache' : '';
     for (const dir of [src, path.dirname(far)]) fs.chmodSync(dir, 0o755);

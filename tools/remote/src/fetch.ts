@@ -115,7 +115,9 @@ async function listMirror(root: string): Promise<Array<{ Path: string; Size: num
   const out: Array<{ Path: string; Size: number; mtimeMs: number }> = [];
   // Not made yet (a first push), as `rclone lsjson` answers for a folder not found: empty.
   if (!fs.existsSync(root)) return out;
-  for (const batch of scanTree(root)) {
+  // Every file there, whatever a `.hoardignore` there says: a file hidden from this listing
+  // would be replaced without going to the trash first.
+  for (const batch of scanTree(root, { ignoreFiles: false })) {
     for (const item of batch.flatMap(itemLines)) {
       const rec = (typeof item === 'string' ? JSON.parse(item) : item) as AnyRecord;
       if (rec.type === 'error') throw new HoardError(`cannot list ${root}: ${String(rec.path ?? '')}: ${String(rec.message)}`, 'bad-remote');

@@ -12,6 +12,11 @@ export interface ScanOptions {
   root?: string;
   /** Told how many files (and bytes) were found, as they are (progress display). */
   onFiles?: (count: number, bytes: number) => void;
+  /**
+   * false: list every file, `.hoardignore` files read as plain files and nothing else (a
+   * listing of another place, which must see all that is there, as rclone would).
+   */
+  ignoreFiles?: boolean;
   /** Use the JavaScript folder reader even when the native one is built (tests compare both). */
   noNative?: boolean;
   /**
@@ -191,7 +196,7 @@ export function* scanTree(dir: string, options: ScanOptions = {}): Generator<Arr
       fail(errorCode(err), folder.rel, `cannot read folder: ${errorMessage(err)}`);
       return;
     }
-    const ignoreFile = entries.find((e) => e.name === IGNORE_FILE && e.dirent.isFile());
+    const ignoreFile = options.ignoreFiles === false ? undefined : entries.find((e) => e.name === IGNORE_FILE && e.dirent.isFile());
     if (ignoreFile) {
       try {
         rules = rules.withFile(folder.rel, fs.readFileSync(childPath(folder.abs, ignoreFile), 'utf8'));
