@@ -1,13 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { HoardError } from '@hoard/schema';
+import { HoardError, type AnyRecord } from '@hoard/schema';
 import { blobKeyHash, entryKey, LOCAL, type Entry, type Location, type Repository } from '@hoard/state';
 import { openLocation, peerUrl, readManifest, rcloneList, rcloneRoot, runPeerTool, remoteJoin, rclone } from '@hoard/remote';
 import { mergeJoin, sameVersion } from '@hoard/tool-plan/plan';
 import { scanTree } from '@hoard/tool-scan/scan';
 import { itemLines } from '@hoard/jsonl';
-import type { AnyRecord } from '@hoard/schema';
 
 export interface FetchOutcome {
   location: string;
