@@ -117,7 +117,15 @@ export class PackStream {
     hooks: PackHooks = {},
     private readonly beforeFirst: () => Promise<void> = async () => {},
   ) {
-    this.outbox = new PackOutbox(host, vault, spec, hooks);
+    // Once recorded, content is found in the state (the vault holds it): the stream need not
+    // remember taking it, so what it remembers stays bounded by what is on its way.
+    this.outbox = new PackOutbox(host, vault, spec, {
+      ...hooks,
+      onStored: (b) => {
+        this.taken.delete(b.hash);
+        hooks.onStored?.(b);
+      },
+    });
   }
 
   /**

@@ -1,0 +1,79 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ensureConfig, openHost } from '@hoard/state';
+import { PACK_MAX_BLOB } from '@hoard/backup';
+import { runBackup } from './backup.js';
+
+const sha = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
+
+function write(file: string, data: Buffer): Buffer {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, data);
+  return data;
+}
+
+function filesUnder(dir: string): string[] {
+  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => path.join(d.parentPath, d.name));
+}
+
+describe('runBackup', () => {
+  it('records a first look as it goes, a batch at a time, each file once with its content; another folder keeps its run marks', async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-backup-'));
+    process.env.XDG_CONFIG_HOME = path.join(home, 'config');
+    process.env.XDG_DATA_HOME = path.join(home, 'data');
+    process.env.XDG_CACHE_HOME = path.join(home, 'cache');
+    const a = path.join(home, 'a');
+    const b = path.join(home, 'b');
+    const known = Array.from({ length: 40 }, (_, i) => write(path.join(a, i < 20 ? 'x' : 'y', `k${i}`), crypto.randomBytes(500 + i)));
+    // b, in scan order: content the vault will already hold (recorded as soon as enough is
+    // held), big files (each sent on its own), new small files (on their way into a pack
+    // until the scan ends), then copies of all three kinds.
+    known.forEach((data, i) => write(path.join(b, '1-held', `h${String(i).padStart(2, '0')}`), data));
+    const big = Array.from({ length: 3 }, (_, i) => write(path.join(b, '2-big', `big${i}`), crypto.randomBytes(PACK_MAX_BLOB + 1000 + i)));
+    const fresh = Array.from({ length: 30 }, (_, i) => write(path.join(b, '3-new', `n${String(i).padStart(2, '0')}`), crypto.randomBytes(700 + i)));
+    write(path.join(b, '4-copies', 'big0'), big[0]!);
+    write(path.join(b, '4-copies', 'held0'), known[0]!);
+    write(path.join(b, '4-copies', 'new0'), fresh[0]!);
+    await new Promise((r) => setTimeout(r, 2100)); // past the racy window: a's cached hashes are trusted, its runs can be marked
+
+    const config = ensureConfig();
+    const host = openHost();
+    try {
+      await runBackup(host, config, { all: false, dirs: [a] });
+      await runBackup(host, config, { all: true, dirs: [] }); // proves a's runs unchanged and marks them
+      // An edit to content the vault holds: it could be recorded at once, yet waits for a's marks.
+      write(path.join(a, 'y', 'k39'), known[1]!);
+      const recorded: number[] = [];
+      const summary = await runBackup(host, config, { all: true, dirs: [b], recordEvery: 10, onRecorded: (n) => recorded.push(n) });
+
+      const files = filesUnder(b);
+      expect(files).toHaveLength(76);
+      // b recorded during its scan, more than once, and the rest at the end with a's edit: every change once.
+      expect(recorded.length).toBeGreaterThan(2);
+      expect(recorded.reduce((n, r) => n + r, 0)).toBe(files.length + 1);
+      expect(recorded.at(-1)!).toBeLessThan(files.length - 40);
+      // New content counted and sent once, whichever record found its copies.
+      expect(summary).toMatchObject({ files: 116, newFiles: 33, sentFiles: 33, errors: 0 });
+      expect(summary.sentBytes).toBe([...big, ...fresh].reduce((n, d) => n + d.length, 0));
+      expect(filesUnder(path.join(home, 'data', 'hoard', 'vault', 'blobs'))).toHaveLength(3);
+
+      // The state holds every file with the content it has, and one version each.
+      const locationOf = (dir: string) => host.db.prepare('SELECT location_id FROM directories WHERE path = ?').pluck().get(dir) as number;
+      const entries = new Map((host.db.prepare('SELECT key, hash FROM entries WHERE location_id = ?').all(locationOf(b)) as Array<{ key: string; hash: string }>).map((e) => [e.key, e.hash]));
+      expect(new Map(files.map((f) => [path.relative(b, f), sha(fs.readFileSync(f))]))).toEqual(entries);
+      expect(host.db.prepare('SELECT count(*) FROM snapshots WHERE location_id = ?').pluck().get(locationOf(b))).toBe(76);
+      // a's changes waited for the end, recorded with the marks its scan proved: still valid.
+      const marks = host.db.prepare('SELECT seq, marks, (SELECT max(seq) FROM events e WHERE e.location_id = r.location_id) AS last FROM run_marks r WHERE location_id = ?').get(locationOf(a)) as { seq: number; marks: string; last: number };
+      expect(marks.seq).toBe(marks.last);
+      expect(Object.keys(JSON.parse(marks.marks) as object)).toEqual(['x/k0']);
+
+      const again = await runBackup(host, config, { all: true, dirs: [] });
+      expect(again).toMatchObject({ newFiles: 0, sentFiles: 0, errors: 0 });
+    } finally {
+      host.close();
+    }
+  }, 60_000);
+});
