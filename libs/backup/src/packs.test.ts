@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Repository } from '@hoard/state';
-import { learnPacks, openPacks, PackStream, PACK_TARGET, parsePackIndex, STREAM_MAX_BYTES, verifyPacks, writePacks, type PackSource } from './packs.js';
+import { learnPacks, openPacks, PackStream, PACK_MAX_BLOBS, PACK_TARGET, parsePackIndex, STREAM_MAX_BLOBS, STREAM_MAX_BYTES, verifyPacks, writePacks, type PackSource } from './packs.js';
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-packs-'));
 const sha = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
@@ -124,4 +124,28 @@ describe('packs in a vault', () => {
     expect(host.holdsMany(vault.id, blobs.map(sha)).size).toBe(blobs.length - stream.stats.refused);
     expect((await collect(verifyPacks(vaultDir))).every((v) => v.ok)).toBe(true);
   });
+  it('a pack stream of tiny blobs holds a bounded number of them and records packs as it goes', async () => {
+    const { host, vault, vaultDir } = setup(0);
+    let finishing = false;
+    let recordedEarly = 0;
+    const stream = new PackStream(host, vault, vaultDir, { onStored: () => void (finishing || recordedEarly++) });
+    // 80,000 blobs of 16 bytes: 1.3 MB, not one pack's worth of bytes.
+    const hashes: string[] = [];
+    for (let i = 0; i < 80_000; i++) {
+      const b = crypto.randomBytes(16);
+      hashes.push(sha(b));
+      await stream.offer(hashes[i]!, b);
+    }
+    finishing = true;
+    await stream.finish();
+    expect(stream.stats.refused).toBe(0);
+    expect(stream.stats.peakBlobs).toBeLessThanOrEqual(STREAM_MAX_BLOBS);
+    expect(recordedEarly).toBeGreaterThan(0);
+    expect(host.holdsMany(vault.id, hashes).size).toBe(hashes.length);
+    const checked = await collect(verifyPacks(vaultDir));
+    expect(checked.every((v) => v.ok)).toBe(true);
+    const perPack = new Map<string, number>();
+    for (const v of checked) perPack.set(v.pack, (perPack.get(v.pack) ?? 0) + 1);
+    expect(Math.max(...perPack.values())).toBeLessThanOrEqual(PACK_MAX_BLOBS);
+  }, 60_000);
 });

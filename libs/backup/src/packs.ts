@@ -27,6 +27,14 @@ export const PACK_MAX_BLOB = 4 << 20;
 const RECORD_EVERY = 8;
 /** The most bytes a pack stream holds (four packs' worth). */
 export const STREAM_MAX_BYTES = 4 * PACK_TARGET;
+/**
+ * The most blobs in one pack, held by a stream, or written and not yet recorded: each is
+ * a file whose record a backup keeps until its pack is recorded, and tiny files would
+ * fill 16 MB packs with hundreds of thousands of them.
+ */
+export const PACK_MAX_BLOBS = 8192;
+export const STREAM_MAX_BLOBS = 4 * PACK_MAX_BLOBS;
+const RECORD_EVERY_BLOBS = 4 * PACK_MAX_BLOBS;
 /** Packs written at once. */
 const WRITERS = 2;
 
@@ -103,8 +111,10 @@ export class PackStream {
   private ready: Promise<void> | undefined;
   /** Bytes held: waiting to be sifted, in the pack being filled, or sealed and not yet written. */
   private held = 0;
+  /** Blobs held, likewise. */
+  private heldBlobs = 0;
   /** Offers refused for want of room (their files go the second way), and the most bytes held. */
-  readonly stats = { refused: 0, peakBytes: 0 };
+  readonly stats = { refused: 0, peakBytes: 0, peakBlobs: 0 };
 
   /**
    * `beforeFirst`: awaited before the vault is first asked what it holds (learning the
@@ -136,17 +146,19 @@ export class PackStream {
    */
   offer(hash: string, data: Buffer): Promise<void> | undefined {
     if (data.length > PACK_MAX_BLOB || this.taken.has(hash)) return undefined;
-    if (this.held + data.length > STREAM_MAX_BYTES) {
+    if (this.held + data.length > STREAM_MAX_BYTES || this.heldBlobs >= STREAM_MAX_BLOBS) {
       this.stats.refused++;
       return this.room();
     }
     this.held += data.length;
+    this.heldBlobs++;
     this.stats.peakBytes = Math.max(this.stats.peakBytes, this.held);
+    this.stats.peakBlobs = Math.max(this.stats.peakBlobs, this.heldBlobs);
     this.waiting.push({ hash, data });
     this.waitingBytes += data.length;
     // The vault is asked in batches: one query per few thousand blobs.
     if (this.waiting.length >= 2048 || this.waitingBytes >= PACK_MAX_BLOB) return this.sift();
-    return this.held > STREAM_MAX_BYTES / 2 ? this.room() : undefined;
+    return this.crowded() ? this.room() : undefined;
   }
 
   /** Everything offered in the vault (or reported); records what was stored. */
@@ -170,20 +182,26 @@ export class PackStream {
     for (const b of batch) {
       if (held.has(b.hash) || this.taken.has(b.hash)) {
         this.held -= b.data.length;
+        this.heldBlobs--;
         continue;
       }
       this.taken.add(b.hash);
       this.parts.push(b.data);
       this.blobs.push({ hash: b.hash, offset: this.used, length: b.data.length });
       this.used += b.data.length;
-      if (this.used >= PACK_TARGET) this.seal();
+      if (this.used >= PACK_TARGET || this.blobs.length >= PACK_MAX_BLOBS) this.seal();
     }
     await this.room();
   }
 
-  /** Resolves once at most half of STREAM_MAX_BYTES is held (or nothing is being written that could free more). */
+  /** Past half of either bound. */
+  private crowded(): boolean {
+    return this.held > STREAM_MAX_BYTES / 2 || this.heldBlobs > STREAM_MAX_BLOBS / 2;
+  }
+
+  /** Resolves once at most half of each bound is held (or nothing is being written that could free more). */
   private room(): Promise<void> | undefined {
-    if (this.held <= STREAM_MAX_BYTES / 2 || !this.writes.size) return undefined;
+    if (!this.crowded() || !this.writes.size) return undefined;
     return new Promise((resolve) => this.roomWaiters.push(resolve));
   }
 
@@ -213,10 +231,11 @@ export class PackStream {
         }
         if (this.failure) for (const b of blobs) this.taken.delete(b.hash);
         this.held -= bytes;
+        this.heldBlobs -= blobs.length;
       })().finally(() => {
         this.writes.delete(write);
         this.startWrites();
-        if (this.held <= STREAM_MAX_BYTES / 2 || !this.writes.size) for (const wake of this.roomWaiters.splice(0)) wake();
+        if (!this.crowded() || !this.writes.size) for (const wake of this.roomWaiters.splice(0)) wake();
       });
       this.writes.add(write);
     }
@@ -243,7 +262,7 @@ class PackOutbox {
   async add(built: { id: string; blobs: PackedBlob[] }): Promise<void> {
     if (this.local) publishLocal(this.spec, this.staging, built.id);
     this.pending.push(built);
-    if (this.pending.length >= RECORD_EVERY) await this.flush();
+    if (this.pending.length >= RECORD_EVERY || this.pending.reduce((n, p) => n + p.blobs.length, 0) >= RECORD_EVERY_BLOBS) await this.flush();
   }
 
   /**
@@ -273,7 +292,7 @@ function* groups(sources: PackSource[]): Generator<PackSource[]> {
     if (s.size > PACK_MAX_BLOB) throw new RangeError(`${s.hash} is ${s.size} bytes: too big for a pack`);
     group.push(s);
     bytes += s.size;
-    if (bytes >= PACK_TARGET) {
+    if (bytes >= PACK_TARGET || group.length >= PACK_MAX_BLOBS) {
       yield group;
       group = [];
       bytes = 0;
