@@ -48,10 +48,11 @@ type Change = StateChange & { path: string; pathBytes?: string; target?: string;
 /**
  * A first look at a folder records its changes as it goes, once about this many are held
  * and their content is safe in the vault: a first backup of ten million files holds this
- * many records (~60 MB) and those whose content is still on its way into a pack (the pack
- * stream bounds them, by bytes and by count), not ten million. Each record is a commit that rewrites
- * pages scattered over the state's indexes, so they are few: recording every 20,000 did
- * not make a first backup of 100,000 files faster (10.7-12.4 s against 10.0-13.3 s).
+ * many records (~60 MB) and those whose content is still on its way into a pack (the
+ * pack stream bounds them, by bytes and by count), not ten million. Each record is a
+ * commit that rewrites pages scattered over the state's indexes, so they are few:
+ * recording every 20,000 did not make a first backup of 100,000 files faster (10.7-12.4 s
+ * against 10.0-13.3 s).
  */
 const RECORD_EVERY_CHANGES = 131_072;
 
