@@ -32,7 +32,9 @@ describe('runBackup', () => {
     // held), big files (each sent on its own), new small files (on their way into a pack
     // until the scan ends), then copies of all three kinds.
     known.forEach((data, i) => write(path.join(b, '1-held', `h${String(i).padStart(2, '0')}`), data));
-    const big = Array.from({ length: 3 }, (_, i) => write(path.join(b, '2-big', `big${i}`), crypto.randomBytes(PACK_MAX_BLOB + 1000 + i)));
+    // One sent during the scan under a hostile name: nothing in it may run.
+    const bigNames = ['big0', `-f $(touch pwned) 'q"\nbig1`, 'big2'];
+    const big = bigNames.map((name, i) => write(path.join(b, '2-big', name), crypto.randomBytes(PACK_MAX_BLOB + 1000 + i)));
     const fresh = Array.from({ length: 30 }, (_, i) => write(path.join(b, '3-new', `n${String(i).padStart(2, '0')}`), crypto.randomBytes(700 + i)));
     write(path.join(b, '4-copies', 'big0'), big[0]!);
     write(path.join(b, '4-copies', 'held0'), known[0]!);
@@ -69,6 +71,9 @@ describe('runBackup', () => {
       const marks = host.db.prepare('SELECT seq, marks, (SELECT max(seq) FROM events e WHERE e.location_id = r.location_id) AS last FROM run_marks r WHERE location_id = ?').get(locationOf(a)) as { seq: number; marks: string; last: number };
       expect(marks.seq).toBe(marks.last);
       expect(Object.keys(JSON.parse(marks.marks) as object)).toEqual(['x/k0']);
+
+      expect(fs.readdirSync(home).filter((n) => n.includes('pwned'))).toEqual([]);
+      for (const where of [path.join(b, '2-big'), process.cwd()]) expect(fs.existsSync(path.join(where, 'pwned'))).toBe(false);
 
       const again = await runBackup(host, config, { all: true, dirs: [] });
       expect(again).toMatchObject({ newFiles: 0, sentFiles: 0, errors: 0 });
