@@ -113,7 +113,7 @@ export class PackStream {
   private held = 0;
   /** Blobs held, likewise. */
   private heldBlobs = 0;
-  /** Offers refused for want of room (their files go the second way), and the most bytes held. */
+  /** Offers refused for want of room (their files go the second way), and the most bytes and blobs held. */
   readonly stats = { refused: 0, peakBytes: 0, peakBlobs: 0 };
 
   /**
