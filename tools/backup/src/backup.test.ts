@@ -49,7 +49,8 @@ describe('runBackup', () => {
       // An edit to content the vault holds: it could be recorded at once, yet waits for a's marks.
       write(path.join(a, 'y', 'k39'), known[1]!);
       const recorded: number[] = [];
-      const summary = await runBackup(host, config, { all: true, dirs: [b], recordEvery: 10, onRecorded: (n) => recorded.push(n) });
+      const phases: string[] = [];
+      const summary = await runBackup(host, config, { all: true, dirs: [b], recordEvery: 10, onRecorded: (n) => recorded.push(n), onPhase: (p) => phases.push(p) });
 
       const files = filesUnder(b);
       expect(files).toHaveLength(76);
@@ -57,6 +58,9 @@ describe('runBackup', () => {
       expect(recorded.length).toBeGreaterThan(2);
       expect(recorded.reduce((n, r) => n + r, 0)).toBe(files.length + 1);
       expect(recorded.at(-1)!).toBeLessThan(files.length - 40);
+      // The progress line says so, then goes back to counting the scan.
+      expect(phases.slice(phases.indexOf('scanning') - 1, phases.indexOf('scanning') + 1)).toEqual(['recording', 'scanning']);
+      expect(phases.slice(-2)).toEqual(['recording', 'uploading']);
       // New content counted and sent once, whichever record found its copies.
       expect(summary).toMatchObject({ files: 116, newFiles: 33, sentFiles: 33, errors: 0 });
       expect(summary.sentBytes).toBe([...big, ...fresh].reduce((n, d) => n + d.length, 0));

@@ -18,8 +18,12 @@ export interface BackupOptions {
   dirs: string[];
   onScanned?: (files: number, bytes: number) => void;
   onSent?: (bytes: number) => void;
-  /** The step under way once the scan is over, with how many files or versions it concerns (and their bytes, to pack or send). */
-  onPhase?: (phase: 'packing' | 'sending' | 'recording' | 'uploading', count: number, bytes?: number) => void;
+  /**
+   * The step under way, with how many files or versions it concerns (and their bytes, to
+   * pack or send): after the scan, or during it when a first look records as it goes
+   * (`scanning` again once that record is done).
+   */
+  onPhase?: (phase: 'scanning' | 'packing' | 'sending' | 'recording' | 'uploading', count: number, bytes?: number) => void;
   onError?: (error: { code: string; message: string; path?: string }) => void;
   /** Versions recorded, each time some are (a first look records as it goes). */
   onRecorded?: (count: number) => void;
@@ -182,13 +186,13 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
       });
     }
     if (single.length) {
-      if (final) options.onPhase?.('sending', single.length, single.reduce((n, a) => n + (a.size ?? 0), 0));
+      options.onPhase?.('sending', single.length, single.reduce((n, a) => n + (a.size ?? 0), 0));
       await sendToVault(host, single, options, fail, storedOne);
     }
 
     // Record what is safe in the vault now: new versions with full metadata, and deletions.
     const count = [...ready.values()].reduce((n, list) => n + list.length, 0);
-    if (final) options.onPhase?.('recording', count);
+    options.onPhase?.('recording', count);
     const recordedHashes: string[] = [];
     host.db
       .transaction(() => {
@@ -248,6 +252,7 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
         pendingCount += held.length - pending.get(id)!.length;
         pending.set(id, held);
         recordAt = pendingCount + recordEvery;
+        options.onPhase?.('scanning', 0);
       });
       if (!pending.has(w.dir.location.id)) pending.set(w.dir.location.id, []);
       if (found.marks) marks.set(w.dir.location.id, found.marks);

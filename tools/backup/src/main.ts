@@ -27,6 +27,7 @@ export const backupTool: ToolDefinition = {
         onScanned: (files, bytes) => ctx.progress.add(files, bytes),
         onSent: (bytes) => (sent += bytes),
         onPhase: (phase, count, bytes) => {
+          if (phase === 'scanning') return ctx.progress.phase(undefined);
           // Packing and sending say how far they got: the bytes stored since they began.
           const from = sent;
           // Formatted only when drawn (off a terminal, never: toLocaleString's first call costs ~15 ms).
@@ -45,7 +46,7 @@ export const backupTool: ToolDefinition = {
 };
 
 /** The step a backup is in, for the progress line. */
-export function phaseText(phase: Parameters<NonNullable<BackupOptions['onPhase']>>[0], count: number, bytes?: { done: number; of: number }): string {
+export function phaseText(phase: Exclude<Parameters<NonNullable<BackupOptions['onPhase']>>[0], 'scanning'>, count: number, bytes?: { done: number; of: number }): string {
   const sofar = bytes ? `, ${formatBytes(bytes.done)} of ${formatBytes(bytes.of)}` : '';
   if (phase === 'packing') return `packing ${formatCount(count, 'file')}${sofar}`;
   if (phase === 'sending') return `sending ${formatCount(count, 'big file')}${sofar}`;
