@@ -1,13 +1,12 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ensureConfig, openHost } from '@hoard/state';
 import { PACK_MAX_BLOB } from '@hoard/backup';
+import { treeSnapshot } from '../../../test/support/compare.js';
+import { tempDir } from '../../../test/support/trees.js';
 import { runBackup } from './backup.js';
-
-const sha = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
 
 function write(file: string, data: Buffer): Buffer {
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -15,13 +14,9 @@ function write(file: string, data: Buffer): Buffer {
   return data;
 }
 
-function filesUnder(dir: string): string[] {
-  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => path.join(d.parentPath, d.name));
-}
-
 describe('runBackup', () => {
   it('records a first look as it goes, a batch at a time, each file once with its content; another folder keeps its run marks', async () => {
-    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-backup-'));
+    const home = tempDir('hoard-backup-');
     process.env.XDG_CONFIG_HOME = path.join(home, 'config');
     process.env.XDG_DATA_HOME = path.join(home, 'data');
     process.env.XDG_CACHE_HOME = path.join(home, 'cache');
@@ -52,7 +47,7 @@ describe('runBackup', () => {
       const phases: string[] = [];
       const summary = await runBackup(host, config, { all: true, dirs: [b], recordEvery: 10, onRecorded: (n) => recorded.push(n), onPhase: (p) => phases.push(p) });
 
-      const files = filesUnder(b);
+      const files = Object.entries(treeSnapshot(b)).map(([name, f]): [string, string] => [Buffer.from(name, 'base64').toString(), `sha256:${f.sha256}`]);
       expect(files).toHaveLength(76);
       // b recorded during its scan, more than once, and the rest at the end with a's edit: every change once.
       expect(recorded.length).toBeGreaterThan(2);
@@ -64,12 +59,12 @@ describe('runBackup', () => {
       // New content counted and sent once, whichever record found its copies.
       expect(summary).toMatchObject({ files: 116, newFiles: 33, sentFiles: 33, errors: 0 });
       expect(summary.sentBytes).toBe([...big, ...fresh].reduce((n, d) => n + d.length, 0));
-      expect(filesUnder(path.join(home, 'data', 'hoard', 'vault', 'blobs'))).toHaveLength(3);
+      expect(Object.keys(treeSnapshot(path.join(home, 'data', 'hoard', 'vault', 'blobs')))).toHaveLength(3);
 
       // The state holds every file with the content it has, and one version each.
       const locationOf = (dir: string) => host.db.prepare('SELECT location_id FROM directories WHERE path = ?').pluck().get(dir) as number;
       const entries = new Map((host.db.prepare('SELECT key, hash FROM entries WHERE location_id = ?').all(locationOf(b)) as Array<{ key: string; hash: string }>).map((e) => [e.key, e.hash]));
-      expect(new Map(files.map((f) => [path.relative(b, f), sha(fs.readFileSync(f))]))).toEqual(entries);
+      expect(new Map(files)).toEqual(entries);
       expect(host.db.prepare('SELECT count(*) FROM snapshots WHERE location_id = ?').pluck().get(locationOf(b))).toBe(76);
       // a's changes waited for the end, recorded with the marks its scan proved: still valid.
       const marks = host.db.prepare('SELECT seq, marks, (SELECT max(seq) FROM events e WHERE e.location_id = r.location_id) AS last FROM run_marks r WHERE location_id = ?').get(locationOf(a)) as { seq: number; marks: string; last: number };

@@ -239,25 +239,24 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
     for (const w of work) {
       // A first look (nothing recorded there yet) records as it goes: diff-state passes its
       // additions on at once, and there are no run marks that recording could void.
-      const firstLook = !w.only && !host.hasHistory(w.dir.location.id);
+      const id = w.dir.location.id;
+      const firstLook = !w.only && !host.hasHistory(id);
+      if (!pending.has(id)) pending.set(id, []);
       const found = await changesOf(host, w, options, fail, summary, w.only ? undefined : stream, async (changes) => {
-        const list = pending.get(w.dir.location.id);
-        if (list) for (const c of changes) list.push(c);
-        else pending.set(w.dir.location.id, changes);
+        const list = pending.get(id)!;
+        for (const c of changes) list.push(c);
         pendingCount += changes.length;
         if (!firstLook || pendingCount < recordAt) return;
         // This folder's changes only: another's wait for the end, where its run marks are saved.
-        const id = w.dir.location.id;
-        const held = (await settle(new Map([[id, pending.get(id)!]]), false)).get(id) ?? [];
-        pendingCount += held.length - pending.get(id)!.length;
-        pending.set(id, held);
+        const waiting = (await settle(new Map([[id, list]]), false)).get(id) ?? [];
+        pendingCount += waiting.length - list.length;
+        pending.set(id, waiting);
         recordAt = pendingCount + recordEvery;
         options.onPhase?.('scanning', 0);
       });
-      if (!pending.has(w.dir.location.id)) pending.set(w.dir.location.id, []);
-      if (found.marks) marks.set(w.dir.location.id, found.marks);
-      else marks.delete(w.dir.location.id);
-      complete.set(w.dir.location.id, (complete.get(w.dir.location.id) ?? true) && found.complete);
+      if (found.marks) marks.set(id, found.marks);
+      else marks.delete(id);
+      complete.set(id, (complete.get(id) ?? true) && found.complete);
     }
   } finally {
     await stream.finish();
