@@ -22,6 +22,13 @@ export interface RepositoryDiff {
    * records its changes, they stay valid past them (ChangeSession.commit).
    */
   marks(): ScanMarks | undefined;
+  /**
+   * The caller recorded modifications this look found before its end, moving the
+   * location's last event from `from` to `to`. No mark covers a changed file (its run was
+   * not proved unchanged), so the marks stay valid past them and follow; if something
+   * else had been recorded first (`from` is not theirs), they stay void.
+   */
+  followed(from: number, to: number): void;
 }
 
 export interface DiffProgress {
@@ -55,7 +62,7 @@ export function diffTree(reader: Repository, location: Location, root: string, u
   let pool: HashPool | undefined;
   const caches = openHashCaches('sha256');
   // `unchanged` records need every file's full record: no fast path then.
-  const seq = reader.lastSeq(location.id);
+  let seq = reader.lastSeq(location.id);
   const marks = progress.unchanged ? undefined : runMarks(reader.runMarks(location.id, seq));
   const recorded = reader.entries(location.id, under);
   const fast = marks ? skipUnchanged(scanTree(abs, { root, onFiles: progress.onFound, runs: true }), recorded, root, caches.cacheFor(root), progress.onHashed, marks) : undefined;
@@ -71,6 +78,9 @@ export function diffTree(reader: Repository, location: Location, root: string, u
       if (marks?.changed) reader.saveRunMarks(location.id, seq, marks.all);
     },
     marks: () => marks && { seq, marks: marks.all },
+    followed(from, to) {
+      if (seq === from) seq = to;
+    },
   };
 }
 

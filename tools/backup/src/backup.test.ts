@@ -14,12 +14,18 @@ function write(file: string, data: Buffer): Buffer {
   return data;
 }
 
+/** A host of its own: config, state, cache and default vault under a new folder. */
+function hostHome(): string {
+  const home = tempDir('hoard-backup-');
+  process.env.XDG_CONFIG_HOME = path.join(home, 'config');
+  process.env.XDG_DATA_HOME = path.join(home, 'data');
+  process.env.XDG_CACHE_HOME = path.join(home, 'cache');
+  return home;
+}
+
 describe('runBackup', () => {
   it('records a first look as it goes, a batch at a time, each file once with its content; another folder keeps its run marks', async () => {
-    const home = tempDir('hoard-backup-');
-    process.env.XDG_CONFIG_HOME = path.join(home, 'config');
-    process.env.XDG_DATA_HOME = path.join(home, 'data');
-    process.env.XDG_CACHE_HOME = path.join(home, 'cache');
+    const home = hostHome();
     const a = path.join(home, 'a');
     const b = path.join(home, 'b');
     const known = Array.from({ length: 40 }, (_, i) => write(path.join(a, i < 20 ? 'x' : 'y', `k${i}`), crypto.randomBytes(500 + i)));
@@ -41,7 +47,7 @@ describe('runBackup', () => {
     try {
       await runBackup(host, config, { all: false, dirs: [a] });
       await runBackup(host, config, { all: true, dirs: [] }); // proves a's runs unchanged and marks them
-      // An edit to content the vault holds: it could be recorded at once, yet waits for a's marks.
+      // An edit to content the vault holds: one change, fewer than a record takes, so it waits for the end (with a's marks).
       write(path.join(a, 'y', 'k39'), known[1]!);
       const recorded: number[] = [];
       const phases: string[] = [];
@@ -76,6 +82,63 @@ describe('runBackup', () => {
 
       const again = await runBackup(host, config, { all: true, dirs: [] });
       expect(again).toMatchObject({ newFiles: 0, sentFiles: 0, errors: 0 });
+    } finally {
+      host.close();
+    }
+  }, 60_000);
+
+  it("records a later look's modifications as it goes, additions and deletions at the end, its run marks following its own records", async () => {
+    const home = hostHome();
+    const c = path.join(home, 'c');
+    // Enough files that the scan hands them on in several batches (a few hundred lines each), whatever the timing.
+    const N = 400;
+    const name = (prefix: string, i: number) => `${prefix}${String(i).padStart(3, '0')}`;
+    const p = Array.from({ length: N }, (_, i) => write(path.join(c, 'p', name('p', i)), crypto.randomBytes(400 + i)));
+    const q = Array.from({ length: N }, (_, i) => write(path.join(c, 'q', name('q', i)), crypto.randomBytes(600 + i)));
+    write(path.join(c, 'q', 'r-big'), crypto.randomBytes(PACK_MAX_BLOB + 10));
+    for (let i = 0; i < 10; i++) write(path.join(c, 'r', `r${i}`), crypto.randomBytes(300 + i));
+    await new Promise((r) => setTimeout(r, 2100)); // past the racy window: the runs can be marked
+
+    const config = ensureConfig();
+    const host = openHost();
+    try {
+      await runBackup(host, config, { all: false, dirs: [c] });
+      await runBackup(host, config, { all: true, dirs: [] }); // proves the runs unchanged and marks them
+      const id = host.db.prepare('SELECT location_id FROM directories WHERE path = ?').pluck().get(c) as number;
+      // p and q swap contents (held in the vault: recorded as soon as enough are held), a big
+      // file gets new content (sent on its own during the scan), one file is added, one deleted.
+      for (let i = 0; i < N - 1; i++) write(path.join(c, 'p', name('p', i)), q[i]!);
+      for (let i = 0; i < N; i++) write(path.join(c, 'q', name('q', i)), p[i]!);
+      const big = write(path.join(c, 'q', 'r-big'), crypto.randomBytes(PACK_MAX_BLOB + 20));
+      const added = write(path.join(c, 'q', 'z-new'), crypto.randomBytes(900));
+      fs.rmSync(path.join(c, 'p', name('p', N - 1)));
+
+      const recorded: number[] = [];
+      const summary = await runBackup(host, config, { all: true, dirs: [], recordEvery: 5, onRecorded: (n) => recorded.push(n) });
+
+      // Modifications recorded during the scan, more than once; the addition and deletion at the end.
+      expect(recorded.length).toBeGreaterThan(2);
+      expect(recorded.reduce((n, r) => n + r, 0)).toBe(2 * N + 1 + 1);
+      expect(recorded.at(-1)!).toBeLessThan(2 * N);
+      expect(summary).toMatchObject({ newFiles: 2, sentFiles: 2, deleted: 1, errors: 0 });
+      expect(summary.sentBytes).toBe(big.length + added.length);
+
+      // Every file with the content it has; each changed path one version more (the deleted one's says so), none twice.
+      const files = new Map(Object.entries(treeSnapshot(c)).map(([name, f]): [string, string] => [Buffer.from(name, 'base64').toString(), `sha256:${f.sha256}`]));
+      const entries = new Map((host.db.prepare('SELECT key, hash FROM entries WHERE location_id = ?').all(id) as Array<{ key: string; hash: string }>).map((e) => [e.key, e.hash]));
+      expect(entries).toEqual(files);
+      const versions = new Map(host.db.prepare('SELECT key, count(*) FROM snapshots WHERE location_id = ? GROUP BY key').raw(true).all(id) as Array<[string, number]>);
+      expect([...versions].filter(([, n]) => n === 2).map(([k]) => k).sort()).toEqual([...p.keys()].map((i) => `p/${name('p', i)}`).concat([...q.keys()].map((i) => `q/${name('q', i)}`), ['q/r-big']).sort());
+      expect(versions.get('q/z-new')).toBe(1);
+      expect(versions.get('r/r0')).toBe(1);
+
+      // The marks made by this look stay valid past its own records: r, untouched, is still marked.
+      const marks = host.db.prepare('SELECT seq, marks, (SELECT max(seq) FROM events e WHERE e.location_id = r.location_id) AS last FROM run_marks r WHERE location_id = ?').get(id) as { seq: number; marks: string; last: number };
+      expect(marks.seq).toBe(marks.last);
+      expect(Object.keys(JSON.parse(marks.marks) as object)).toContain('r/r0');
+
+      const again = await runBackup(host, config, { all: true, dirs: [] });
+      expect(again).toMatchObject({ newFiles: 0, sentFiles: 0, deleted: 0, errors: 0 });
     } finally {
       host.close();
     }

@@ -5,7 +5,7 @@ import { blobKeyHash, entryKey, type HostConfig, type Location, type Repository,
 import { joinRecordPath, type ActionRecord, type AnyRecord } from '@hoard/schema';
 import { locator, rcloneList, remoteJoin } from '@hoard/remote';
 import { checkTrackable, isSymlinkMode, learnPacks, metadataPending, PACK_MAX_BLOB, PackStream, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
-import { diffTree } from '@hoard/tool-add/pipeline';
+import { diffTree, type RepositoryDiff } from '@hoard/tool-add/pipeline';
 import { symlinkTarget } from '@hoard/tool-diff-state/diff-state';
 import { stageActions } from '@hoard/tool-stage/stage';
 import { transferStaged } from '@hoard/tool-transfer/transfer';
@@ -50,10 +50,11 @@ export interface BackupSummary {
 type Change = StateChange & { path: string; pathBytes?: string; target?: string; targetBytes?: string; uid?: number; gid?: number; atimeMs?: number; ctimeMs?: number; birthtimeMs?: number };
 
 /**
- * A first look at a folder records its changes as it goes, once about this many are held
- * and their content is safe in the vault: a first backup of ten million files holds this
- * many records (~60 MB) and those whose content is still on its way into a pack (the
- * pack stream bounds them, by bytes and by count), not ten million. Each record is a
+ * A look at a whole folder records its changes as it goes (a first look its additions, a
+ * later one its modifications), once about this many are held and their content is safe
+ * in the vault: a first backup of ten million files holds this many records (~60 MB) and
+ * those whose content is still on its way into a pack (the pack stream bounds them, by
+ * bytes and by count), not ten million. Each record is a
  * commit that rewrites pages scattered over the state's indexes, so they are few:
  * recording every 20,000 did not make a first backup of 100,000 files faster (10.7-12.4 s
  * against 10.0-13.3 s).
@@ -237,20 +238,27 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
 
   try {
     for (const w of work) {
-      // A first look (nothing recorded there yet) records as it goes: diff-state passes its
-      // additions on at once, and there are no run marks that recording could void.
+      // A whole folder's look records as it goes what it can: a first look (nothing recorded
+      // there yet) its additions, which diff-state passes on at once; a later look its
+      // modifications (diff-state holds additions and deletions to the end, to pair them
+      // into moves), its run marks following its own records.
       const id = w.dir.location.id;
       const firstLook = !w.only && !host.hasHistory(id);
       if (!pending.has(id)) pending.set(id, []);
-      const found = await changesOf(host, w, options, fail, summary, w.only ? undefined : stream, async (changes) => {
+      const found = await changesOf(host, w, options, fail, summary, w.only ? undefined : stream, async (changes, diff) => {
         const list = pending.get(id)!;
         for (const c of changes) list.push(c);
         pendingCount += changes.length;
-        if (!firstLook || pendingCount < recordAt) return;
+        if (w.only || pendingCount < recordAt) return;
         // This folder's changes only: another's wait for the end, where its run marks are saved.
-        const waiting = (await settle(new Map([[id, list]]), false)).get(id) ?? [];
-        pendingCount += waiting.length - list.length;
-        pending.set(id, waiting);
+        const now = firstLook ? list : list.filter((c) => c.op === 'modify');
+        const before = host.lastSeq(id);
+        const waiting = new Set(now.length ? ((await settle(new Map([[id, now]]), false)).get(id) ?? []) : []);
+        diff.followed(before, host.lastSeq(id));
+        const recorded = new Set(now.filter((c) => !waiting.has(c)));
+        const left = list.filter((c) => !recorded.has(c));
+        pendingCount += left.length - list.length;
+        pending.set(id, left);
         recordAt = pendingCount + recordEvery;
         options.onPhase?.('scanning', 0);
       });
@@ -302,7 +310,7 @@ async function changesOf(
   fail: (e: { code: string; message: string; path?: string }) => void,
   summary: BackupSummary,
   stream: PackStream | undefined,
-  onChanges: (changes: Change[]) => Promise<void>,
+  onChanges: (changes: Change[], diff: RepositoryDiff) => Promise<void>,
 ): Promise<{ complete: boolean; marks?: ScanMarks }> {
   const reader = host; // reads through the same connection: nothing else writes while the scan runs
   const keep = stream && { maxBytes: PACK_MAX_BLOB, take: (_rec: unknown, hash: string, data: Buffer) => stream.offer(hash, data) };
@@ -329,7 +337,7 @@ async function changesOf(
           changes.push(change);
         }
       }
-      if (changes.length) await onChanges(changes);
+      if (changes.length) await onChanges(changes, diff);
     }
   } finally {
     await diff.close();
