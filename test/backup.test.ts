@@ -466,21 +466,30 @@ describe('backup and restore', () => {
     await h.ok(src, 'dir', 'init');
     // Each round brings new content (a pack's worth of work); kills land anywhere within the
     // time an uninterrupted round takes.
+    // And 60 files swap contents with others (content the vault holds): with --record-every 20
+    // they are recorded during the scan, so kills land in those records too.
     const newContent = (tag: string) => {
       fs.mkdirSync(path.join(src, tag), { recursive: true });
       for (let i = 0; i < 40; i++) fs.writeFileSync(path.join(src, tag, `f${i}`), crypto.randomBytes(20_000 + i));
+      const first = (Number(/\d+/.exec(tag)?.[0] ?? 0) * 7) % 140;
+      for (let i = first; i < first + 60; i += 2) {
+        const [a, b] = [i, i + 1].map((n) => path.join(src, `d${n % 9}`, `f${n}`));
+        const [da, db] = [fs.readFileSync(a!), fs.readFileSync(b!)];
+        fs.writeFileSync(a!, db);
+        fs.writeFileSync(b!, da);
+      }
     };
     // The first backup (the whole tree) is slower than a round: timing it would put most
     // kills after a round had already finished.
     await h.summary(src, 'backup', '--all');
     newContent('round-timed');
     const started = Date.now();
-    await h.summary(src, 'backup', '--all');
+    await h.summary(src, 'backup', '--all', '--record-every', '20');
     let roundMs = Date.now() - started;
     let killed = 0;
     for (let round = 0; round < 20; round++) {
       newContent(`round-${round}`);
-      const child = execa(path.join(BIN, 'hoard'), ['backup', '--all', '--json'], { cwd: src, env: h.env, reject: false, detached: true });
+      const child = execa(path.join(BIN, 'hoard'), ['backup', '--all', '--json', '--record-every', '20'], { cwd: src, env: h.env, reject: false, detached: true });
       const timer = setTimeout(() => {
         try {
           process.kill(-child.pid!, 'SIGKILL');

@@ -27,7 +27,7 @@ export interface BackupOptions {
   onError?: (error: { code: string; message: string; path?: string }) => void;
   /** Versions recorded, each time some are (a first look records as it goes). */
   onRecorded?: (count: number) => void;
-  /** Changes a first look holds before it records those whose content is safe (tests). */
+  /** Changes held before those whose content is safe are recorded during the scan (default RECORD_EVERY_CHANGES). */
   recordEvery?: number;
 }
 

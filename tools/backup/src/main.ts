@@ -1,4 +1,5 @@
 import { formatBytes, formatCount, formatDuration, runTool, WAIT_OPTION, type ToolDefinition } from '@hoard/cli';
+import { UsageError } from '@hoard/schema';
 import type { BackupOptions, BackupSummary } from './backup.js';
 
 export const backupTool: ToolDefinition = {
@@ -8,10 +9,13 @@ export const backupTool: ToolDefinition = {
   options: [
     { flags: '--all', description: 're-scan every tracked folder' },
     { flags: '--json', description: 'the summary as a JSON record even on a terminal' },
+    { flags: '--record-every <n>', description: 'record what is safe in the vault during the scan once n changes are held (default 131072): lower holds less in memory, higher commits less often' },
     WAIT_OPTION,
   ],
   examples: ['hoard backup ~/Documents', 'hoard backup --all --json | jq .sentBytes'],
   async run(ctx) {
+    const recordEvery = ctx.options.recordEvery === undefined ? undefined : Number(ctx.options.recordEvery);
+    if (recordEvery !== undefined && !(Number.isInteger(recordEvery) && recordEvery > 0)) throw new UsageError('--record-every takes a whole number above 0');
     const { openHost, ensureConfig } = await import('@hoard/state');
     const { runBackup } = await import('./backup.js');
     const config = ensureConfig();
@@ -24,6 +28,7 @@ export const backupTool: ToolDefinition = {
       const summary = await runBackup(host, config, {
         all: Boolean(ctx.options.all),
         dirs: ctx.args,
+        recordEvery,
         onScanned: (files, bytes) => ctx.progress.add(files, bytes),
         onSent: (bytes) => (sent += bytes),
         onPhase: (phase, count, bytes) => {
