@@ -33,6 +33,14 @@ export interface ItemReport {
 export const REPO_OPTION: OptionDef = { flags: '--repo <dir>', description: 'the repository (default: the one containing the current folder)' };
 export const WAIT_OPTION: OptionDef = { flags: '--wait <seconds>', description: 'how long to wait for another writer before failing', default: 30 };
 
+/** An option's value that must be a whole number above 0 (a count), or undefined when not given. */
+export function countOption(value: unknown, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!(Number.isInteger(n) && n > 0)) throw new UsageError(`${flag} takes a whole number above 0`);
+  return n;
+}
+
 export interface ToolContext {
   /** Positional arguments. */
   args: string[];

@@ -20,12 +20,12 @@ export interface BackupOptions {
   onSent?: (bytes: number) => void;
   /**
    * The step under way, with how many files or versions it concerns (and their bytes, to
-   * pack or send): after the scan, or during it when a first look records as it goes
+   * pack or send): after the scan, or during it when a look records as it goes
    * (`scanning` again once that record is done).
    */
   onPhase?: (phase: 'scanning' | 'packing' | 'sending' | 'recording' | 'uploading', count: number, bytes?: number) => void;
   onError?: (error: { code: string; message: string; path?: string }) => void;
-  /** Versions recorded, each time some are (a first look records as it goes). */
+  /** Versions recorded, each time some are (a look records as it goes). */
   onRecorded?: (count: number) => void;
   /** Changes held before those whose content is safe are recorded during the scan (default RECORD_EVERY_CHANGES). */
   recordEvery?: number;
@@ -54,10 +54,9 @@ type Change = StateChange & { path: string; pathBytes?: string; target?: string;
  * later one its modifications), once about this many are held and their content is safe
  * in the vault: a first backup of ten million files holds this many records (~60 MB) and
  * those whose content is still on its way into a pack (the pack stream bounds them, by
- * bytes and by count), not ten million. Each record is a
- * commit that rewrites pages scattered over the state's indexes, so they are few:
- * recording every 20,000 did not make a first backup of 100,000 files faster (10.7-12.4 s
- * against 10.0-13.3 s).
+ * bytes and by count), not ten million. Each record is a commit that rewrites pages
+ * scattered over the state's indexes, so they are few: recording every 20,000 did not make
+ * a first backup of 100,000 files faster (10.7-12.4 s against 10.0-13.3 s).
  */
 const RECORD_EVERY_CHANGES = 131_072;
 

@@ -1,5 +1,4 @@
-import { formatBytes, formatCount, formatDuration, runTool, WAIT_OPTION, type ToolDefinition } from '@hoard/cli';
-import { UsageError } from '@hoard/schema';
+import { countOption, formatBytes, formatCount, formatDuration, runTool, WAIT_OPTION, type ToolDefinition } from '@hoard/cli';
 import type { BackupOptions, BackupSummary } from './backup.js';
 
 export const backupTool: ToolDefinition = {
@@ -14,8 +13,7 @@ export const backupTool: ToolDefinition = {
   ],
   examples: ['hoard backup ~/Documents', 'hoard backup --all --json | jq .sentBytes'],
   async run(ctx) {
-    const recordEvery = ctx.options.recordEvery === undefined ? undefined : Number(ctx.options.recordEvery);
-    if (recordEvery !== undefined && !(Number.isInteger(recordEvery) && recordEvery > 0)) throw new UsageError('--record-every takes a whole number above 0');
+    const recordEvery = countOption(ctx.options.recordEvery, '--record-every');
     const { openHost, ensureConfig } = await import('@hoard/state');
     const { runBackup } = await import('./backup.js');
     const config = ensureConfig();

@@ -1,4 +1,4 @@
-import { runTool, type ToolDefinition } from '@hoard/cli';
+import { countOption, runTool, type ToolDefinition } from '@hoard/cli';
 import { UsageError } from '@hoard/schema';
 import { ALGOS, isAlgo } from '@hoard/hashing';
 
@@ -17,8 +17,7 @@ export const hashTool: ToolDefinition = {
   async run(ctx) {
     const algo = String(ctx.options.algo);
     if (!isAlgo(algo)) throw new UsageError(`unknown --algo ${algo}; choose one of ${ALGOS.join(', ')}`);
-    const threads = ctx.options.threads === undefined ? undefined : Number(ctx.options.threads);
-    if (threads !== undefined && !(Number.isInteger(threads) && threads > 0)) throw new UsageError('--threads takes a whole number above 0');
+    const threads = countOption(ctx.options.threads, '--threads');
     const input = ctx.input();
     const [{ hashRecords }, { HashPool }, { openHashCaches }] = await Promise.all([
       import('./hash.js'),
