@@ -155,6 +155,100 @@ describe('hostile names over ssh', () => {
   }, 60_000);
 });
 
+/** Symlinks of every sort (and a file some link points at, and a secret outside the tree that one points to). */
+function writeLinks(root: string, outside: string): Record<string, string> {
+  fs.mkdirSync(path.join(root, 'docs'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'links'));
+  fs.writeFileSync(path.join(root, 'docs', 'a.txt'), 'hello\n');
+  fs.writeFileSync(outside, 'secret outside the tree\n');
+  const links: Record<string, string> = {
+    'links/rel': '../docs/a.txt',
+    'links/abs-outside': outside,
+    'links/dangling': 'nowhere/at/all',
+    'links/to-folder': '../docs',
+    'links/-f $(touch pwned) q"': "we ird\n`touch pwned2` 'q'",
+  };
+  for (const [name, target] of Object.entries(links)) {
+    fs.symlinkSync(target, path.join(root, name));
+    fs.lutimesSync(path.join(root, name), 1_500_000_000, 1_500_000_000 + name.length);
+  }
+  return links;
+}
+
+/** Every regular file under `dir`, .hoard/ included: none may hold what a link points at outside. */
+function filesHolding(dir: string, text: string): string[] {
+  const found: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const full = path.join(d, e.name);
+      if (e.isDirectory()) walk(full);
+      else if (e.isFile() && fs.readFileSync(full).includes(text)) found.push(full);
+    }
+  };
+  walk(dir);
+  return found;
+}
+
+const LINK_KINDS = KINDS.filter((k) => k.kind !== 'rclone tree');
+describe.each(LINK_KINDS)('symlinks through a $kind', ({ add, env: extra }) => {
+  beforeEach(() => void (kindEnv = extra ?? {}));
+  afterEach(() => void (kindEnv = {}));
+  it('travel as links, never followed; a retargeted link is a new version and the old one goes to the trash', async () => {
+    const src = tempDir();
+    const outside = path.join(tempDir(), 'outside.txt');
+    const links = writeLinks(src, outside);
+    await ok(src, 'init');
+    const far = path.join(tempDir(), 'far place');
+    await ok(src, 'remote', 'add', 'far', ...add(far));
+    const first = await summary(src, 'push', 'far');
+    // Six contents: a.txt and five targets (the bytes of each link, not of what it points to).
+    expect(first).toMatchObject({ filesSent: 6, bytesSent: 6 + Object.values(links).reduce((n, t) => n + Buffer.byteLength(t), 0), skipped: 0 });
+    const dst = tempDir();
+    await ok(dst, 'init');
+    await ok(dst, 'remote', 'add', 'far', ...add(far).filter((a) => a !== '--init'));
+    await summary(dst, 'pull', 'far');
+    const snap = treeSnapshot(dst);
+    expect(snap).toEqual(treeSnapshot(src));
+    expect(Object.values(snap).filter((f) => f.link)).toHaveLength(5);
+    for (const [name, target] of Object.entries(links)) expect(fs.readlinkSync(path.join(dst, name))).toBe(target);
+    // Nothing was read or written through a link: the secret outside is nowhere else, and unchanged.
+    expect([...filesHolding(far, 'secret outside'), ...filesHolding(dst, 'secret outside')]).toEqual([]);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('secret outside the tree\n');
+    expect(fs.readdirSync(path.join(dst, 'docs'))).toEqual(['a.txt']);
+    for (const dir of [src, dst, path.dirname(far), process.cwd()]) expect(['pwned', 'pwned2'].filter((n) => fs.existsSync(path.join(dir, n)))).toEqual([]);
+    // Both repositories check their links' content as recorded.
+    await ok(dst, 'fsck', '--content');
+
+    // Retarget one link: only its new target travels; the far link it replaced is recoverable from the trash.
+    fs.rmSync(path.join(src, 'links/rel'));
+    fs.symlinkSync('../docs/elsewhere.txt', path.join(src, 'links/rel'));
+    const second = await summary(src, 'push', 'far');
+    expect(second).toMatchObject({ filesSent: 1, bytesSent: Buffer.byteLength('../docs/elsewhere.txt') });
+    expect(await summary(dst, 'pull', 'far')).toMatchObject({ filesReceived: 1, trashed: 0 });
+    expect(treeSnapshot(dst)).toEqual(treeSnapshot(src));
+    expect(jsonl((await ok(dst, 'trash', 'list', '--json')).stdout).map((t) => t.path)).toEqual(['links/rel']);
+    fs.rmSync(path.join(dst, 'links/rel'));
+    await ok(dst, 'trash', 'restore', 'links/rel');
+    expect(fs.readlinkSync(path.join(dst, 'links/rel'))).toBe('../docs/a.txt');
+  }, 60_000);
+});
+
+describe('symlinks and an rclone mirror', () => {
+  it('are skipped, as rclone copy does without --links, and the summary says how many', async () => {
+    const src = tempDir();
+    writeLinks(src, path.join(tempDir(), 'outside.txt'));
+    await ok(src, 'init');
+    const far = path.join(tempDir(), 'mirror');
+    await ok(src, 'remote', 'add', 'far', `rclone:${far}`);
+    expect(await summary(src, 'push', 'far')).toMatchObject({ filesSent: 1, skipped: 5 });
+    expect(await summary(src, 'push', 'far')).toMatchObject({ filesSent: 0, skipped: 5 });
+    expect(fs.existsSync(path.join(far, 'links'))).toBe(false);
+    expect(filesHolding(far, 'secret outside')).toEqual([]);
+    const plan = jsonl((await ok(src, 'plan', '--push', 'far')).stdout);
+    expect(plan.map((a) => [a.op, a.reason])).toEqual(Array(5).fill(['skip', 'symlink-on-mirror']));
+  }, 60_000);
+});
+
 describe('sync', () => {
   it('keeps both versions of a file edited on both sides, and a deletion reaches the other side\'s trash', async () => {
     const a = tempDir();

@@ -56,7 +56,7 @@ export async function exchange(direction, argv) {
   $.env.SHLVL = String(Math.max(1, Number(process.env.SHLVL) || 0));
   $.cwd = repo.root;
   const say = (text) => process.stderr.isTTY && !json && process.stderr.write(`${text}\n`);
-  const summary = { type: 'summary', command: direction, remote, filesSent: 0, bytesSent: 0, filesReceived: 0, bytesReceived: 0, checkedOut: 0, moved: 0, trashed: 0, conflicts: 0, errors: 0 };
+  const summary = { type: 'summary', command: direction, remote, filesSent: 0, bytesSent: 0, filesReceived: 0, bytesReceived: 0, checkedOut: 0, moved: 0, trashed: 0, conflicts: 0, skipped: 0, errors: 0 };
   try {
     say(`recording changes here`);
     await $`${HOARD} add --json`.nothrow().then(countErrors(summary));
@@ -110,7 +110,8 @@ export async function exchange(direction, argv) {
     else {
       process.stdout.write(
         `${direction} ${remote}: sent ${formatCount(summary.filesSent, 'file')} (${formatBytes(summary.bytesSent)}), received ${formatCount(summary.filesReceived)} (${formatBytes(summary.bytesReceived)}), ` +
-          `${formatCount(summary.moved)} moved, ${formatCount(summary.trashed)} to trash, ${formatCount(summary.conflicts)} conflicts, ${formatCount(summary.errors)} errors\n`,
+          `${formatCount(summary.moved)} moved, ${formatCount(summary.trashed)} to trash, ${formatCount(summary.conflicts)} conflicts, ` +
+          `${summary.skipped ? `${formatCount(summary.skipped, 'symlink')} not sent (a mirror holds files only), ` : ''}${formatCount(summary.errors)} errors\n`,
       );
     }
     return summary.errors ? 1 : 0;
@@ -132,6 +133,8 @@ function tally(summary, resultsText, planText) {
     const a = JSON.parse(line);
     if (a.op === 'skip' && /conflict|deleted-here|edited-here/.test(a.reason ?? '')) conflicts.add(a.path);
     if (a.op === 'checkout' && a.reason === 'conflict') conflicts.add(a.path);
+    // As `rclone copy` without --links: a symlink does not go to a mirror, and the summary says so.
+    if (a.op === 'skip' && a.reason === 'symlink-on-mirror') summary.skipped++;
   }
   summary.conflicts += conflicts.size;
   let failed = 0;

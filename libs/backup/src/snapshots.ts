@@ -54,8 +54,3 @@ export function stateTotals(host: Repository, locationId: number, under: string,
 export function referencedHashes(db: Repository['db']): Set<string> {
   return new Set(db.prepare('SELECT DISTINCT hash FROM snapshots').pluck().all() as string[]);
 }
-
-/** Whether a snapshot's (or change's) mode is a symlink's: its content is the link's target. */
-export function isSymlinkMode(mode: number | undefined): boolean {
-  return mode !== undefined && (mode & 0o170000) === 0o120000;
-}

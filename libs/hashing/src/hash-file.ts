@@ -25,6 +25,14 @@ export type HashOutcome =
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 
 /**
+ * The content id of a symlink: sha256 of its target's exact bytes. A link is never
+ * followed: what it holds is where it points (a backup stores that, a push carries it).
+ */
+export function symlinkContentId(target: Uint8Array): string {
+  return `sha256:${hashBuffer('sha256', target)}`;
+}
+
+/**
  * Hash one regular file in chunks through `buffer` (never the whole file in memory).
  * The final component is opened without following symlinks. If size, mtime or ctime
  * differ after reading from before, the file changed under us: report that, never a

@@ -8,6 +8,16 @@ export type HashAlgo = 'sha256' | 'blake3' | 'xxh3' | 'xxh64';
 /** `<algo>:<hex>`, e.g. `sha256:e3b0...`. */
 export type ContentId = string;
 
+/** Whether a mode (of a file record, entry, change or snapshot) is a symlink's: its content is the link's target. */
+export function isSymlinkMode(mode: number | undefined): boolean {
+  return mode !== undefined && (mode & 0o170000) === 0o120000;
+}
+
+/** A symlink's target as a scan record carries it: the exact bytes the link holds (its content). */
+export function symlinkTarget(rec: { target?: string; targetBytes?: string }): Buffer {
+  return rec.targetBytes !== undefined ? Buffer.from(rec.targetBytes, 'base64') : Buffer.from(rec.target ?? '');
+}
+
 /** One entry seen by `scan`: a regular file or a symlink (never followed). */
 export interface FileRecord {
   type: 'file';

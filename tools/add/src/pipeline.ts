@@ -37,8 +37,6 @@ export interface DiffProgress {
   onHashed?: (files: number, size: number) => void;
   /** Also emit `unchanged` change records. */
   unchanged?: boolean;
-  /** Compare symlinks too (backups keep them; see diffState). */
-  symlinks?: boolean;
   /** The bytes of small files as they are hashed (see hashRecords' `keep`). */
   keep?: HashOptions['keep'];
 }
@@ -67,7 +65,7 @@ export function diffTree(reader: Repository, location: Location, root: string, u
   const recorded = reader.entries(location.id, under);
   const fast = marks ? skipUnchanged(scanTree(abs, { root, onFiles: progress.onFound, runs: true }), recorded, root, caches.cacheFor(root), progress.onHashed, marks) : undefined;
   const hashed = hashRecords(asInputLines(fast?.items ?? scanTree(abs, { root, onFiles: progress.onFound })), { algo: 'sha256', pool: () => (pool ??= new HashPool()), cacheFor: caches.cacheFor, onFile: (size) => progress.onHashed?.(1, size), asObjects: true, keep: progress.keep });
-  const items = diffState(asInputLines(hashed), { entries: fast?.entries ?? recorded, location: location.name, under, unchanged: progress.unchanged, symlinks: progress.symlinks });
+  const items = diffState(asInputLines(hashed), { entries: fast?.entries ?? recorded, location: location.name, under, unchanged: progress.unchanged });
   return {
     under,
     items,

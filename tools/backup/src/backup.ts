@@ -2,11 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { asInputLines, type OutputItem } from '@hoard/jsonl';
 import { blobKeyHash, entryKey, type HostConfig, type Location, type Repository, type ScanMarks, type StateChange } from '@hoard/state';
-import { joinRecordPath, type ActionRecord, type AnyRecord } from '@hoard/schema';
+import { isSymlinkMode, joinRecordPath, symlinkTarget, type ActionRecord, type AnyRecord } from '@hoard/schema';
 import { locator, rcloneList, remoteJoin } from '@hoard/remote';
-import { checkTrackable, isSymlinkMode, learnPacks, metadataPending, PACK_MAX_BLOB, PackStream, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
+import { checkTrackable, learnPacks, metadataPending, PACK_MAX_BLOB, PackStream, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
 import { diffTree, type RepositoryDiff } from '@hoard/tool-add/pipeline';
-import { symlinkTarget } from '@hoard/tool-diff-state/diff-state';
 import { stageActions } from '@hoard/tool-stage/stage';
 import { transferStaged } from '@hoard/tool-transfer/transfer';
 import { integrateReceived } from '@hoard/tool-integrate/integrate';
@@ -313,7 +312,7 @@ async function changesOf(
 ): Promise<{ complete: boolean; marks?: ScanMarks }> {
   const reader = host; // reads through the same connection: nothing else writes while the scan runs
   const keep = stream && { maxBytes: PACK_MAX_BLOB, take: (_rec: unknown, hash: string, data: Buffer) => stream.offer(hash, data) };
-  const diff = diffTree(reader, w.dir.location, w.dir.path, w.under, { onHashed: options.onScanned, symlinks: true, keep });
+  const diff = diffTree(reader, w.dir.location, w.dir.path, w.under, { onHashed: options.onScanned, keep });
   let complete = false;
   try {
     for await (const batch of diff.items) {

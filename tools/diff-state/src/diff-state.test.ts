@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseLine, type InputLine, type OutputItem } from '@hoard/jsonl';
 import type { AnyRecord } from '@hoard/schema';
@@ -79,14 +80,14 @@ describe('diffState', () => {
     expect(out.find((r) => r.type === 'error')).toMatchObject({ code: 'bad-input', line: 2, message: expect.stringMatching(/outside --under sub/) });
   });
 
-  it('refuses unsorted input and records without a hash, and passes symlinks through', async () => {
-    const link = { ...file('l', H('4')), kind: 'symlink', target: 'x' };
-    delete (link as Record<string, unknown>).hash;
+  it('refuses unsorted input and records without a hash; a symlink is a file whose content is its target', async () => {
+    const link = { ...file('l', H('4')), kind: 'symlink', target: '../x' };
     const out = await diff([file('b', H('b')), file('a', H('a')), { ...file('c', H('c')), hash: undefined }, link, scanDone()], [entry('a', H('a')), entry('b', H('b'))]);
     const errors = out.filter((r) => r.type === 'error');
     expect(errors.map((e) => e.line)).toEqual([2, 3]);
     expect(errors[0]!.message).toMatch(/not sorted/);
     expect(errors[1]!.message).toMatch(/run hoard hash/);
-    expect(out.some((r) => r.type === 'file' && r.kind === 'symlink')).toBe(true);
+    // Never followed: the id is sha256 of the target's bytes, whatever the record's hash field says.
+    expect(out.find((r) => r.type === 'change' && r.path === 'l')).toMatchObject({ op: 'add', hash: `sha256:${crypto.createHash('sha256').update('../x').digest('hex')}` });
   });
 });

@@ -1,6 +1,6 @@
-import crypto from 'node:crypto';
-import { comparePaths, type ChangeRecord, type ErrorRecord, type FileRecord, type NoteRecord, type ScanRecord } from '@hoard/schema';
+import { comparePaths, symlinkTarget, type ChangeRecord, type ErrorRecord, type FileRecord, type NoteRecord, type ScanRecord } from '@hoard/schema';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
+import { symlinkContentId } from '@hoard/hashing';
 import { entryKey, keyPath, type Entry } from '@hoard/state';
 
 export interface DiffOptions {
@@ -12,11 +12,6 @@ export interface DiffOptions {
   under?: string;
   /** Also emit `unchanged` records. */
   unchanged?: boolean;
-  /**
-   * Compare symlinks too, as files whose content is their target (backups keep them; a
-   * repository's tree does not carry them yet).
-   */
-  symlinks?: boolean;
 }
 
 const TOOL = 'diff-state';
@@ -69,12 +64,13 @@ export async function* diffState(input: AsyncIterable<InputLine[]>, options: Dif
         out.push(line.text);
         continue;
       }
-      const link = options.symlinks && rec.type === 'file' && rec.kind === 'symlink';
+      // A symlink is recorded as a file whose content is its target (never followed).
+      const link = rec.type === 'file' && rec.kind === 'symlink';
       if (!link && (rec.type !== 'file' || rec.kind !== undefined)) {
-        out.push(line.text); // symlinks (unless asked for) and other records are not part of recorded state
+        out.push(line.text); // other records are not part of recorded state
         continue;
       }
-      const file = link ? { ...(rec as FileRecord), hash: symlinkId(rec as FileRecord) } : (rec as FileRecord);
+      const file = link ? { ...(rec as FileRecord), hash: symlinkContentId(symlinkTarget(rec as FileRecord)) } : (rec as FileRecord);
       if (file.hash === undefined) {
         out.push(badInput(line.lineNo, `file record without "hash": run hoard hash before diff-state (${file.path})`));
         continue;
@@ -204,13 +200,3 @@ function badInput(line: number, message: string): ErrorRecord {
   return { type: 'error', tool: TOOL, code: 'bad-input', line, message };
 }
 
-
-/** A symlink's target, the exact bytes it holds (what a backup stores as its content). */
-export function symlinkTarget(rec: { target?: string; targetBytes?: string }): Buffer {
-  return rec.targetBytes !== undefined ? Buffer.from(rec.targetBytes, 'base64') : Buffer.from(rec.target ?? '');
-}
-
-/** The content id of a symlink: sha256 of its target. */
-function symlinkId(rec: FileRecord): string {
-  return `sha256:${crypto.createHash('sha256').update(symlinkTarget(rec)).digest('hex')}`;
-}

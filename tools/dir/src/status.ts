@@ -19,7 +19,7 @@ export async function* dirStatus(host: Repository, dir: string, deleted: boolean
   const { dir: tracked, rel } = found;
   const staged = host.db.prepare('SELECT key FROM staged WHERE location_id = ?').pluck().all(tracked.location.id) as string[];
   const isStaged = (key: string) => staged.some((s) => s === '' || key === s || key.startsWith(`${s}/`));
-  const diff = diffTree(host, tracked.location, tracked.path, rel, { unchanged: true, symlinks: true });
+  const diff = diffTree(host, tracked.location, tracked.path, rel, { unchanged: true });
   try {
     for await (const batch of diff.items) {
       for (const item of batch) {

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { HashPool } from '@hoard/hashing';
-import { joinRecordPath, type AnyRecord } from '@hoard/schema';
+import { HashPool, symlinkContentId } from '@hoard/hashing';
+import { isSymlinkMode, joinRecordPath, type AnyRecord } from '@hoard/schema';
 import { blobKeyHash, keyPath, LOCAL, storeKeyHash, type Entry, type Repository } from '@hoard/state';
 import { forwardToPeer, openLocation, peerUrl, rclone, rcloneRoot, readManifest, remoteJoin, type OpenedLocation } from '@hoard/remote';
 import { verifyPacks } from '@hoard/backup';
@@ -52,6 +52,13 @@ export async function* checkHere(repo: Repository): AsyncGenerator<Finding | { c
       batch = [];
     };
     for (const e of repo.entries(local.id)) {
+      if (isSymlinkMode(e.mode)) {
+        const finding = checkLink(repo.root, e);
+        checked++;
+        bytes += e.size;
+        if (finding) yield finding;
+        continue;
+      }
       batch.push(e);
       if (batch.length >= BATCH) yield* flush();
     }
@@ -74,6 +81,20 @@ export async function* checkHere(repo: Repository): AsyncGenerator<Finding | { c
   } finally {
     await pool.close();
   }
+}
+
+/** A recorded symlink: its content is its target, read (never followed) and compared with its id. */
+function checkLink(root: string, e: Entry): Finding | undefined {
+  const { path: p, pathBytes } = keyPath(e.key);
+  const file = joinRecordPath(root, p, pathBytes);
+  const st = fs.lstatSync(file, { throwIfNoEntry: false });
+  if (!st) return { code: 'missing', path: p, hash: e.hash, message: `${p}: no such symlink` };
+  const hash = st.isSymbolicLink() ? symlinkContentId(fs.readlinkSync(file, { encoding: 'buffer' })) : undefined;
+  if (hash === e.hash) return undefined;
+  const same = st.isSymbolicLink() && st.size === e.size && Math.abs(st.mtimeMs - e.mtimeMs) < 1;
+  return same
+    ? { code: 'corrupt', path: p, hash: e.hash, message: `${p}: symlink target is ${hash}, recorded ${e.hash} with the same size and time (damaged)` }
+    : { code: 'changed-since-recorded', path: p, hash: e.hash, message: `${p} changed since it was recorded (hoard add records it)` };
 }
 
 function listFiles(dir: string, rel = ''): string[] {

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { ActionRecord } from '@hoard/schema';
+import { isSymlinkMode, type ActionRecord } from '@hoard/schema';
 import { keyPath, type Entry } from '@hoard/state';
 
 export type Direction = 'push' | 'pull' | 'sync';
@@ -159,6 +159,9 @@ export function* plan(input: PlanInput): Generator<ActionRecord> {
 }
 
 function* sideActions(side: Side, target: string, plan: SidePlan, holds: (hashes: readonly string[]) => Set<string>, source: string, mirror: boolean): Generator<ActionRecord> {
+  // An rclone mirror holds files only (as \`rclone copy\` without --links): a symlink is skipped, and said so.
+  const links = mirror ? plan.puts.filter((p) => isSymlinkMode(p.entry.mode)) : [];
+  if (links.length) plan = { ...plan, puts: plan.puts.filter((p) => !isSymlinkMode(p.entry.mode)) };
   // A deletion and an addition of the same content at once is a rename: move, send nothing.
   const deleted = new Map<string, Entry[]>();
   for (const d of plan.dels) {
@@ -201,6 +204,7 @@ function* sideActions(side: Side, target: string, plan: SidePlan, holds: (hashes
   }
   for (const t of trashes) yield { type: 'action', op: 'trash', target, ...pathFields(t.key), hash: t.hash, prevHash: t.hash, size: t.size };
   yield* plan.skips;
+  for (const p of links) yield { type: 'action', op: 'skip', target, ...pathFields(p.key), hash: p.entry.hash, reason: 'symlink-on-mirror' };
 }
 
 function pathFields(key: string): { path: string; pathBytes?: string } {

@@ -4,9 +4,10 @@ import os from 'node:os';
 import { nativeError, nameList, placeFiles, PLACED } from '@hoard/native';
 import path from 'node:path';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
-import { utimesSeconds, type ActionRecord, type AnyRecord, type ResultRecord } from '@hoard/schema';
+import { HoardError, isSymlinkMode, utimesSeconds, type ActionRecord, type AnyRecord, type ResultRecord } from '@hoard/schema';
 import { entryKey, LOCAL, type Entry, type Repository, type StateChange } from '@hoard/state';
 import { forwardToPeer, peerUrl, type OpenedLocation } from '@hoard/remote';
+import { symlinkContentId } from '@hoard/hashing';
 import { Tree } from './tree.js';
 import { reconcileRclone } from './rclone-side.js';
 
@@ -118,7 +119,9 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
   const checkout = (a: ActionRecord, file: string | Buffer, key: string, hash: string) => {
     const p = a.path!;
     const now = tree.contentAt(file, recorded(p, a.pathBytes));
-    const sameMeta = now && now.hash === hash && (a.mode === undefined || (now.st.mode & 0o7777) === (a.mode & 0o7777)) && (a.mtimeMs === undefined || Math.abs(now.st.mtimeMs - a.mtimeMs) < 1);
+    const link = isSymlinkMode(a.mode);
+    const sameMeta =
+      now && now.hash === hash && now.st.isSymbolicLink() === link && (a.mode === undefined || (now.st.mode & 0o7777) === (a.mode & 0o7777)) && (a.mtimeMs === undefined || Math.abs(now.st.mtimeMs - a.mtimeMs) < 1);
     if (sameMeta) {
       changes.push(entryOf(key, hash, file));
       out.push(result(a, true));
@@ -131,15 +134,25 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
         // Made whole beside, then renamed into place: the path holds the old file or the new, never half of one.
         // The last use of a stored blob takes the blob itself (private to .hoard, complete, verified).
         let ready: string;
-        if (source.stored && uses.get(hash)! <= 0) {
-          ready = source.file as string;
-          dropped.push(hash);
-        } else {
+        const fromLink = !source.stored && fs.lstatSync(source.file).isSymbolicLink();
+        if (link) {
+          // A symlink is made from its content (the target); chmod and utimes would go through it.
           ready = path.join(tmpDir, `${crypto.randomUUID()}.tmp`);
-          fs.copyFileSync(source.file, ready);
+          fs.symlinkSync(linkTarget(source.file, hash), ready);
+          if (a.mtimeMs !== undefined) fs.lutimesSync(ready, new Date(), utimesSeconds(a.mtimeMs));
+        } else {
+          if (source.stored && uses.get(hash)! <= 0) {
+            ready = source.file as string;
+            dropped.push(hash);
+          } else {
+            ready = path.join(tmpDir, `${crypto.randomUUID()}.tmp`);
+            // A file whose content some symlink here holds: its target's bytes, never what it points to.
+            if (fromLink) fs.writeFileSync(ready, linkTarget(source.file, hash), { flag: 'wx', mode: 0o600 });
+            else fs.copyFileSync(source.file, ready);
+          }
+          if (a.mode !== undefined) fs.chmodSync(ready, a.mode & 0o7777);
+          if (a.mtimeMs !== undefined) fs.utimesSync(ready, new Date(), utimesSeconds(a.mtimeMs));
         }
-        if (a.mode !== undefined) fs.chmodSync(ready, a.mode & 0o7777);
-        if (a.mtimeMs !== undefined) fs.utimesSync(ready, new Date(), utimesSeconds(a.mtimeMs));
         if (now) trashed.set(now.hash, tree.trash(file, p, a.pathBytes, stamp));
         fs.renameSync(ready, file);
         changes.push(entryOf(key, hash, file));
@@ -237,7 +250,7 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
       } else {
         const hash = a.hash!;
         uses.set(hash, (uses.get(hash) ?? 1) - 1);
-        if (placeFiles && uses.get(hash)! <= 0 && a.mode !== undefined && a.mtimeMs !== undefined && !recorded(p, a.pathBytes)) {
+        if (placeFiles && uses.get(hash)! <= 0 && a.mode !== undefined && !isSymlinkMode(a.mode) && a.mtimeMs !== undefined && !recorded(p, a.pathBytes)) {
           placing.push({ a, file, key, hash });
           if (placing.length >= PLACE_BATCH) await place(false);
         } else checkout(a, file, key, hash);
@@ -260,6 +273,20 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
   commit();
   fs.rmSync(journal, { force: true });
   yield out;
+}
+
+/** Longest content read as a symlink's target (Linux allows 4,095 bytes). */
+const MAX_LINK_TARGET = 1 << 16;
+
+/**
+ * A symlink's target: content `hash` as bytes, read from a symlink holding it (its own
+ * target) or from a small file (a stored blob), and checked against the content id.
+ */
+function linkTarget(file: string | Buffer, hash: string): Buffer {
+  const st = fs.lstatSync(file);
+  const bytes = st.isSymbolicLink() ? fs.readlinkSync(file, { encoding: 'buffer' }) : st.isFile() && st.size <= MAX_LINK_TARGET ? fs.readFileSync(file) : undefined;
+  if (!bytes || symlinkContentId(bytes) !== hash) throw new HoardError(`${String(file)} does not hold ${hash} as a symlink's target`, 'bad-symlink');
+  return bytes;
 }
 
 function journalFile(repo: Repository): string {

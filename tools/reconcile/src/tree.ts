@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { hashFile } from '@hoard/hashing';
+import { hashFile, symlinkContentId } from '@hoard/hashing';
 import { HoardError, joinRecordPath } from '@hoard/schema';
 import { HOARD_DIR, type Entry } from '@hoard/state';
 
@@ -44,11 +44,15 @@ export class Tree {
     return this.madeDirs.has(dir);
   }
 
-  /** The content id of what is at `file` now, or undefined if nothing; uses the recorded entry when its stat still matches. */
+  /**
+   * The content id of what is at `file` now, or undefined if nothing; uses the recorded entry
+   * when its stat still matches. A symlink's content is its target (never followed).
+   */
   contentAt(file: string | Buffer, recorded?: Entry): { hash: string; st: fs.Stats } | undefined {
     const st = fs.lstatSync(file, { throwIfNoEntry: false });
     if (!st) return undefined;
-    if (!st.isFile()) return { hash: st.isSymbolicLink() ? 'symlink' : 'special', st };
+    if (st.isSymbolicLink()) return { hash: symlinkContentId(fs.readlinkSync(file, { encoding: 'buffer' })), st };
+    if (!st.isFile()) return { hash: 'special', st };
     if (recorded && recorded.size === st.size && Math.abs(recorded.mtimeMs - st.mtimeMs) < 1 && recorded.ino === st.ino) return { hash: recorded.hash, st };
     const outcome = hashFile(file, 'sha256', this.readBuffer);
     if (!outcome.ok) throw new HoardError(`${String(file)}: ${outcome.message}`, outcome.code);

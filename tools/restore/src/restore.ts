@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { hashFile, HashPool } from '@hoard/hashing';
-import { utimesSeconds } from '@hoard/schema';
+import { isSymlinkMode, utimesSeconds } from '@hoard/schema';
 import { blobKey, keyPath, type Location, type PackedBlob, type Repository } from '@hoard/state';
-import { fetchBlobs, isSymlinkMode, learnPacks, openPacks, type Snapshot } from '@hoard/backup';
+import { fetchBlobs, learnPacks, openPacks, type Snapshot } from '@hoard/backup';
 import { Tree } from '@hoard/tool-reconcile/tree';
 import { blobWriter, NATIVE_LANES, type BlobWriter, type WriteJob } from './file-writer.js';
 import { readPackedBlob, setMetadata, writeNewFile, type MadeFiles } from './restored-file.js';

@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
-import { joinRecordPath, type ActionRecord, type AnyRecord, type ResultRecord } from '@hoard/schema';
+import { isSymlinkMode, joinRecordPath, type ActionRecord, type AnyRecord, type ResultRecord } from '@hoard/schema';
 import { blobKey, entryKey, keyPath, LOCAL, type Entry, type Repository } from '@hoard/state';
 import { forwardToPeer, peerUrl, type OpenedLocation } from '@hoard/remote';
+import { symlinkContentId } from '@hoard/hashing';
 
 export interface StageOptions {
   repo: Repository;
@@ -151,8 +152,19 @@ function stageFile(root: string, entry: Entry, staging: string, action: ActionRe
   const dest = path.join(staging, key);
   try {
     const st = fs.lstatSync(file);
-    if (!st.isFile() || st.size !== entry.size || Math.abs(st.mtimeMs - entry.mtimeMs) >= 1) {
+    const link = st.isSymbolicLink();
+    if ((link ? !isSymlinkMode(entry.mode) : !st.isFile()) || st.size !== entry.size || Math.abs(st.mtimeMs - entry.mtimeMs) >= 1) {
       return failed(action, 'changed-since-recorded', `${p} changed since it was recorded: run hoard add, then plan again`);
+    }
+    if (link) {
+      // What travels is the link's content, its target, staged as a small file: never what it points to.
+      if (mirror) return failed(action, 'symlink', `${p} is a symlink: an rclone mirror holds files only`);
+      const target = fs.readlinkSync(file, { encoding: 'buffer' });
+      if (symlinkContentId(target) !== action.hash) return failed(action, 'changed-since-recorded', `${p} changed since it was recorded: run hoard add, then plan again`);
+      madeDir(path.dirname(dest));
+      fs.rmSync(dest, { force: true });
+      fs.writeFileSync(dest, target, { flag: 'wx', mode: 0o600 });
+      return ok(action, key, target.length);
     }
     if (direct) return { ...ok(action, key, st.size), ...(typeof file === 'string' ? { origin: file } : { originBytes: file.toString('base64') }) };
     const there = fs.statSync(dest, { throwIfNoEntry: false });

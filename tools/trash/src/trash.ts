@@ -37,12 +37,17 @@ export function restoreFromTrash(root: string, trashDir: string, rel: string, st
   for (const s of stamps) {
     if (s.includes('/') || s === '..' || s === '.') throw new UsageError(`bad trash stamp ${s}`);
     const from = path.join(trashDir, s, rel);
-    if (!fs.existsSync(from)) continue;
+    if (!present(from)) continue;
     const to = path.join(root, rel);
-    if (fs.existsSync(to)) throw new HoardError(`${rel} exists; move it away first (hoard never overwrites it)`, 'EEXIST');
+    if (present(to)) throw new HoardError(`${rel} exists; move it away first (hoard never overwrites it)`, 'EEXIST');
     fs.mkdirSync(path.dirname(to), { recursive: true });
     fs.renameSync(from, to);
     return { stamp: s };
   }
   throw new UsageError(`${rel} is not in the trash${stamp ? ` of ${stamp}` : ''} (see hoard trash list)`);
+}
+
+/** Something at `file`, a symlink included (existsSync follows it: a dangling link would count as nothing). */
+function present(file: string): boolean {
+  return fs.lstatSync(file, { throwIfNoEntry: false }) !== undefined;
 }
