@@ -143,4 +143,31 @@ describe('runBackup', () => {
       host.close();
     }
   }, 60_000);
+
+  it("keeps none of a repository's lookups by content id and by history path in a host's state; a vault's lookups by content id use keys", async () => {
+    const home = hostHome();
+    const d = path.join(home, 'd');
+    const data = Array.from({ length: 30 }, (_, i) => write(path.join(d, `f${i}`), crypto.randomBytes(200 + i)));
+    const config = ensureConfig();
+    // The state is made as a repository's is (with every index), then opened as a host's.
+    let host = openHost();
+    try {
+      expect((await runBackup(host, config, { all: false, dirs: [d] })).errors).toBe(0);
+      const indexes = () => host.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index'").pluck().all() as string[];
+      expect(indexes()).not.toContain('entries_hash');
+      expect(indexes()).not.toContain('events_key');
+      expect(indexes()).toEqual(expect.arrayContaining(['snapshots_key', 'events_seq']));
+      // What a backup asks of the vault by content id reads the rows of that one place, never every entry.
+      const plan = (sql: string) => (host.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(1, 'sha256:x') as Array<{ detail: string }>).map((r) => r.detail).join('; ');
+      expect(plan('SELECT 1 FROM entries WHERE location_id = ? AND hash = ?')).toMatch(/SEARCH entries USING PRIMARY KEY \(location_id=\?\)/);
+      expect(plan('SELECT 1 FROM packed WHERE location_id = ? AND hash = ?')).toMatch(/SEARCH packed USING PRIMARY KEY \(location_id=\? AND hash=\?\)/);
+      host.close();
+      host = openHost();
+      // Opened again: nothing to drop, and a backup of a copy of the same content sends nothing.
+      write(path.join(d, 'copy'), data[3]!);
+      expect(await runBackup(host, config, { all: true, dirs: [] })).toMatchObject({ newFiles: 0, sentFiles: 0, errors: 0 });
+    } finally {
+      host.close();
+    }
+  }, 60_000);
 });
