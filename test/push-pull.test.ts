@@ -233,6 +233,33 @@ describe.each(LINK_KINDS)('symlinks through a $kind', ({ add, env: extra }) => {
   }, 60_000);
 });
 
+describe('symlinks in a checkout', () => {
+  it("take content a symlink here holds as the link's target bytes, never what it points to; a link is made from a file holding its target", async () => {
+    const repo = tempDir();
+    const outside = path.join(tempDir(), 'secret.txt');
+    fs.writeFileSync(outside, 'secret outside the tree\n');
+    fs.symlinkSync(outside, path.join(repo, 'link'));
+    fs.writeFileSync(path.join(repo, 'target.txt'), '../docs/elsewhere');
+    await ok(repo, 'init');
+    await ok(repo, 'add');
+    const id = (bytes: string) => `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`;
+    // The store holds neither content (add stores nothing): each checkout's only source is the other kind of file.
+    const actions = [
+      { type: 'action', op: 'checkout', target: 'local', path: 'copy-of-link.txt', hash: id(outside), size: Buffer.byteLength(outside), mode: 0o100644, mtimeMs: 1_600_000_000_000 },
+      { type: 'action', op: 'checkout', target: 'local', path: 'link-from-file', hash: id('../docs/elsewhere'), size: 17, mode: 0o120777, mtimeMs: 1_600_000_000_000 },
+    ];
+    const r = await execa(path.join(BIN, 'hoard'), ['reconcile', '--transfer', 'by-hand'], { cwd: repo, env: env(), input: actions.map((a) => JSON.stringify(a)).join('\n') + '\n', reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(jsonl(r.stdout).map((x) => [x.path, x.ok]).sort()).toEqual([['copy-of-link.txt', true], ['link-from-file', true]]);
+    expect(fs.readFileSync(path.join(repo, 'copy-of-link.txt'), 'utf8')).toBe(outside);
+    expect(fs.lstatSync(path.join(repo, 'copy-of-link.txt')).isFile()).toBe(true);
+    expect(fs.readlinkSync(path.join(repo, 'link-from-file'))).toBe('../docs/elsewhere');
+    expect(fs.readFileSync(outside, 'utf8')).toBe('secret outside the tree\n');
+    // What was recorded is what is there.
+    await ok(repo, 'fsck', '--content');
+  }, 30_000);
+});
+
 describe('symlinks and an rclone mirror', () => {
   it('are skipped, as rclone copy does without --links, and the summary says how many', async () => {
     const src = tempDir();

@@ -159,7 +159,7 @@ export function* plan(input: PlanInput): Generator<ActionRecord> {
 }
 
 function* sideActions(side: Side, target: string, plan: SidePlan, holds: (hashes: readonly string[]) => Set<string>, source: string, mirror: boolean): Generator<ActionRecord> {
-  // An rclone mirror holds files only (as \`rclone copy\` without --links): a symlink is skipped, and said so.
+  // An rclone mirror holds files only (as `rclone copy` without --links): a symlink is skipped, and said so.
   const links = mirror ? plan.puts.filter((p) => isSymlinkMode(p.entry.mode)) : [];
   if (links.length) plan = { ...plan, puts: plan.puts.filter((p) => !isSymlinkMode(p.entry.mode)) };
   // A deletion and an addition of the same content at once is a rename: move, send nothing.

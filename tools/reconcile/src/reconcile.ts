@@ -134,7 +134,6 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
         // Made whole beside, then renamed into place: the path holds the old file or the new, never half of one.
         // The last use of a stored blob takes the blob itself (private to .hoard, complete, verified).
         let ready: string;
-        const fromLink = !source.stored && fs.lstatSync(source.file).isSymbolicLink();
         if (link) {
           // A symlink is made from its content (the target); chmod and utimes would go through it.
           ready = path.join(tmpDir, `${crypto.randomUUID()}.tmp`);
@@ -147,7 +146,7 @@ async function* reconcileHere(actions: ActionRecord[], options: ReconcileOptions
           } else {
             ready = path.join(tmpDir, `${crypto.randomUUID()}.tmp`);
             // A file whose content some symlink here holds: its target's bytes, never what it points to.
-            if (fromLink) fs.writeFileSync(ready, linkTarget(source.file, hash), { flag: 'wx', mode: 0o600 });
+            if (!source.stored && fs.lstatSync(source.file).isSymbolicLink()) fs.writeFileSync(ready, linkTarget(source.file, hash), { flag: 'wx', mode: 0o600 });
             else fs.copyFileSync(source.file, ready);
           }
           if (a.mode !== undefined) fs.chmodSync(ready, a.mode & 0o7777);
