@@ -87,5 +87,11 @@ const REPOSITORY_ONLY_INDEXES = ['entries_hash', 'events_key'];
 
 function dropRepositoryIndexes(host: Repository): void {
   const present = host.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND name IN (${REPOSITORY_ONLY_INDEXES.map(() => '?').join(', ')})`).pluck().all(...REPOSITORY_ONLY_INDEXES) as string[];
-  if (present.length) host.db.transaction(() => present.forEach((name) => host.db.exec(`DROP INDEX IF EXISTS ${name}`))).immediate();
+  if (!present.length) return;
+  try {
+    host.db.transaction(() => present.forEach((name) => host.db.exec(`DROP INDEX IF EXISTS ${name}`))).immediate();
+  } catch (err) {
+    // Another hoard is writing (a backup running): they cost only time, and go at a later open.
+    if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+  }
 }
