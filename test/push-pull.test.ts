@@ -268,7 +268,13 @@ describe('symlinks and an rclone mirror', () => {
     const far = path.join(tempDir(), 'mirror');
     await ok(src, 'remote', 'add', 'far', `rclone:${far}`);
     expect(await summary(src, 'push', 'far')).toMatchObject({ filesSent: 1, skipped: 5 });
+    // A plan of nothing but such links is settled as an empty one is (the next push plans nothing), and still says so.
     expect(await summary(src, 'push', 'far')).toMatchObject({ filesSent: 0, skipped: 5 });
+    expect(settledMarks(src)).toEqual(['exchange-settled:push:far']);
+    expect(await summary(src, 'push', 'far')).toMatchObject({ filesSent: 0, skipped: 5 });
+    fs.writeFileSync(path.join(src, 'docs', 'b.txt'), 'new\n');
+    expect(await summary(src, 'push', 'far')).toMatchObject({ filesSent: 1, skipped: 5 });
+    expect(fs.readFileSync(path.join(far, 'docs', 'b.txt'), 'utf8')).toBe('new\n');
     expect(fs.existsSync(path.join(far, 'links'))).toBe(false);
     expect(filesHolding(far, 'secret outside')).toEqual([]);
     const plan = jsonl((await ok(src, 'plan', '--push', 'far')).stdout);

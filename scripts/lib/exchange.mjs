@@ -63,11 +63,14 @@ export async function exchange(direction, argv) {
     say(`asking ${remote} what it holds`);
     await $`${HOARD} remote fetch ${remote} ${direction === 'push' ? [] : ['--scan']}`.then(countErrors(summary));
     // The plan is a function of three recorded states (here, there, and the base both last
-    // agreed on). When all three are as they were the last time the plan came out empty,
-    // it would come out empty again: nothing to plan, nothing to exchange.
+    // agreed on). When all three are as they were the last time the plan came out empty
+    // (or held only symlinks a mirror cannot take: their count is kept beside), it would
+    // come out the same again: nothing to plan, nothing to exchange.
     const inputs = [repo.location(LOCAL), repo.location(remote), repo.baseOf(repo.location(remote))].map((l) => repo.stateVersion(l.id)).join('|');
     const settled = `exchange-settled:${direction}:${remote}`;
-    if (!flags.has('--dry-run') && repo.meta(settled) === inputs) {
+    const [settledInputs, settledLinks] = (repo.meta(settled) ?? '').split('\n');
+    if (!flags.has('--dry-run') && settledInputs === inputs) {
+      summary.skipped = Number(settledLinks ?? 0);
       say('nothing to exchange');
       return finish();
     }
@@ -77,8 +80,10 @@ export async function exchange(direction, argv) {
       process.stdout.write(fs.readFileSync(plan));
       return 0;
     }
-    if (fs.statSync(plan).size === 0) {
-      if (summary.errors === 0) repo.setMeta(settled, inputs);
+    const links = onlyMirrorLinks(fs.readFileSync(plan, 'utf8'));
+    if (links !== undefined) {
+      summary.skipped = links;
+      if (summary.errors === 0) repo.setMeta(settled, links ? `${inputs}\n${links}` : inputs);
       say('nothing to exchange');
       return finish();
     }
@@ -116,6 +121,18 @@ export async function exchange(direction, argv) {
     }
     return summary.errors ? 1 : 0;
   }
+}
+
+/** How many actions a plan holds when all are symlinks skipped for a mirror (0 for an empty plan); else undefined. */
+function onlyMirrorLinks(planText) {
+  let links = 0;
+  for (const line of planText.split('\n')) {
+    if (!line) continue;
+    const a = JSON.parse(line);
+    if (a.op !== 'skip' || a.reason !== 'symlink-on-mirror') return undefined;
+    links++;
+  }
+  return links;
 }
 
 function countErrors(summary) {
