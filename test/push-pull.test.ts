@@ -126,7 +126,7 @@ describe.each(KINDS)('push and pull through a $kind', ({ add, firstSent, env: ex
     expect(trashed.sort()).toEqual(['docs/readme.md', 'photos/2021/img1.jpg']);
     const r = await ok(dst, 'whereis', 'docs/readme.md', '--json');
     expect(new Set(jsonl(r.stdout).map((w) => w.location))).toEqual(new Set(['far', 'local']));
-  }, 60_000);
+  }, 120_000); // over ssh on a loaded machine it took 45 s of a 60 s budget: time is the bench's to judge, not this test's
 });
 
 describe('hostile names over ssh', () => {
@@ -152,7 +152,7 @@ describe('hostile names over ssh', () => {
       expect(fs.existsSync(path.join(dir, 'pwned2'))).toBe(false);
       expect(fs.existsSync(path.join(dir, 'PWNED'))).toBe(false);
     }
-  }, 60_000);
+  }, 120_000);
 });
 
 /** Symlinks of every sort (and a file some link points at, and a secret outside the tree that one points to). */
@@ -230,7 +230,7 @@ describe.each(LINK_KINDS)('symlinks through a $kind', ({ add, env: extra }) => {
     fs.rmSync(path.join(dst, 'links/rel'));
     await ok(dst, 'trash', 'restore', 'links/rel');
     expect(fs.readlinkSync(path.join(dst, 'links/rel'))).toBe('../docs/a.txt');
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('symlinks in a checkout', () => {

@@ -126,7 +126,11 @@ export async function exchange(direction, argv) {
 /** How many actions a plan holds when all are symlinks skipped for a mirror (0 for an empty plan); else undefined. */
 function onlyMirrorLinks(planText) {
   let links = 0;
-  for (const line of planText.split('\n')) {
+  // Line by line, stopping at the first other action (the first line of a first push's plan).
+  for (let at = 0; at < planText.length; ) {
+    const end = planText.indexOf('\n', at);
+    const line = planText.slice(at, end === -1 ? planText.length : end);
+    at = end === -1 ? planText.length : end + 1;
     if (!line) continue;
     const a = JSON.parse(line);
     if (a.op !== 'skip' || a.reason !== 'symlink-on-mirror') return undefined;
