@@ -80,7 +80,8 @@ export async function exchange(direction, argv) {
       process.stdout.write(fs.readFileSync(plan));
       return 0;
     }
-    const links = onlyMirrorLinks(fs.readFileSync(plan, 'utf8'));
+    const planText = fs.readFileSync(plan, 'utf8');
+    const links = onlyMirrorLinks(planText);
     if (links !== undefined) {
       summary.skipped = links;
       if (summary.errors === 0) repo.setMeta(settled, links ? `${inputs}\n${links}` : inputs);
@@ -91,7 +92,7 @@ export async function exchange(direction, argv) {
     const results = path.join(work, 'results.jsonl');
     const t = ['--transfer', transfer];
     const steps = await $`${HOARD} stage ${t} < ${plan} | ${HOARD} transfer ${t} | ${HOARD} integrate ${t} | ${HOARD} reconcile ${t} > ${results}`.nothrow();
-    const failedItems = tally(summary, fs.readFileSync(results, 'utf8'), fs.readFileSync(plan, 'utf8'));
+    const failedItems = tally(summary, fs.readFileSync(results, 'utf8'), planText);
     if (steps.exitCode !== 0 && failedItems === 0) {
       // A step stopped short (not an item that failed): say what it said.
       summary.errors++;

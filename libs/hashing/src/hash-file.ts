@@ -32,6 +32,12 @@ export function symlinkContentId(target: Uint8Array): string {
   return `sha256:${hashBuffer('sha256', target)}`;
 }
 
+/** The symlink at `file`: its target's exact bytes (read, never followed) and its content id. */
+export function readLink(file: string | Buffer): { target: Buffer; hash: string } {
+  const target = fs.readlinkSync(file, { encoding: 'buffer' });
+  return { target, hash: symlinkContentId(target) };
+}
+
 /**
  * Hash one regular file in chunks through `buffer` (never the whole file in memory).
  * The final component is opened without following symlinks. If size, mtime or ctime

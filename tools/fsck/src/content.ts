@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { HashPool, symlinkContentId } from '@hoard/hashing';
+import { HashPool, readLink } from '@hoard/hashing';
 import { isSymlinkMode, joinRecordPath, type AnyRecord } from '@hoard/schema';
 import { blobKeyHash, keyPath, LOCAL, storeKeyHash, type Entry, type Repository } from '@hoard/state';
 import { forwardToPeer, openLocation, peerUrl, rclone, rcloneRoot, readManifest, remoteJoin, type OpenedLocation } from '@hoard/remote';
@@ -89,7 +89,7 @@ function checkLink(root: string, e: Entry): Finding | undefined {
   const file = joinRecordPath(root, p, pathBytes);
   const st = fs.lstatSync(file, { throwIfNoEntry: false });
   if (!st) return { code: 'missing', path: p, hash: e.hash, message: `${p}: no such symlink` };
-  const hash = st.isSymbolicLink() ? symlinkContentId(fs.readlinkSync(file, { encoding: 'buffer' })) : undefined;
+  const hash = st.isSymbolicLink() ? readLink(file).hash : undefined;
   if (hash === e.hash) return undefined;
   const same = st.isSymbolicLink() && st.size === e.size && Math.abs(st.mtimeMs - e.mtimeMs) < 1;
   return same

@@ -7,7 +7,7 @@ import type { InputLine, OutputItem } from '@hoard/jsonl';
 import { HoardError, isSymlinkMode, utimesSeconds, type ActionRecord, type AnyRecord, type ResultRecord } from '@hoard/schema';
 import { entryKey, LOCAL, type Entry, type Repository, type StateChange } from '@hoard/state';
 import { forwardToPeer, peerUrl, type OpenedLocation } from '@hoard/remote';
-import { symlinkContentId } from '@hoard/hashing';
+import { readLink, symlinkContentId } from '@hoard/hashing';
 import { Tree } from './tree.js';
 import { reconcileRclone } from './rclone-side.js';
 
@@ -283,7 +283,7 @@ const MAX_LINK_TARGET = 1 << 16;
  */
 function linkTarget(file: string | Buffer, hash: string): Buffer {
   const st = fs.lstatSync(file);
-  const bytes = st.isSymbolicLink() ? fs.readlinkSync(file, { encoding: 'buffer' }) : st.isFile() && st.size <= MAX_LINK_TARGET ? fs.readFileSync(file) : undefined;
+  const bytes = st.isSymbolicLink() ? readLink(file).target : st.isFile() && st.size <= MAX_LINK_TARGET ? fs.readFileSync(file) : undefined;
   if (!bytes || symlinkContentId(bytes) !== hash) throw new HoardError(`${String(file)} does not hold ${hash} as a symlink's target`, 'bad-symlink');
   return bytes;
 }

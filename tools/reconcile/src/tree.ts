@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { hashFile, symlinkContentId } from '@hoard/hashing';
+import { hashFile, readLink } from '@hoard/hashing';
 import { HoardError, joinRecordPath } from '@hoard/schema';
 import { HOARD_DIR, type Entry } from '@hoard/state';
 
@@ -51,7 +51,7 @@ export class Tree {
   contentAt(file: string | Buffer, recorded?: Entry): { hash: string; st: fs.Stats } | undefined {
     const st = fs.lstatSync(file, { throwIfNoEntry: false });
     if (!st) return undefined;
-    if (st.isSymbolicLink()) return { hash: symlinkContentId(fs.readlinkSync(file, { encoding: 'buffer' })), st };
+    if (st.isSymbolicLink()) return { hash: readLink(file).hash, st };
     if (!st.isFile()) return { hash: 'special', st };
     if (recorded && recorded.size === st.size && Math.abs(recorded.mtimeMs - st.mtimeMs) < 1 && recorded.ino === st.ino) return { hash: recorded.hash, st };
     const outcome = hashFile(file, 'sha256', this.readBuffer);

@@ -4,7 +4,7 @@ import type { InputLine, OutputItem } from '@hoard/jsonl';
 import { isSymlinkMode, joinRecordPath, type ActionRecord, type AnyRecord, type ResultRecord } from '@hoard/schema';
 import { blobKey, entryKey, keyPath, LOCAL, type Entry, type Repository } from '@hoard/state';
 import { forwardToPeer, peerUrl, type OpenedLocation } from '@hoard/remote';
-import { symlinkContentId } from '@hoard/hashing';
+import { readLink } from '@hoard/hashing';
 
 export interface StageOptions {
   repo: Repository;
@@ -159,8 +159,8 @@ function stageFile(root: string, entry: Entry, staging: string, action: ActionRe
     if (link) {
       // What travels is the link's content, its target, staged as a small file: never what it points to.
       if (mirror) return failed(action, 'symlink', `${p} is a symlink: an rclone mirror holds files only`);
-      const target = fs.readlinkSync(file, { encoding: 'buffer' });
-      if (symlinkContentId(target) !== action.hash) return failed(action, 'changed-since-recorded', `${p} changed since it was recorded: run hoard add, then plan again`);
+      const { target, hash } = readLink(file);
+      if (hash !== action.hash) return failed(action, 'changed-since-recorded', `${p} changed since it was recorded: run hoard add, then plan again`);
       madeDir(path.dirname(dest));
       fs.rmSync(dest, { force: true });
       fs.writeFileSync(dest, target, { flag: 'wx', mode: 0o600 });
