@@ -127,6 +127,14 @@ const MEMORY_CHANGES = 200_000;
 /** The name of a repository's own tree as a location. */
 export const LOCAL = 'local';
 
+/**
+ * The inode number a base's rows carry (a base is what a repository and a remote last
+ * agreed on; it names no file of its own): no file has it, and the lookup of entries by
+ * content id (`entries_hash`, partial: ino >= 0) leaves these rows out, as every query by
+ * content id does.
+ */
+export const BASE_INO = -1;
+
 /** The entries key of a record path: the path, or for a non-UTF-8 name the path, NUL and its bytes. */
 export function entryKey(path: string, pathBytes?: string): string {
   return pathBytes === undefined ? path : `${path}\0${pathBytes}`;
@@ -354,7 +362,7 @@ export class Repository {
       `SELECT value FROM json_each(@list) AS j
        WHERE EXISTS (SELECT 1 FROM packed WHERE location_id = @loc AND hash = j.value)
           OR EXISTS (SELECT 1 FROM copies WHERE hash = j.value AND location_id = @loc)
-          OR EXISTS (SELECT 1 FROM entries WHERE hash = j.value AND location_id = @loc)`,
+          OR EXISTS (SELECT 1 FROM entries WHERE hash = j.value AND ino >= 0 AND location_id = @loc)`,
     ).pluck();
     for (let i = 0; i < hashes.length; i += 4096) for (const h of query.all({ loc: locationId, list: JSON.stringify(hashes.slice(i, i + 4096)) }) as string[]) held.add(h);
     return held;
@@ -362,7 +370,7 @@ export class Repository {
 
   /** Some entry holding this content in a location (a file to read it from). */
   entryWithContent(locationId: number, hash: string): Entry | undefined {
-    return this.cached('SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE hash = ? AND location_id = ? LIMIT 1').get(hash, locationId) as Entry | undefined;
+    return this.cached('SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE hash = ? AND ino >= 0 AND location_id = ? LIMIT 1').get(hash, locationId) as Entry | undefined;
   }
 
   /** Record blobs as held, verified now, in a location's store. One transaction. */
@@ -439,7 +447,7 @@ export class Repository {
     const inTrees = this.db
       .prepare(
         `SELECT l.name AS location, e.key AS key, (SELECT time FROM events WHERE seq = e.seq) AS verifiedAt FROM entries e JOIN locations l ON l.id = e.location_id
-         WHERE e.hash = ? AND l.kind NOT IN ('base', 'removed') ORDER BY l.name, e.key`,
+         WHERE e.hash = ? AND e.ino >= 0 AND l.kind NOT IN ('base', 'removed') ORDER BY l.name, e.key`,
       )
       .all(hash) as Array<{ location: string; key: string; verifiedAt: string }>;
     const inStores = this.db
@@ -720,7 +728,7 @@ export class Repository {
    */
   copiesOf(hash: string, exceptLocation: number, exceptKey: string): number {
     const entries = this.db
-      .prepare("SELECT count(*) FROM entries WHERE hash = ? AND NOT (location_id = ? AND key = ?) AND location_id IN (SELECT id FROM locations WHERE kind <> 'base')")
+      .prepare("SELECT count(*) FROM entries WHERE hash = ? AND ino >= 0 AND NOT (location_id = ? AND key = ?) AND location_id IN (SELECT id FROM locations WHERE kind <> 'base')")
       .pluck()
       .get(hash, exceptLocation, exceptKey) as number;
     const copies = this.db.prepare('SELECT count(*) FROM copies WHERE hash = ?').pluck().get(hash) as number;

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HoardError, type AnyRecord } from '@hoard/schema';
-import { blobKeyHash, entryKey, LOCAL, type Entry, type Location, type Repository } from '@hoard/state';
+import { BASE_INO, blobKeyHash, entryKey, LOCAL, type Entry, type Location, type Repository } from '@hoard/state';
 import { openLocation, peerUrl, readManifest, rcloneList, rcloneRoot, runPeerTool, remoteJoin, rclone } from '@hoard/remote';
 import { mergeJoin, sameVersion } from '@hoard/tool-plan/plan';
 import { scanTree } from '@hoard/tool-scan/scan';
@@ -137,7 +137,7 @@ export function settleBase(repo: Repository, remote: Location): void {
   const settled: Entry[] = [];
   for (const [, l, r, b] of mergeJoin(repo.entries(local.id), repo.entries(remote.id), repo.entries(base.id))) {
     if (sameVersion(l, r)) {
-      if (l) settled.push({ ...l, ino: 0 });
+      if (l) settled.push({ ...l, ino: BASE_INO });
     } else if (b) settled.push(b);
   }
   repo.setState(base.id, settled);
