@@ -1,23 +1,16 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { copyDatabase, openDatabase, type Db } from './database.js';
+import { tempDir } from '../../../test/support/trees.js';
 
 const schema = [{ version: 1, name: 'rows', sql: 'CREATE TABLE rows (id INTEGER PRIMARY KEY, body TEXT NOT NULL);' }];
 
 describe('copyDatabase', () => {
-  const dirs: string[] = [];
   const open: Db[] = [];
-  const tempDir = () => {
-    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-copydb-'));
-    dirs.push(d);
-    return d;
-  };
   const track = (db: Db) => (open.push(db), db);
   afterEach(() => {
     for (const db of open.splice(0)) if (db.open) db.close();
-    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
   });
 
   /** A state whose last commits are still only in its write-ahead log. */
