@@ -94,8 +94,8 @@ export async function uploadMetadata(host: Repository, spec: string, hostId: str
       fs.writeFileSync(file, '', { mode: 0o600 }); // a host's state is nobody else's to read
     }
     if (whole) {
-      // A copy of the file as it is (consistent, see copyDatabase), where VACUUM INTO
-      // rebuilds every table and index: a third of the time on a 100k-file state.
+      // The file as it is (a consistent copy, see copyDatabase); VACUUM INTO would rebuild
+      // every table and index.
       await copyDatabase(host.db, file);
       next = { full: name, keys, deltaRows: 0, deltas: 0, fullRows: GROWING.reduce((n, [t, k]) => n + rows(t, k, 0), 0) };
     } else {
