@@ -9,7 +9,7 @@
     {
       "target_name": "file_ops",
       "sources": ["src/file_ops.c"],
-      "cflags": ["-O2", "-Wall"]
+      "cflags": ["-O2", "-ffp-contract=off", "-Wall"]
     }
   ]
 }

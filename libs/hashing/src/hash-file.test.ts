@@ -5,7 +5,9 @@ import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { hashFile } from './hash-file.js';
 import { HashPool } from './pool.js';
-import { tempDir } from '../../../test/support/trees.js';
+import type { HashOutcome } from './hash-file.js';
+import { hashFiles } from '@hoard/native';
+import { tempDir, writeHostileTree, writeNonUtf8File } from '../../../test/support/trees.js';
 
 const sha256 = (data: Buffer) => `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
 
@@ -79,6 +81,60 @@ describe('HashPool', () => {
         else expect(Buffer.compare(data!, datas[i]!)).toBe(0);
       });
     } finally {
+      await pool.close();
+    }
+  });
+
+  it('answers for each file what hashFile answers, from the native hasher where it was built', async () => {
+    if (!hashFiles) expect(process.platform).not.toBe('linux'); // built by npm install on Linux
+    const dir = tempDir();
+    const rels = [...writeHostileTree(dir).keys()];
+    const sizes = { empty: 0, 'chunk-1': (2 << 20) - 1, chunk: 2 << 20, 'chunk+1': (2 << 20) + 1, big: 5 * (1 << 20) + 3 };
+    let t = 1_500_000_000.123;
+    for (const [name, size] of Object.entries(sizes)) {
+      fs.writeFileSync(path.join(dir, name), crypto.randomBytes(size));
+      fs.utimesSync(path.join(dir, name), t, (t += 7.25)); // each time its own, none equal to another
+    }
+    fs.symlinkSync('empty', path.join(dir, 'link'));
+    fs.mkdirSync(path.join(dir, 'folder'));
+    rels.push(...Object.keys(sizes), 'link', 'folder', 'missing');
+    const files: Array<string | Buffer> = [...rels.map((r) => path.join(dir, r)), writeNonUtf8File(dir, 'raw bytes named')];
+    // A first read moves the atimes, which later reads (relatime) leave as they are: both
+    // answers below then see the same atimes.
+    for (const f of files) if (fs.lstatSync(f, { throwIfNoEntry: false })?.isFile()) fs.readFileSync(f);
+    const expected = files.map((f) => hashFile(f, 'sha256', Buffer.alloc(64 << 10)));
+    const keep = files.map((f, i) => (i % 2 ? (fs.lstatSync(f, { throwIfNoEntry: false })?.size ?? 0) : -1));
+    const pool = new HashPool({ threads: 2 });
+    try {
+      const outcomes = await pool.hash('sha256', files, 0, keep);
+      const comparable = (o: HashOutcome, withData: boolean) =>
+        o.ok ? { hash: o.hash, state: o.state, data: withData ? o.data?.toString('hex') : undefined } : { code: o.code };
+      expect(outcomes.map((o) => comparable(o, false))).toEqual(expected.map((o) => comparable(o, false)));
+      expect(expected.map((o) => o.ok)).toEqual(files.map((f) => fs.lstatSync(f, { throwIfNoEntry: false })?.isFile() === true));
+      expect(outcomes.slice(-4).map((o) => (o.ok ? 'ok' : o.code))).toEqual(['ELOOP', 'not-a-file', 'ENOENT', 'ok']);
+      // Kept bytes are the file's bytes, for the files asked (the odd ones).
+      outcomes.forEach((o, i) => {
+        if (!o.ok) return;
+        expect(o.data === undefined, String(files[i])).toBe(i % 2 === 0);
+        if (o.data) expect(o.data.equals(fs.readFileSync(files[i]!)), String(files[i])).toBe(true);
+      });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('never gives a hash for a file that changes while the pool reads it', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'growing');
+    fs.writeFileSync(file, crypto.randomBytes(64 << 20));
+    const writer = spawn('sh', ['-c', `while :; do printf x >> '${file}'; done`], { stdio: 'ignore' });
+    for (let waited = 0; fs.statSync(file).size === 64 << 20 && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    const pool = new HashPool({ threads: 1 });
+    try {
+      const [outcome] = await pool.hash('sha256', [file], 64 << 20);
+      expect(outcome).toMatchObject({ ok: false, code: 'changed-while-reading' });
+    } finally {
+      writer.kill('SIGKILL');
       await pool.close();
     }
   });

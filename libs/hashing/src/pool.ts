@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { CHANGED_WHILE_READING, HASHED, hashFiles, nameList, nativeError, NOT_A_FILE } from '@hoard/native';
 import type { Algo } from './algorithms.js';
 import type { HashOutcome } from './hash-file.js';
 
@@ -38,26 +39,34 @@ function workerUrl(): URL {
 
 /**
  * Hashing threads, one per core by default. Work goes out in batches (many small files
- * per message, a big file alone) to the least-loaded thread, so both cores stay busy
- * whatever the mix of sizes.
+ * per message, a big file alone), so both cores stay busy whatever the mix of sizes. A
+ * sha256 batch is one job of the native hasher on libuv's pool (a few at once, the rest
+ * wait their turn) when it was built: the same outcomes without a JavaScript thread's
+ * objects and messages per file (first backup of 100,000 files: 16.6-18.1 CPU-seconds ->
+ * 14.4-14.7). Other algorithms, or no native part, go to JavaScript threads, each batch to
+ * the least loaded.
  */
 export class HashPool {
+  private readonly threads: number;
+  private readonly chunkBytes: number;
   private readonly workers: Worker[] = [];
   private readonly load: number[] = [];
   private readonly waiting = new Map<number, { resolve: (o: HashOutcome[]) => void; reject: (e: Error) => void; worker: number; bytes: number }>();
   private nextId = 1;
   private failed: Error | undefined;
+  /**
+   * Native jobs at once: one per thread (more would only take turns on the same cores), and
+   * one of libuv's threads always left to the file reads and writes that share them (a
+   * backup's pack stream writes while hashing goes on).
+   */
+  private readonly nativeLimit: number;
+  private nativeRunning = 0;
+  private readonly nativeQueue: Array<() => void> = [];
 
   constructor(options: PoolOptions = {}) {
-    const threads = Math.max(1, options.threads ?? Math.min(os.availableParallelism(), 8));
-    const url = workerUrl();
-    for (let i = 0; i < threads; i++) {
-      const w = new Worker(url, { workerData: { chunkBytes: options.chunkBytes ?? 2 << 20 } });
-      w.on('message', (reply: WorkerReply) => this.settle(reply));
-      w.on('error', (err) => this.fail(err));
-      this.workers.push(w);
-      this.load.push(0);
-    }
+    this.threads = Math.max(1, options.threads ?? Math.min(os.availableParallelism(), 8));
+    this.chunkBytes = options.chunkBytes ?? 2 << 20;
+    this.nativeLimit = Math.max(1, Math.min(this.threads, (Number(process.env.UV_THREADPOOL_SIZE) || 4) - 1));
   }
 
   /**
@@ -67,6 +76,8 @@ export class HashPool {
    */
   hash(algo: Algo, files: Array<string | Buffer>, bytes: number, keep?: number[]): Promise<HashOutcome[]> {
     if (this.failed) return Promise.reject(this.failed);
+    if (algo === 'sha256' && hashFiles) return this.hashNatively(files, keep);
+    if (!this.workers.length) this.startWorkers();
     let target = 0;
     for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[target]!) target = i;
     const id = this.nextId++;
@@ -76,6 +87,39 @@ export class HashPool {
       this.waiting.set(id, { resolve, reject, worker: target, bytes: weight });
       this.workers[target]!.postMessage({ id, algo, files, ...(keep ? { keep } : {}) } satisfies WorkerRequest);
     });
+  }
+
+  private startWorkers(): void {
+    const url = workerUrl();
+    for (let i = 0; i < this.threads; i++) {
+      const w = new Worker(url, { workerData: { chunkBytes: this.chunkBytes } });
+      w.on('message', (reply: WorkerReply) => this.settle(reply));
+      w.on('error', (err) => this.fail(err));
+      this.workers.push(w);
+      this.load.push(0);
+    }
+  }
+
+  private async hashNatively(files: Array<string | Buffer>, keep?: number[]): Promise<HashOutcome[]> {
+    if (this.nativeRunning >= this.nativeLimit) await new Promise<void>((resolve) => this.nativeQueue.push(resolve));
+    this.nativeRunning++;
+    try {
+      const room = new Float64Array(files.length);
+      if (keep) keep.forEach((size, i) => (room[i] = size < 0 ? 0 : size + 1)); // +1: a file that grew is seen, not cut
+      const store = Buffer.allocUnsafeSlow(room.reduce((a, b) => a + b, 0));
+      const out = new Float64Array(files.length * HASHED);
+      const hashes = Buffer.allocUnsafe(files.length * 32);
+      await hashFiles!(nameList(files.map((f) => [f])), room, store, out, hashes);
+      let used = 0;
+      return files.map((_, i) => {
+        const at = used;
+        used += room[i]!;
+        return nativeOutcome(out.subarray(i * HASHED, (i + 1) * HASHED), hashes, i, store, at);
+      });
+    } finally {
+      this.nativeRunning--;
+      this.nativeQueue.shift()?.();
+    }
   }
 
   async close(): Promise<void> {
@@ -102,4 +146,18 @@ export class HashPool {
     for (const job of this.waiting.values()) job.reject(err);
     this.waiting.clear();
   }
+}
+
+/** One file's numbers from the native hasher as hashFile would have answered. */
+function nativeOutcome(n: Float64Array, hashes: Buffer, i: number, store: Buffer, at: number): HashOutcome {
+  const errno = n[0]!;
+  if (errno === NOT_A_FILE) return { ok: false, code: 'not-a-file', message: 'is not a regular file any more' };
+  if (errno === CHANGED_WHILE_READING) return { ok: false, code: 'changed-while-reading', message: 'changed while being read; run again once it is stable' };
+  if (errno !== 0) {
+    const [code, message] = nativeError(errno);
+    return { ok: false, code, message: code === 'ELOOP' ? 'is a symlink now, not a file' : message };
+  }
+  const state = { size: n[1]!, mtimeMs: n[2]!, ctimeMs: n[3]!, ino: n[4]!, dev: n[5]!, mode: n[6]!, nlink: n[7]!, uid: n[8]!, gid: n[9]!, atimeMs: n[10]!, birthtimeMs: n[11]! };
+  const hash = `sha256:${hashes.toString('hex', i * 32, i * 32 + 32)}`;
+  return { ok: true, hash, state, startedAtMs: n[12]!, ...(n[13]! >= 0 ? { data: store.subarray(at, at + n[13]!) } : {}) };
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import util from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { tempDir, writeHostileTree, NON_UTF8_NAME } from '../../../test/support/trees.js';
-import { copyFiles, KEEP_TIMES, nativeError, nameList, placeFiles, PLACED, WRITE_META, writeBlobs } from './index.js';
+import { copyFiles, HASHED, hashFiles, KEEP_TIMES, nativeError, nameList, placeFiles, PLACED, WRITE_META, writeBlobs } from './index.js';
 
 const pairsOf = nameList;
 const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
@@ -239,6 +239,24 @@ describe('native restore writer (writeBlobs)', () => {
     expect(names(gone)).toEqual(['ENOENT']);
     expect(() => writeBlobs!(nameList([[pack.file, tmp]]), new Float64Array(WRITE_META), Buffer.alloc(32))).toThrow(/pack\/tmp\/dest names/);
     expect(() => writeBlobs!(nameList([[pack.file, tmp, path.join(tree, 'y')]]), new Float64Array(WRITE_META), Buffer.alloc(31))).toThrow(/32-byte hash/);
+  });
+});
+
+describe('native hasher (hashFiles)', () => {
+  it('refuses a call whose rooms, numbers or hashes would not fit what it was given', async () => {
+    if (!hashFiles) return expect(process.platform).not.toBe('linux');
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'a'), 'abc');
+    const names = nameList([[path.join(dir, 'a')]]);
+    const room = Float64Array.of(4);
+    expect(() => hashFiles!(names, room, Buffer.alloc(3), new Float64Array(HASHED), Buffer.alloc(32))).toThrow(/room sizes within the store/);
+    expect(() => hashFiles!(names, room, Buffer.alloc(4), new Float64Array(HASHED - 1), Buffer.alloc(32))).toThrow(/HASHED numbers/);
+    expect(() => hashFiles!(names, room, Buffer.alloc(4), new Float64Array(HASHED), Buffer.alloc(31))).toThrow(/32 bytes of hash/);
+    expect(() => hashFiles!(names, Float64Array.of(-1), Buffer.alloc(4), new Float64Array(HASHED), Buffer.alloc(32))).toThrow(/room sizes/);
+    expect(() => hashFiles!(Buffer.from('no end'), room, Buffer.alloc(4), new Float64Array(HASHED), Buffer.alloc(32))).toThrow(/NUL-terminated/);
+    const [store, out, hashes] = [Buffer.alloc(4), new Float64Array(HASHED), Buffer.alloc(32)];
+    await hashFiles!(names, room, store, out, hashes);
+    expect([out[0], out[1], out[13], store.subarray(0, 3).toString(), hashes.toString('hex')]).toEqual([0, 3, 3, 'abc', crypto.createHash('sha256').update('abc').digest('hex')]);
   });
 });
 

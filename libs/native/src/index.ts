@@ -53,6 +53,19 @@ export const PLACED = 5;
 export type WriteBlobs = (names: Buffer, meta: Float64Array, hashes: Buffer) => Promise<Int32Array>;
 export const WRITE_META = 8;
 
+/**
+ * SHA-256 of a batch of files, with what hashFile (libs/hashing) learns of each (see
+ * src/file_ops.c): `names` "file\0...", `room` per file the bytes of `store` it may be read
+ * into whole (0: none; the rooms follow each other in `store`), `out` HASHED numbers per file
+ * [errno, size, mtimeMs, ctimeMs, ino, dev, mode, nlink, uid, gid, atimeMs, birthtimeMs,
+ * startedAtMs, bytes kept or -1], `hashes` 32 bytes per file. errno NOT_A_FILE or
+ * CHANGED_WHILE_READING where hashFile reports those.
+ */
+export type HashFiles = (names: Buffer, room: Float64Array, store: Buffer, out: Float64Array, hashes: Buffer) => Promise<void>;
+export const HASHED = 14;
+export const NOT_A_FILE = -1;
+export const CHANGED_WHILE_READING = -2;
+
 /** Names each ended by a NUL: "from\0to\0..." for copyFiles and placeFiles, three a file for writeBlobs. */
 export function nameList(groups: Iterable<ReadonlyArray<string | Buffer>>): Buffer {
   const parts: Buffer[] = [];
@@ -79,10 +92,11 @@ export function nativeError(errno: number): [code: string, message: string] {
  * JavaScript paths, which do the same.
  */
 export const readFolders: ReadFolders | undefined = load<{ readFolders: ReadFolders }>('scan_dir')?.readFolders;
-const fileOps = load<{ copyFiles: CopyFiles; placeFiles: PlaceFiles; writeBlobs: WriteBlobs }>('file_ops');
+const fileOps = load<{ copyFiles: CopyFiles; placeFiles: PlaceFiles; writeBlobs: WriteBlobs; hashFiles: HashFiles }>('file_ops');
 export const copyFiles: CopyFiles | undefined = fileOps?.copyFiles;
 export const placeFiles: PlaceFiles | undefined = fileOps?.placeFiles;
 export const writeBlobs: WriteBlobs | undefined = fileOps?.writeBlobs;
+export const hashFiles: HashFiles | undefined = fileOps?.hashFiles;
 
 function load<T>(name: string): T | undefined {
   if (process.env.HOARD_NO_NATIVE) return undefined;
