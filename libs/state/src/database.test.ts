@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { copyDatabase, openDatabase, type Db } from './database.js';
+import { copyDatabase, MMAP_FROM_BYTES, openDatabase, type Db } from './database.js';
 import { tempDir } from '../../../test/support/trees.js';
 
 const schema = [{ version: 1, name: 'rows', sql: 'CREATE TABLE rows (id INTEGER PRIMARY KEY, body TEXT NOT NULL);' }];
@@ -58,5 +58,24 @@ describe('copyDatabase', () => {
     expect(fs.statSync(path.join(dir, 'state.db-wal')).size).toBeGreaterThan(0); // copied page by page instead
     reader.exec('COMMIT');
     expect(rowsOf(file)).toEqual({ count: 5001, check: 'ok' });
+  });
+});
+
+describe('openDatabase', () => {
+  it('reads a state through a mapping only when it was large when opened', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'state.db');
+    const small = openDatabase(file, schema);
+    expect(small.pragma('mmap_size', { simple: true })).toBe(0);
+    const put = small.prepare('INSERT INTO rows (body) VALUES (?)');
+    small.transaction(() => {
+      for (let i = 0; i < 6; i++) put.run('x'.repeat(256 * 1024));
+    })();
+    small.pragma('wal_checkpoint(TRUNCATE)');
+    small.close();
+    expect(fs.statSync(file).size).toBeGreaterThanOrEqual(MMAP_FROM_BYTES);
+    const large = openDatabase(file, schema);
+    expect(large.pragma('mmap_size', { simple: true })).toBeGreaterThanOrEqual(MMAP_FROM_BYTES);
+    large.close();
   });
 });

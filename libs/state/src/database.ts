@@ -25,6 +25,14 @@ export interface OpenOptions {
 
 /** How much of a database file SQLite may map (state files of 100,000 files are ~110 MB). */
 const MMAP_BYTES = 256 * 1024 * 1024;
+/**
+ * The size from which a state is read through a mapping. A state this large when opened has
+ * pages to look up (the hash cache of 100,000 files is ~10 MB); a new one is written by this
+ * run, whose pages a mapping would only fault in one by one (a first backup of 100,000
+ * files, interleaved over ten pairs: median 9.26 s without the mapping against 9.75 s with
+ * it, and 60-100 MB less memory).
+ */
+export const MMAP_FROM_BYTES = 1024 * 1024;
 
 /**
  * Open (creating if needed) an SQLite file in WAL mode and bring its schema up to date.
@@ -33,6 +41,7 @@ const MMAP_BYTES = 256 * 1024 * 1024;
  */
 export function openDatabase(file: string, migrations: readonly Migration[], options: OpenOptions = {}): Db {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const sizeAtOpen = fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
   let db: Db;
   try {
     sqlite ??= require('better-sqlite3') as typeof Database;
@@ -47,7 +56,7 @@ export function openDatabase(file: string, migrations: readonly Migration[], opt
   }
   // Pages read through a mapping, not a read() call and a copy each: the scattered lookups
   // of a backup after a small change (entries, hash cache, packed) read a few thousand pages.
-  db.pragma(`mmap_size = ${MMAP_BYTES}`);
+  if (sizeAtOpen >= MMAP_FROM_BYTES) db.pragma(`mmap_size = ${MMAP_BYTES}`);
   if (!options.readonly) {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
