@@ -66,7 +66,7 @@ export const HASHED = 14;
 export const NOT_A_FILE = -1;
 export const CHANGED_WHILE_READING = -2;
 
-/** Names each ended by a NUL: "from\0to\0..." for copyFiles and placeFiles, three a file for writeBlobs. */
+/** Names each ended by a NUL: "from\0to\0..." for copyFiles and placeFiles, three a file for writeBlobs, one for hashFiles. */
 export function nameList(groups: Iterable<ReadonlyArray<string | Buffer>>): Buffer {
   const parts: Buffer[] = [];
   for (const names of groups) for (const name of names) parts.push(Buffer.from(name), NUL);
