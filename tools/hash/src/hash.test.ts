@@ -36,6 +36,26 @@ function tempCache(): HashCache {
 }
 
 describe('hashRecords', () => {
+  it('hands out the results of jobs that finished together one job at a time, in order', async () => {
+    const dir = tempDir();
+    const datas = Array.from({ length: 200 }, (_, i) => crypto.randomBytes(100 + i));
+    datas.forEach((d, i) => fs.writeFileSync(path.join(dir, `f${String(i).padStart(3, '0')}`), d));
+    async function* input(): AsyncGenerator<InputLine[]> {
+      yield scanLines(dir).map((t, i) => parseLine(t, i + 1));
+    }
+    const sizes: number[] = [];
+    const hashes: string[] = [];
+    for await (const batch of hashRecords(input(), { algo: 'sha256', pool: () => pool })) {
+      const files = parse(batch).filter((r) => r.type === 'file');
+      sizes.push(files.length);
+      hashes.push(...files.map((r) => String(r.hash)));
+      // A consumer busy with each batch (a backup recording it): by the next pull, every job is done.
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    expect(sizes).toEqual([64, 64, 64, 8]);
+    expect(hashes).toEqual(datas.map(sha256));
+  });
+
   it('adds sha256 to regular files only and passes everything else through, in order, byte for byte', async () => {
     const dir = tempDir();
     fs.writeFileSync(path.join(dir, 'a'), 'alpha');

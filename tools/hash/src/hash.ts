@@ -112,10 +112,18 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
     while (behind()) await (takerBehind ?? Promise.race(jobsOut));
   };
 
-  /** Everything ready at the head of the queue, in order. */
+  /**
+   * What is ready at the head of the queue, in order, up to the end of the first job in it:
+   * jobs that finished together still go out one batch each, as they would have come one
+   * by one, so a consumer that records as it goes (a backup) does not see them as one.
+   */
   const drain = (): OutputItem[] => {
     const out: OutputItem[] = [];
+    let job: Promise<void> | undefined;
     while (head < queue.length && queue[head]!.out !== undefined) {
+      const done = queue[head]!.done;
+      if (done && job && done !== job) break;
+      job ??= done;
       const o = queue[head]!.out!;
       if (Array.isArray(o)) out.push(...o);
       else out.push(o);
@@ -133,6 +141,11 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
   const lines$ = input[Symbol.asyncIterator]();
   let nextLines = lines$.next();
   for (;;) {
+    if (head < queue.length && queue[head]!.out !== undefined && queue[head]!.done) {
+      // The next job's results are ready already (drain stopped at the end of the one before).
+      yield drain();
+      continue;
+    }
     const pendingHead = head < queue.length && queue[head]!.out === undefined ? queue[head]!.done : undefined;
     const waited = pendingHead && queue.length - head <= MAX_WAITING ? await Promise.race([nextLines, pendingHead.then(() => HASHED)]) : undefined;
     if (waited === HASHED) {
