@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { hashFile } from './hash-file.js';
 import { HashPool } from './pool.js';
@@ -10,6 +10,17 @@ import { hashFiles } from '@hoard/native';
 import { tempDir, writeHostileTree, writeNonUtf8File } from '../../../test/support/trees.js';
 
 const sha256 = (data: Buffer) => `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
+
+/**
+ * A file of `size` random bytes that another process appends to until killed, returned once
+ * it is appending (a fixed wait can end before it starts on a loaded machine).
+ */
+async function appending(file: string, size: number): Promise<ChildProcess> {
+  fs.writeFileSync(file, crypto.randomBytes(size));
+  const writer = spawn('sh', ['-c', `while :; do printf x >> '${file}'; done`], { stdio: 'ignore' });
+  for (let waited = 0; fs.statSync(file).size === size && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+  return writer;
+}
 
 describe('hashFile', () => {
   it('hashes in chunks smaller than the file, equal to a one-shot sha256', () => {
@@ -34,11 +45,8 @@ describe('hashFile', () => {
   it('never gives a hash for a file that changes while it is read', async () => {
     const dir = tempDir();
     const file = path.join(dir, 'growing');
-    fs.writeFileSync(file, crypto.randomBytes(32 << 20));
     // Another process appends continuously while we read 32 MB in 64 KB steps.
-    const writer = spawn('sh', ['-c', `while :; do printf x >> '${file}'; done`], { stdio: 'ignore' });
-    // Read only once it is appending (a fixed wait can end before it starts on a loaded machine).
-    for (let waited = 0; fs.statSync(file).size === 32 << 20 && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    const writer = await appending(file, 32 << 20);
     try {
       const outcome = hashFile(file, 'sha256', Buffer.alloc(64 << 10));
       expect(outcome).toMatchObject({ ok: false, code: 'changed-while-reading' });
@@ -126,9 +134,7 @@ describe('HashPool', () => {
   it('never gives a hash for a file that changes while the pool reads it', async () => {
     const dir = tempDir();
     const file = path.join(dir, 'growing');
-    fs.writeFileSync(file, crypto.randomBytes(64 << 20));
-    const writer = spawn('sh', ['-c', `while :; do printf x >> '${file}'; done`], { stdio: 'ignore' });
-    for (let waited = 0; fs.statSync(file).size === 64 << 20 && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    const writer = await appending(file, 64 << 20);
     const pool = new HashPool({ threads: 1 });
     try {
       const [outcome] = await pool.hash('sha256', [file], 64 << 20);

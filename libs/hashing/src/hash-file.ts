@@ -24,6 +24,14 @@ export type HashOutcome =
 
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 
+/** The failures hashing reports in its own words, whichever path (here or native) found them. */
+export const NOT_A_FILE_ANYMORE = { ok: false, code: 'not-a-file', message: 'is not a regular file any more' } as const;
+export const CHANGED_WHILE_READ = { ok: false, code: 'changed-while-reading', message: 'changed while being read; run again once it is stable' } as const;
+/** The message of a failure to open (ELOOP: the name is a symlink now, never followed). */
+export function openFailure(code: string, message: string): HashOutcome {
+  return { ok: false, code, message: code === 'ELOOP' ? 'is a symlink now, not a file' : message };
+}
+
 /**
  * The content id of a symlink: sha256 of its target's exact bytes. A link is never
  * followed: what it holds is where it points (a backup stores that, a push carries it).
@@ -54,12 +62,11 @@ export function hashFile(file: string | Buffer, algo: Algo, buffer: Buffer, keep
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | O_NOFOLLOW);
   } catch (err) {
-    const code = errorCode(err);
-    return { ok: false, code, message: code === 'ELOOP' ? 'is a symlink now, not a file' : errorMessage(err) };
+    return openFailure(errorCode(err), errorMessage(err));
   }
   try {
     const before = fs.fstatSync(fd);
-    if (!before.isFile()) return { ok: false, code: 'not-a-file', message: 'is not a regular file any more' };
+    if (!before.isFile()) return { ...NOT_A_FILE_ANYMORE };
     let data: Buffer | undefined;
     let total: number;
     let hex: string;
@@ -86,7 +93,7 @@ export function hashFile(file: string | Buffer, algo: Algo, buffer: Buffer, keep
     }
     const after = fs.fstatSync(fd);
     if (total !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ctimeMs !== before.ctimeMs) {
-      return { ok: false, code: 'changed-while-reading', message: 'changed while being read; run again once it is stable' };
+      return { ...CHANGED_WHILE_READ };
     }
     const state: FileState = {
       size: before.size,

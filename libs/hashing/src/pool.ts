@@ -4,7 +4,7 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CHANGED_WHILE_READING, HASHED, hashFiles, nameList, nativeError, NOT_A_FILE } from '@hoard/native';
 import type { Algo } from './algorithms.js';
-import type { HashOutcome } from './hash-file.js';
+import { CHANGED_WHILE_READ, NOT_A_FILE_ANYMORE, openFailure, type HashOutcome } from './hash-file.js';
 
 export interface WorkerRequest {
   id: number;
@@ -151,12 +151,9 @@ export class HashPool {
 /** One file's numbers from the native hasher as hashFile would have answered. */
 function nativeOutcome(n: Float64Array, hashes: Buffer, i: number, store: Buffer, at: number): HashOutcome {
   const errno = n[0]!;
-  if (errno === NOT_A_FILE) return { ok: false, code: 'not-a-file', message: 'is not a regular file any more' };
-  if (errno === CHANGED_WHILE_READING) return { ok: false, code: 'changed-while-reading', message: 'changed while being read; run again once it is stable' };
-  if (errno !== 0) {
-    const [code, message] = nativeError(errno);
-    return { ok: false, code, message: code === 'ELOOP' ? 'is a symlink now, not a file' : message };
-  }
+  if (errno === NOT_A_FILE) return { ...NOT_A_FILE_ANYMORE };
+  if (errno === CHANGED_WHILE_READING) return { ...CHANGED_WHILE_READ };
+  if (errno !== 0) return openFailure(...nativeError(errno));
   const state = { size: n[1]!, mtimeMs: n[2]!, ctimeMs: n[3]!, ino: n[4]!, dev: n[5]!, mode: n[6]!, nlink: n[7]!, uid: n[8]!, gid: n[9]!, atimeMs: n[10]!, birthtimeMs: n[11]! };
   const hash = `sha256:${hashes.toString('hex', i * 32, i * 32 + 32)}`;
   return { ok: true, hash, state, startedAtMs: n[12]!, ...(n[13]! >= 0 ? { data: store.subarray(at, at + n[13]!) } : {}) };
