@@ -114,7 +114,8 @@ describe('packs in a vault', () => {
   it('a pack stream fed faster than it writes holds a bounded amount and refuses the rest', async () => {
     const { host, vault, vaultDir } = setup(0);
     const stream = new PackStream(host, vault, vaultDir);
-    const blobs = Array.from({ length: 40 }, () => crypto.randomBytes(3 << 20)); // 120 MB, offered without waiting
+    // One and a half times the bound, offered without waiting.
+    const blobs = Array.from({ length: Math.ceil((1.5 * STREAM_MAX_BYTES) / (3 << 20)) }, () => crypto.randomBytes(3 << 20));
     for (const b of blobs) void stream.offer(sha(b), b); // never waiting: the stream must bound itself
     await stream.finish();
     expect(stream.stats.refused).toBeGreaterThan(0);
