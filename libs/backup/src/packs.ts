@@ -27,8 +27,9 @@ export const PACK_MAX_BLOB = 4 << 20;
 const RECORD_EVERY = 8;
 /**
  * The most bytes a pack stream holds (eight packs' worth); past half of it, the reading
- * waits. Half is the packs being written (WRITERS), the one filling and the kept bytes of
- * the hashing jobs on their way, with room to spare. At four packs' worth, half was full
+ * waits. Half is room for the packs being written (WRITERS, 32 MB), the one filling (16
+ * MB) and the kept bytes of the hashing jobs on their way (tools/hash's MAX_KEEP_BYTES, 16
+ * MB). At four packs' worth, half was full
  * as soon as two packs were being written: a first backup of 100,000 files paused its
  * reading 14-22 times, 0.2-0.9 s in all (none at eight). Eight interleaved pairs of first
  * backups: 9.30-11.12 s, median 10.00, against 9.57-11.95 s, median 10.45; 7 of 8 faster;

@@ -117,10 +117,12 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
    * jobs that finished together still go out one batch each, as they would have come one
    * by one, so a consumer that records as it goes (a backup) does not see them as one.
    */
+  /** The slot at the head of the queue has its output. */
+  const headReady = () => head < queue.length && queue[head]!.out !== undefined;
   const drain = (): OutputItem[] => {
     const out: OutputItem[] = [];
     let job: Promise<void> | undefined;
-    while (head < queue.length && queue[head]!.out !== undefined) {
+    while (headReady()) {
       const done = queue[head]!.done;
       if (done && job && done !== job) break;
       job ??= done;
@@ -141,7 +143,7 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
   const lines$ = input[Symbol.asyncIterator]();
   let nextLines = lines$.next();
   for (;;) {
-    if (head < queue.length && queue[head]!.out !== undefined && queue[head]!.done) {
+    if (headReady() && queue[head]!.done) {
       // The next job's results are ready already (drain stopped at the end of the one before).
       yield drain();
       continue;
