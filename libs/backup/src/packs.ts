@@ -6,6 +6,7 @@ import path from 'node:path';
 import { HoardError } from '@hoard/schema';
 import { type Location, type PackedBlob, type Repository } from '@hoard/state';
 import { rclone, rcloneBatch, rcloneList, remoteJoin } from '@hoard/remote';
+import { nameList, nativeError, writeDirect } from '@hoard/native';
 
 /**
  * Packs: small blobs travel and rest concatenated, a few thousand per file (restic's
@@ -350,17 +351,23 @@ async function savePack(staging: string, data: Buffer[], blobs: PackedBlob[]): P
   const id = crypto.randomBytes(16).toString('hex');
   const file = path.join(staging, 'packs', packKey(id));
   await fsp.mkdir(path.dirname(file), { recursive: true });
-  const handle = await fsp.open(file, 'wx', 0o600);
-  try {
-    // A write may take fewer bytes (or buffers: IOV_MAX) than given: go on from where it stopped.
-    for (let parts = data, want = data.reduce((n, b) => n + b.length, 0); want > 0; ) {
-      const { bytesWritten } = await handle.writev(parts);
-      want -= bytesWritten;
-      parts = skipBytes(parts, bytesWritten);
+  if (writeDirect) {
+    // Past the page cache: the sync below would write the bytes to the disk anyway (see file_ops.c).
+    const errno = await writeDirect(nameList([[file]]), data, 0o600);
+    if (errno) throw Object.assign(new Error(`cannot write pack ${file}: ${nativeError(errno)[1]}`), { code: nativeError(errno)[0] });
+  } else {
+    const handle = await fsp.open(file, 'wx', 0o600);
+    try {
+      // A write may take fewer bytes (or buffers: IOV_MAX) than given: go on from where it stopped.
+      for (let parts = data, want = data.reduce((n, b) => n + b.length, 0); want > 0; ) {
+        const { bytesWritten } = await handle.writev(parts);
+        want -= bytesWritten;
+        parts = skipBytes(parts, bytesWritten);
+      }
+      await handle.sync();
+    } finally {
+      await handle.close();
     }
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
   const index: PackIndex = { type: 'pack', pack: id, blobs: blobs.map((b) => [b.hash, b.offset, b.length]) };
   await fsp.mkdir(path.join(staging, 'index'), { recursive: true });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import util from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { tempDir, writeHostileTree, NON_UTF8_NAME } from '../../../test/support/trees.js';
-import { copyFiles, HASHED, hashFiles, KEEP_TIMES, nativeError, nameList, placeFiles, PLACED, WRITE_META, writeBlobs } from './index.js';
+import { copyFiles, HASHED, hashFiles, KEEP_TIMES, nativeError, nameList, placeFiles, PLACED, WRITE_META, writeBlobs, writeDirect } from './index.js';
 
 const pairsOf = nameList;
 const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
@@ -257,6 +257,64 @@ describe('native hasher (hashFiles)', () => {
     const [store, out, hashes] = [Buffer.alloc(4), new Float64Array(HASHED), Buffer.alloc(32)];
     await hashFiles!(names, room, store, out, hashes);
     expect([out[0], out[1], out[13], store.subarray(0, 3).toString(), hashes.toString('hex')]).toEqual([0, 3, 3, 'abc', crypto.createHash('sha256').update('abc').digest('hex')]);
+  });
+});
+
+describe('native pack writer (writeDirect)', () => {
+  /** Parts across every edge the writer has: empty, one byte, a block less, a block, a block more, past its 4 MB buffer. */
+  const partsOf = () => [0, 1, 4095, 4096, 4097, (4 << 20) + 3, 10].map((n) => crypto.randomBytes(n));
+
+  it('writes its parts in order, exactly their length, only where nothing is, never through a symlink', async () => {
+    if (!writeDirect) return expect(process.platform).not.toBe('linux');
+    const dir = tempDir();
+    const file = path.join(dir, 'pack');
+    const parts = partsOf();
+    expect(await writeDirect(nameList([[file]]), parts, 0o600)).toBe(0);
+    const st = fs.statSync(file);
+    expect([st.size, st.mode & 0o777]).toEqual([parts.reduce((n, p) => n + p.length, 0), 0o600]);
+    expect(fs.readFileSync(file).equals(Buffer.concat(parts))).toBe(true);
+    // Nothing is ever replaced: the file there stays as it was.
+    expect(nativeError(await writeDirect(nameList([[file]]), [Buffer.from('other')], 0o600))[0]).toBe('EEXIST');
+    expect(fs.readFileSync(file).equals(Buffer.concat(parts))).toBe(true);
+    fs.writeFileSync(path.join(dir, 'target'), 'kept');
+    fs.symlinkSync(path.join(dir, 'target'), path.join(dir, 'link'));
+    expect(nativeError(await writeDirect(nameList([[path.join(dir, 'link')]]), [Buffer.from('x')], 0o600))[0]).toBe('EEXIST');
+    expect(fs.readFileSync(path.join(dir, 'target'), 'utf8')).toBe('kept');
+    expect(nativeError(await writeDirect(nameList([[path.join(dir, 'no', 'such', 'dir')]]), [Buffer.from('x')], 0o600))[0]).toBe('ENOENT');
+    expect(await writeDirect(nameList([[path.join(dir, 'empty')]]), [], 0o640)).toBe(0);
+    expect(fs.statSync(path.join(dir, 'empty')).size).toBe(0);
+    expect(() => writeDirect!(nameList([[file]]), ['text' as unknown as Buffer], 0o600)).toThrow(/parts must be Buffers/);
+    expect(() => writeDirect!(Buffer.from('no end'), [], 0o600)).toThrow(/NUL-terminated/);
+  });
+
+  it('leaves what it wrote out of the page cache where the file system takes O_DIRECT, and writes plainly where it does not', async () => {
+    if (!writeDirect) return expect(process.platform).not.toBe('linux');
+    const parts = partsOf();
+    const bytes = Buffer.concat(parts);
+    const cached = (file: string) => Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' }).trim());
+    const takesDirect = (dir: string) => {
+      try {
+        execFileSync('dd', ['if=/dev/zero', `of=${path.join(dir, 'probe')}`, 'bs=4096', 'count=1', 'oflag=direct'], { stdio: 'ignore' });
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    let fincore = true;
+    try {
+      execFileSync('fincore', ['--version'], { stdio: 'ignore' });
+    } catch {
+      fincore = false;
+    }
+    // /dev/shm is tmpfs, which refuses O_DIRECT: the plain path.
+    for (const dir of [tempDir(), ...(fs.existsSync('/dev/shm') ? [fs.mkdtempSync('/dev/shm/hoard-test-')] : [])]) {
+      const file = path.join(dir, 'pack');
+      expect(await writeDirect(nameList([[file]]), parts, 0o600), dir).toBe(0);
+      // Before reading it back, which brings it into the cache.
+      if (fincore && takesDirect(dir) && !dir.startsWith('/dev/shm')) expect(cached(file), dir).toBeLessThan(bytes.length / 2);
+      expect(fs.readFileSync(file).equals(bytes), dir).toBe(true);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -36,6 +36,15 @@
  * its end), else in chunks; statx it again: a file whose size, mtime or ctime moved, or whose
  * bytes read are not its size, changed while it was read and gets no hash. `out` receives
  * HASHED numbers per file (see HASHED), `hashes` 32 bytes per hashed file.
+ *
+ * writeDirect(name, parts, mode) -> Promise<number>: a new file at `name` (a NUL-terminated
+ * path; O_EXCL: never one that is there) holding the bytes of `parts` (Buffers, in order), then
+ * synced. Written past the page cache (O_DIRECT, through a 4 MB bounce buffer per thread, the
+ * last block padded and the file cut back to its length) where the file system takes it:
+ * writing into the page cache copies each byte into memory the system must find first, which
+ * on the reference machine cost a first backup ~2 CPU-seconds for its 727 MB of packs, and
+ * the sync that follows writes the bytes to the disk anyway. Elsewhere, plain writes. 0 or an
+ * errno; a file that failed part-way is removed.
  */
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -498,6 +507,110 @@ static void hash_complete(napi_env env, napi_status status, void *data) {
   free(job);
 }
 
+
+#define DIRECT_ALIGN 4096
+#define DIRECT_CHUNK (4 << 20)
+
+typedef struct {
+  char *name;
+  size_t parts;
+  const unsigned char **data;
+  size_t *lengths;
+  int mode;
+  int result;
+  napi_ref ref; /* the parts array: keeps its Buffers alive until the job completes */
+  napi_deferred deferred;
+  napi_async_work work;
+} direct_job;
+
+/* Write all `len` bytes at `offset`; 0 or an errno. */
+static int pwrite_all(int fd, const unsigned char *buf, size_t len, off_t offset) {
+  while (len > 0) {
+    ssize_t w = pwrite(fd, buf, len, offset);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    buf += w;
+    len -= (size_t)w;
+    offset += w;
+  }
+  return 0;
+}
+
+/* A pool thread's bounce buffer, aligned for O_DIRECT: made once, reused by every pack it writes. */
+static __thread unsigned char *bounce;
+
+static int write_direct(direct_job *job, int fd) {
+  int direct = 0;
+  if (!bounce) {
+    void *p = NULL;
+    if (posix_memalign(&p, DIRECT_ALIGN, DIRECT_CHUNK) == 0) bounce = p;
+  }
+  int flags = fcntl(fd, F_GETFL);
+  if (bounce && flags >= 0 && fcntl(fd, F_SETFL, flags | O_DIRECT) == 0) direct = 1;
+  off_t at = 0;
+  size_t fill = 0;
+  for (size_t i = 0; i < job->parts; i++) {
+    const unsigned char *src = job->data[i];
+    size_t left = job->lengths[i];
+    if (!direct) {
+      int e = pwrite_all(fd, src, left, at);
+      if (e) return e;
+      at += (off_t)left;
+      continue;
+    }
+    while (left > 0) {
+      size_t n = DIRECT_CHUNK - fill < left ? DIRECT_CHUNK - fill : left;
+      memcpy(bounce + fill, src, n);
+      fill += n;
+      src += n;
+      left -= n;
+      if (fill == DIRECT_CHUNK) {
+        int e = pwrite_all(fd, bounce, fill, at);
+        if (e) return e;
+        at += (off_t)fill;
+        fill = 0;
+      }
+    }
+  }
+  if (direct && fill > 0) {
+    /* The last block whole (zeros past the end), then the file cut back to its length. */
+    size_t padded = (fill + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
+    memset(bounce + fill, 0, padded - fill);
+    int e = pwrite_all(fd, bounce, padded, at);
+    if (e) return e;
+    at += (off_t)fill;
+    if (ftruncate(fd, at) != 0) return errno;
+  }
+  return fsync(fd) == 0 ? 0 : errno;
+}
+
+static void direct_execute(napi_env env, void *data) {
+  direct_job *job = data;
+  int fd = open(job->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, job->mode);
+  if (fd < 0) {
+    job->result = errno;
+    return;
+  }
+  job->result = write_direct(job, fd);
+  if (close(fd) != 0 && !job->result) job->result = errno;
+  if (job->result) unlink(job->name);
+}
+
+static void direct_complete(napi_env env, napi_status status, void *data) {
+  direct_job *job = data;
+  napi_delete_reference(env, job->ref);
+  napi_value result;
+  napi_create_int32(env, status == napi_ok ? job->result : ECANCELED, &result);
+  napi_resolve_deferred(env, job->deferred, result);
+  napi_delete_async_work(env, job->work);
+  free(job->name);
+  free(job->data);
+  free(job->lengths);
+  free(job);
+}
+
 static napi_value throw_type(napi_env env, const char *message) {
   napi_throw_type_error(env, NULL, message);
   return NULL;
@@ -650,6 +763,44 @@ static napi_value HashFiles(napi_env env, napi_callback_info info) {
   return queue_job(env, "hoard.hashFiles", hash_execute, hash_complete, job, &job->deferred, &job->work);
 }
 
+static napi_value WriteDirect(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  const char *usage = "writeDirect(name: Buffer, parts: Buffer[], mode: number)";
+  bool name_buf = false, is_array = false;
+  if (argc < 3 || napi_is_buffer(env, argv[0], &name_buf) != napi_ok || !name_buf || napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array) return throw_type(env, usage);
+  void *name;
+  size_t len;
+  napi_get_buffer_info(env, argv[0], &name, &len);
+  if (name_groups(name, len, 1) != 1) return throw_type(env, "writeDirect: one NUL-terminated name");
+  int32_t mode = 0600;
+  if (napi_get_value_int32(env, argv[2], &mode) != napi_ok) return throw_type(env, usage);
+  uint32_t parts = 0;
+  napi_get_array_length(env, argv[1], &parts);
+  direct_job *job = calloc(1, sizeof(direct_job));
+  job->parts = parts;
+  job->data = calloc(parts ? parts : 1, sizeof(*job->data));
+  job->lengths = calloc(parts ? parts : 1, sizeof(size_t));
+  for (uint32_t i = 0; i < parts; i++) {
+    napi_value part;
+    bool is_buffer = false;
+    void *bytes = NULL;
+    if (napi_get_element(env, argv[1], i, &part) != napi_ok || napi_is_buffer(env, part, &is_buffer) != napi_ok || !is_buffer ||
+        napi_get_buffer_info(env, part, &bytes, &job->lengths[i]) != napi_ok) {
+      free(job->data);
+      free(job->lengths);
+      free(job);
+      return throw_type(env, "writeDirect: parts must be Buffers");
+    }
+    job->data[i] = bytes;
+  }
+  job->name = copy_of(name, len);
+  job->mode = mode;
+  napi_create_reference(env, argv[1], 1, &job->ref);
+  return queue_job(env, "hoard.writeDirect", direct_execute, direct_complete, job, &job->deferred, &job->work);
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "copyFiles", NAPI_AUTO_LENGTH, CopyFiles, NULL, &fn);
@@ -660,5 +811,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "writeBlobs", fn);
   napi_create_function(env, "hashFiles", NAPI_AUTO_LENGTH, HashFiles, NULL, &fn);
   napi_set_named_property(env, exports, "hashFiles", fn);
+  napi_create_function(env, "writeDirect", NAPI_AUTO_LENGTH, WriteDirect, NULL, &fn);
+  napi_set_named_property(env, exports, "writeDirect", fn);
   return exports;
 }

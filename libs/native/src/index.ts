@@ -63,6 +63,13 @@ export const WRITE_META = 8;
  */
 export type HashFiles = (names: Buffer, room: Float64Array, store: Buffer, out: Float64Array, hashes: Buffer) => Promise<void>;
 export const HASHED = 14;
+
+/**
+ * A new file (never one already there) holding `parts` in order, synced; past the page cache
+ * where the file system allows (see src/file_ops.c). `name` as nameList([[file]]). Resolves
+ * to 0 or an errno; a file that failed part-way is removed.
+ */
+export type WriteDirect = (name: Buffer, parts: Buffer[], mode: number) => Promise<number>;
 export const NOT_A_FILE = -1;
 export const CHANGED_WHILE_READING = -2;
 
@@ -92,11 +99,12 @@ export function nativeError(errno: number): [code: string, message: string] {
  * JavaScript paths, which do the same.
  */
 export const readFolders: ReadFolders | undefined = load<{ readFolders: ReadFolders }>('scan_dir')?.readFolders;
-const fileOps = load<{ copyFiles: CopyFiles; placeFiles: PlaceFiles; writeBlobs: WriteBlobs; hashFiles: HashFiles }>('file_ops');
+const fileOps = load<{ copyFiles: CopyFiles; placeFiles: PlaceFiles; writeBlobs: WriteBlobs; hashFiles: HashFiles; writeDirect: WriteDirect }>('file_ops');
 export const copyFiles: CopyFiles | undefined = fileOps?.copyFiles;
 export const placeFiles: PlaceFiles | undefined = fileOps?.placeFiles;
 export const writeBlobs: WriteBlobs | undefined = fileOps?.writeBlobs;
 export const hashFiles: HashFiles | undefined = fileOps?.hashFiles;
+export const writeDirect: WriteDirect | undefined = fileOps?.writeDirect;
 
 function load<T>(name: string): T | undefined {
   if (process.env.HOARD_NO_NATIVE) return undefined;
