@@ -538,6 +538,22 @@ static int pwrite_all(int fd, const unsigned char *buf, size_t len, off_t offset
   return 0;
 }
 
+/*
+ * Write a chunk of the bounce buffer: `len` bytes (whole blocks) past the cache, or, when the file
+ * system took O_DIRECT but refuses these blocks (EINVAL: alignment it wants larger), its `exact`
+ * bytes plainly, and plainly from then on.
+ */
+static int put_chunk(int fd, const unsigned char *buf, size_t len, size_t exact, off_t at, int *direct) {
+  if (*direct) {
+    int e = pwrite_all(fd, buf, len, at);
+    if (e != EINVAL) return e;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_DIRECT) != 0) return errno;
+    *direct = 0;
+  }
+  return pwrite_all(fd, buf, exact, at);
+}
+
 /* A pool thread's bounce buffer, aligned for O_DIRECT: made once, reused by every pack it writes. */
 static __thread unsigned char *bounce;
 
@@ -555,7 +571,11 @@ static int write_direct(direct_job *job, int fd) {
     const unsigned char *src = job->data[i];
     size_t left = job->lengths[i];
     if (!direct) {
-      int e = pwrite_all(fd, src, left, at);
+      /* Dropped to plain writes mid-way: what the bounce buffer holds goes first. */
+      int e = fill ? pwrite_all(fd, bounce, fill, at) : 0;
+      at += (off_t)fill;
+      fill = 0;
+      if (!e) e = pwrite_all(fd, src, left, at);
       if (e) return e;
       at += (off_t)left;
       continue;
@@ -567,18 +587,18 @@ static int write_direct(direct_job *job, int fd) {
       src += n;
       left -= n;
       if (fill == DIRECT_CHUNK) {
-        int e = pwrite_all(fd, bounce, fill, at);
+        int e = put_chunk(fd, bounce, fill, fill, at, &direct);
         if (e) return e;
         at += (off_t)fill;
         fill = 0;
       }
     }
   }
-  if (direct && fill > 0) {
+  if (fill > 0) {
     /* The last block whole (zeros past the end), then the file cut back to its length. */
-    size_t padded = (fill + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
+    size_t padded = direct ? (fill + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN : fill;
     memset(bounce + fill, 0, padded - fill);
-    int e = pwrite_all(fd, bounce, padded, at);
+    int e = put_chunk(fd, bounce, padded, fill, at, &direct);
     if (e) return e;
     at += (off_t)fill;
     if (ftruncate(fd, at) != 0) return errno;
