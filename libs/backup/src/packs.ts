@@ -352,9 +352,12 @@ async function savePack(staging: string, data: Buffer[], blobs: PackedBlob[]): P
   const file = path.join(staging, 'packs', packKey(id));
   await fsp.mkdir(path.dirname(file), { recursive: true });
   if (writeDirect) {
-    // Past the page cache: the sync below would write the bytes to the disk anyway (see file_ops.c).
+    // Past the page cache: its sync writes the bytes to the disk anyway (see file_ops.c).
     const errno = await writeDirect(nameList([[file]]), data, 0o600);
-    if (errno) throw Object.assign(new Error(`cannot write pack ${file}: ${nativeError(errno)[1]}`), { code: nativeError(errno)[0] });
+    if (errno) {
+      const [code, message] = nativeError(errno);
+      throw Object.assign(new Error(`cannot write pack ${file}: ${message}`), { code });
+    }
   } else {
     const handle = await fsp.open(file, 'wx', 0o600);
     try {

@@ -63,6 +63,8 @@ export const WRITE_META = 8;
  */
 export type HashFiles = (names: Buffer, room: Float64Array, store: Buffer, out: Float64Array, hashes: Buffer) => Promise<void>;
 export const HASHED = 14;
+export const NOT_A_FILE = -1;
+export const CHANGED_WHILE_READING = -2;
 
 /**
  * A new file (never one already there) holding `parts` in order, synced; past the page cache
@@ -70,8 +72,6 @@ export const HASHED = 14;
  * to 0 or an errno; a file that failed part-way is removed.
  */
 export type WriteDirect = (name: Buffer, parts: Buffer[], mode: number) => Promise<number>;
-export const NOT_A_FILE = -1;
-export const CHANGED_WHILE_READING = -2;
 
 /** Names each ended by a NUL: "from\0to\0..." for copyFiles and placeFiles, three a file for writeBlobs, one for hashFiles. */
 export function nameList(groups: Iterable<ReadonlyArray<string | Buffer>>): Buffer {
