@@ -3,3 +3,4 @@ export * from './metadata.js';
 export * from './snapshots.js';
 export * from './tracked.js';
 export * from './packs.js';
+export * from './recorder.js';

@@ -2,8 +2,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Repository } from '@hoard/state';
+import { Recorder } from './recorder.js';
 import { learnPacks, openPacks, PackStream, PACK_MAX_BLOBS, PACK_TARGET, parsePackIndex, STREAM_MAX_BLOBS, STREAM_MAX_BYTES, verifyPacks, writePacks, type PackSource } from './packs.js';
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-packs-'));
@@ -109,6 +110,45 @@ describe('packs in a vault', () => {
     expect(checked.map((v) => v.hash).sort()).toEqual([...sources.map((s) => s.hash), ...big.map(sha)].sort());
     expect(new Set(checked.map((v) => v.pack)).size).toBeGreaterThanOrEqual(1 + Math.floor((12 * (3 << 20)) / PACK_TARGET));
     expect(fs.existsSync(host.stagingDir('packs'))).toBe(false);
+  });
+
+  it('a pack stream into a vault that held nothing asks the state nothing per blob; recorded later, it remembers what it took until told', async () => {
+    const { host, vault, vaultDir } = setup(0);
+    const recorder = new Recorder(host.root);
+    const asked = vi.spyOn(host, 'holdsMany');
+    const stored: string[] = [];
+    const stream = new PackStream(host, vault, vaultDir, {
+      onStored: (b) => stored.push(b.hash),
+      // As a backup's recorder takes them: committed on its thread, later.
+      record: (vaultId, packs) => {
+        recorder.packs(vaultId, packs);
+        return true;
+      },
+    });
+    const blobs = Array.from({ length: 8 }, () => crypto.randomBytes(3 << 20));
+    try {
+      // Each offered twice, the second time after the first pack was stored and its record posted, not committed.
+      for (const b of blobs) await stream.offer(sha(b), b);
+      for (let waited = 0; stored.length < 5 && waited < 10_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+      expect(stored.length).toBeGreaterThanOrEqual(5);
+      for (const b of blobs) await stream.offer(sha(b), b);
+      await stream.finish();
+      expect(stored.sort()).toEqual(blobs.map(sha).sort());
+      expect(asked).not.toHaveBeenCalled();
+      // Once committed and told so, a stream asks the state, which holds them.
+      await recorder.release();
+      stream.recorded(stored);
+      const again = new PackStream(host, vault, vaultDir, { onStored: (b) => stored.push(b.hash) });
+      await again.offer(sha(blobs[0]!), blobs[0]!);
+      await again.finish();
+      expect(asked).toHaveBeenCalled();
+      expect(stored).toHaveLength(blobs.length);
+      await recorder.close();
+    } finally {
+      await recorder.abort();
+    }
+    // Each blob in the vault once.
+    expect((await collect(verifyPacks(vaultDir))).map((v) => v.hash).sort()).toEqual(blobs.map(sha).sort());
   });
 
   it('a pack stream fed faster than it writes holds a bounded amount and refuses the rest', async () => {

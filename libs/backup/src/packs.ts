@@ -63,8 +63,15 @@ export interface PackSource {
 }
 
 export interface PackHooks {
-  onStored?: (blob: PackedBlob) => void;
+  /** `later`: its record is committed later (see `record`). */
+  onStored?: (blob: PackedBlob, later?: boolean) => void;
   onFailed?: (source: PackSource, code: string, message: string) => void;
+  /**
+   * Records packs the vault now holds in place of the host's own connection (a backup's
+   * Recorder); true when that record is committed later: a stream then remembers what it
+   * took until told (PackStream.recorded), since the state does not answer for it yet.
+   */
+  record?: (vaultId: number, packs: Array<{ id: string; blobs: PackedBlob[] }>) => boolean;
 }
 
 /** A vault on this machine: packs are renamed into it, not uploaded. */
@@ -119,6 +126,12 @@ export class PackStream {
   private roomWaiters: Array<() => void> = [];
   private failure: Error | undefined;
   private ready: Promise<void> | undefined;
+  /**
+   * The vault held nothing this state knew of when the stream began, and the stream has
+   * forgotten nothing it took since: what it took is then all the vault holds for it, and
+   * a first backup into a new vault asks the state nothing per blob.
+   */
+  private vaultEmpty = false;
   /** Bytes held: waiting to be sifted, in the pack being filled, or sealed and not yet written. */
   private held = 0;
   /** Blobs held, likewise. */
@@ -141,11 +154,21 @@ export class PackStream {
     // remember taking it, so what it remembers stays bounded by what is on its way.
     this.outbox = new PackOutbox(host, vault, spec, {
       ...hooks,
-      onStored: (b) => {
-        this.taken.delete(b.hash);
-        hooks.onStored?.(b);
+      onStored: (b, later) => {
+        if (!later) this.forget(b.hash);
+        hooks.onStored?.(b, later);
       },
     });
+  }
+
+  /** Content whose packs' records are committed: the state answers for it from now on. */
+  recorded(hashes: Iterable<string>): void {
+    for (const h of hashes) this.forget(h);
+  }
+
+  private forget(hash: string): void {
+    this.taken.delete(hash);
+    this.vaultEmpty = false;
   }
 
   /**
@@ -187,8 +210,8 @@ export class PackStream {
     const batch = this.waiting;
     this.waiting = [];
     this.waitingBytes = 0;
-    await (this.ready ??= this.beforeFirst());
-    const held = this.host.holdsMany(this.vault.id, batch.map((b) => b.hash));
+    await (this.ready ??= this.beforeFirst().then(() => void (this.vaultEmpty = this.host.holdsNothing(this.vault.id))));
+    const held = this.vaultEmpty ? new Set<string>() : this.host.holdsMany(this.vault.id, batch.map((b) => b.hash));
     for (const b of batch) {
       if (held.has(b.hash) || this.taken.has(b.hash)) {
         this.held -= b.data.length;
@@ -272,7 +295,9 @@ class PackOutbox {
   async add(built: { id: string; blobs: PackedBlob[] }): Promise<void> {
     if (this.local) publishLocal(this.spec, this.staging, built.id);
     this.pending.push(built);
-    if (this.pending.length >= RECORD_EVERY || this.pending.reduce((n, p) => n + p.blobs.length, 0) >= RECORD_EVERY_BLOBS) await this.flush();
+    // Recorded elsewhere, a pack's record costs this thread little: its files' versions may follow at once.
+    const every = this.local && this.hooks.record ? 1 : RECORD_EVERY;
+    if (this.pending.length >= every || this.pending.reduce((n, p) => n + p.blobs.length, 0) >= RECORD_EVERY_BLOBS) await this.flush();
   }
 
   /**
@@ -284,8 +309,8 @@ class PackOutbox {
     const batch = this.pending.splice(0);
     if (!batch.length) return;
     if (this.local) {
-      this.host.recordPacks(this.vault.id, batch);
-      for (const p of batch) for (const b of p.blobs) this.hooks.onStored?.(b);
+      const later = recordPacks(this.host, this.vault, batch, this.hooks);
+      for (const p of batch) for (const b of p.blobs) this.hooks.onStored?.(b, later);
     } else await upload(this.host, this.vault, this.spec, this.staging, batch, this.hooks);
   }
 
@@ -436,6 +461,13 @@ export function syncFile(file: string): void {
   }
 }
 
+/** Record packs through the hook or the host's connection; true when the record is committed later. */
+function recordPacks(host: Repository, vault: Location, packs: Array<{ id: string; blobs: PackedBlob[] }>, hooks: PackHooks): boolean {
+  if (hooks.record) return hooks.record(vault.id, packs);
+  host.recordPacks(vault.id, packs);
+  return false;
+}
+
 /** Upload built packs to a remote vault: packs first, then the indexes of those that arrived. */
 async function upload(host: Repository, vault: Location, spec: string, staging: string, built: Array<{ id: string; blobs: PackedBlob[] }>, hooks: PackHooks): Promise<void> {
   const packs = await rcloneBatch('copy', path.join(staging, 'packs'), remoteJoin(spec, 'packs'), built.map((b) => packKey(b.id)));
@@ -446,9 +478,9 @@ async function upload(host: Repository, vault: Location, spec: string, staging: 
     if (failed) for (const blob of b.blobs) hooks.onFailed?.({ hash: blob.hash, size: blob.length }, 'upload', `pack ${b.id}: ${failed}`);
     return !failed;
   });
-  host.recordPacks(vault.id, stored);
+  const later = recordPacks(host, vault, stored, hooks);
   for (const b of stored) {
-    for (const blob of b.blobs) hooks.onStored?.(blob);
+    for (const blob of b.blobs) hooks.onStored?.(blob, later);
     fs.rmSync(path.join(staging, 'packs', packKey(b.id)), { force: true });
     fs.rmSync(path.join(staging, 'index', b.id), { force: true });
   }

@@ -368,6 +368,16 @@ export class Repository {
     return held;
   }
 
+  /** Whether a location holds no content this state knows of (then nothing need be asked of it by content id). */
+  holdsNothing(locationId: number): boolean {
+    return !this.cached(
+      `SELECT EXISTS (SELECT 1 FROM packed WHERE location_id = @loc) OR EXISTS (SELECT 1 FROM copies WHERE location_id = @loc)
+          OR EXISTS (SELECT 1 FROM entries WHERE location_id = @loc AND ${NOT_BASE})`,
+    )
+      .pluck()
+      .get({ loc: locationId });
+  }
+
   /** Some entry holding this content in a location (a file to read it from). */
   entryWithContent(locationId: number, hash: string): Entry | undefined {
     return this.cached(`SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE hash = ? AND ${NOT_BASE} AND location_id = ? LIMIT 1`).get(hash, locationId) as Entry | undefined;
@@ -390,12 +400,13 @@ export class Repository {
     const put = this.cached(
       'INSERT INTO packed (location_id, hash, pack_id, offset, length) VALUES (?, ?, ?, ?, ?) ON CONFLICT (location_id, hash) DO UPDATE SET pack_id = excluded.pack_id, offset = excluded.offset, length = excluded.length',
     );
-    this.db.transaction(() => {
+    // Joins a transaction already open (a backup's recorder holds one): never a savepoint.
+    writeTransaction(this.db, () => {
       for (const p of packs) {
         const packId = pack.get(locationId, p.id, verifiedAt) as number;
         for (const b of p.blobs) put.run(locationId, b.hash, packId, b.offset, b.length);
       }
-    }).immediate();
+    });
   }
 
   /** Where each of these blobs lies in one of a location's packs, for those packed (one query: restores ask for thousands). */

@@ -4,7 +4,7 @@ import { asInputLines, type OutputItem } from '@hoard/jsonl';
 import { blobKeyHash, entryKey, type HostConfig, type Location, type Repository, type ScanMarks, type StateChange } from '@hoard/state';
 import { isSymlinkMode, joinRecordPath, symlinkTarget, type ActionRecord, type AnyRecord } from '@hoard/schema';
 import { locator, rcloneList, remoteJoin } from '@hoard/remote';
-import { checkTrackable, learnPacks, metadataPending, PACK_MAX_BLOB, PackStream, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
+import { checkTrackable, learnPacks, metadataPending, PACK_MAX_BLOB, PackStream, Recorder, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
 import { diffTree, type RepositoryDiff } from '@hoard/tool-add/pipeline';
 import { stageActions } from '@hoard/tool-stage/stage';
 import { transferStaged } from '@hoard/tool-transfer/transfer';
@@ -59,6 +59,9 @@ type Change = StateChange & { path: string; pathBytes?: string; target?: string;
  */
 const RECORD_EVERY_CHANGES = 131_072;
 
+/** A first look's additions whose content is safe go to the recorder this many at a time (fewer if recordEvery is lower). */
+const POST_EVERY_ADDITIONS = 2048;
+
 interface Work {
   dir: Tracked;
   under: string;
@@ -104,7 +107,89 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
     (learned ??= learnPacks(host, vault, spec).then((l) => {
       for (const problem of l.problems) fail({ code: 'bad-index', message: `vault: ${problem}` });
     }));
-  const stream = new PackStream(host, vault, spec, { onStored: (b) => storedOne(b.hash, b.length) }, learnOnce);
+  /**
+   * A first look of a folder (nothing recorded there yet) records its additions while the
+   * scan goes on, on the recorder's thread, as soon as their content is stored: the packs
+   * and their files' first versions, in that order. While the recorder is open, this
+   * connection writes only inside `writing` (the recorder commits first).
+   */
+  let recorder: Recorder | undefined;
+  const writing = <T>(body: () => T | Promise<T>): Promise<T> => (recorder ? recorder.exclusive(body) : Promise.resolve().then(body));
+  const diffs = new Map<number, RepositoryDiff>();
+  // Additions waiting for their content to be stored, by content id; those whose content is, by location.
+  const waitlist = new Map<string, Array<[locationId: number, change: Change]>>();
+  let waitlisted = 0;
+  const ready = new Map<number, Change[]>();
+  let readyCount = 0;
+  // Content posted to the recorder and counted as new: this connection sees it once a release has returned.
+  const counted = new Set<string>();
+  let postedSinceRelease: string[] = [];
+  const postEvery = Math.min(options.recordEvery ?? RECORD_EVERY_CHANGES, POST_EVERY_ADDITIONS);
+  const makeReady = (locationId: number, c: Change) => {
+    let list = ready.get(locationId);
+    if (!list) ready.set(locationId, (list = []));
+    list.push(c);
+    readyCount++;
+  };
+  const postReady = () => {
+    if (!recorder || !readyCount) return;
+    const time = new Date().toISOString();
+    for (const [locationId, list] of ready) {
+      for (const c of list) {
+        postedSinceRelease.push(c.hash!);
+        if (counted.has(c.hash!)) continue;
+        counted.add(c.hash!);
+        summary.newFiles++;
+        summary.newBytes += c.size ?? 0;
+      }
+      // Only additions with content, size, mode and mtime are made ready (see onChanges).
+      recorder.additions(locationId, backupId, time, list as Array<Change & { hash: string; size: number; mode: number; mtimeMs: number }>);
+      snapshots += list.length;
+    }
+    ready.clear();
+    readyCount = 0;
+  };
+  const stream = new PackStream(
+    host,
+    vault,
+    spec,
+    {
+      onStored: (b) => {
+        storedOne(b.hash, b.length);
+        const waiting = waitlist.get(b.hash);
+        if (!waiting) return;
+        waitlist.delete(b.hash);
+        waitlisted -= waiting.length;
+        for (const [locationId, c] of waiting) makeReady(locationId, c);
+        if (readyCount >= postEvery) postReady();
+      },
+      // Through the recorder while it writes; through this connection inside `writing`.
+      record: (vaultId, packs) => {
+        if (recorder?.writing) {
+          recorder.packs(vaultId, packs);
+          return true;
+        }
+        host.recordPacks(vaultId, packs);
+        return false;
+      },
+    },
+    learnOnce,
+  );
+  /**
+   * Once everything posted is committed, this connection finds that content in the state:
+   * nothing of it need stay in memory (as after a record here).
+   */
+  const forgetPosted = async () => {
+    if (!recorder) return;
+    const posted = postedSinceRelease;
+    postedSinceRelease = [];
+    await recorder.release();
+    for (const h of posted) {
+      stored.delete(h);
+      counted.delete(h);
+    }
+    stream.recorded(posted);
+  };
   // Changes found and not recorded yet, by location.
   const pending = new Map<number, Change[]>();
   let pendingCount = 0;
@@ -157,7 +242,7 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
           continue;
         }
         now.push(c);
-        if (c.op === 'delete' || !c.hash || wanted.has(c.hash) || held.has(c.hash)) continue;
+        if (c.op === 'delete' || !c.hash || wanted.has(c.hash) || held.has(c.hash) || counted.has(c.hash)) continue;
         wanted.add(c.hash);
         summary.newFiles++;
         summary.newBytes += c.size ?? 0;
@@ -242,31 +327,81 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
       // into moves), its run marks following its own records.
       const id = w.dir.location.id;
       const firstLook = !w.only && !host.hasHistory(id);
+      if (firstLook && !recorder) {
+        // The vault's packs by other hosts are known before the recorder writes: what they hold is not sent again.
+        await learnOnce();
+        recorder = new Recorder(host.root, {
+          onRecorded: (r) => {
+            diffs.get(r.locationId)?.followed(r.before, r.after);
+            options.onRecorded?.(r.count);
+          },
+        });
+      }
       if (!pending.has(id)) pending.set(id, []);
-      const found = await changesOf(host, w, options, fail, summary, w.only ? undefined : stream, async (changes, diff) => {
+      const found = await changesOf(host, w, options, fail, summary, w.only ? undefined : stream, writing, async (changes, diff) => {
         const list = pending.get(id)!;
-        for (const c of changes) list.push(c);
-        pendingCount += changes.length;
-        if (w.only || pendingCount < recordAt) return;
+        if (firstLook) diffs.set(id, diff);
+        for (const c of changes) {
+          if (firstLook && c.op === 'add' && c.hash && c.size !== undefined && c.size <= PACK_MAX_BLOB && c.mode !== undefined && !isSymlinkMode(c.mode) && c.mtimeMs !== undefined) {
+            if (stored.has(c.hash)) makeReady(id, c);
+            else {
+              const waiting = waitlist.get(c.hash);
+              if (waiting) waiting.push([id, c]);
+              else waitlist.set(c.hash, [[id, c]]);
+              waitlisted++;
+            }
+          } else {
+            list.push(c);
+            pendingCount++;
+          }
+        }
+        if (readyCount >= postEvery) postReady();
+        if (postedSinceRelease.length >= recordEvery) await forgetPosted();
+        if (w.only || pendingCount + waitlisted < recordAt) return;
+        // Additions still waiting for their content (held by the vault before, or refused by a
+        // full stream) are settled here with the rest.
+        for (const [hash, waiting] of waitlist) {
+          for (const [locationId, c] of waiting) pending.get(locationId)!.push(c);
+          waitlist.delete(hash);
+        }
+        pendingCount += waitlisted;
+        waitlisted = 0;
         // This folder's changes only: another's wait for the end, where its run marks are saved.
         const now = firstLook ? list : list.filter((c) => c.op === 'modify');
-        const before = host.lastSeq(id);
-        const waiting = new Set(now.length ? ((await settle(new Map([[id, now]]), false)).get(id) ?? []) : []);
-        diff.followed(before, host.lastSeq(id));
-        const recorded = new Set(now.filter((c) => !waiting.has(c)));
-        const left = list.filter((c) => !recorded.has(c));
-        pendingCount += left.length - list.length;
-        pending.set(id, left);
-        recordAt = pendingCount + recordEvery;
+        await writing(async () => {
+          const before = host.lastSeq(id);
+          const waiting = new Set(now.length ? ((await settle(new Map([[id, now]]), false)).get(id) ?? []) : []);
+          diff.followed(before, host.lastSeq(id));
+          const recorded = new Set(now.filter((c) => !waiting.has(c)));
+          const left = list.filter((c) => !recorded.has(c));
+          pendingCount += left.length - list.length;
+          pending.set(id, left);
+        });
+        recordAt = pendingCount + waitlisted + recordEvery;
         options.onPhase?.('scanning', 0);
       });
       if (found.marks) marks.set(id, found.marks);
       else marks.delete(id);
       complete.set(id, (complete.get(id) ?? true) && found.complete);
     }
-  } finally {
     await stream.finish();
+    if (recorder) {
+      postReady();
+      options.onPhase?.('recording', readyCount + waitlisted + pendingCount);
+      await recorder.close();
+      recorder = undefined;
+    }
+  } catch (err) {
+    // What the recorder had not committed is rolled back; what is stored from here on is recorded here.
+    const r = recorder;
+    recorder = undefined;
+    await r?.abort();
+    await stream.finish().catch(() => undefined);
+    throw err;
   }
+  // What the recorder did not take (content held before, big, a symlink's, or sent the second way) is settled here.
+  for (const waiting of waitlist.values()) for (const [locationId, c] of waiting) pending.get(locationId)!.push(c);
+  waitlist.clear();
   await settle(pending, true);
 
   // The state changed (or was never uploaded): a new metadata version goes to the vault.
@@ -308,9 +443,12 @@ async function changesOf(
   fail: (e: { code: string; message: string; path?: string }) => void,
   summary: BackupSummary,
   stream: PackStream | undefined,
+  writing: <T>(body: () => T | Promise<T>) => Promise<T>,
   onChanges: (changes: Change[], diff: RepositoryDiff) => Promise<void>,
 ): Promise<{ complete: boolean; marks?: ScanMarks }> {
-  const reader = host; // reads through the same connection: nothing else writes while the scan runs
+  // Reads through the backup's connection: what a recorder writes meanwhile is a first look's
+  // own additions, which the diff has passed already.
+  const reader = host;
   const keep = stream && { maxBytes: PACK_MAX_BLOB, take: (_rec: unknown, hash: string, data: Buffer) => stream.offer(hash, data) };
   const diff = diffTree(reader, w.dir.location, w.dir.path, w.under, { onHashed: options.onScanned, keep });
   let complete = false;
@@ -338,7 +476,12 @@ async function changesOf(
       if (changes.length) await onChanges(changes, diff);
     }
   } finally {
-    await diff.close();
+    // Closing saves the scan's run marks: a write, after the recorder's (which its marks follow).
+    // If the recorder failed, the backup fails; the hashing threads still end.
+    await writing(() => diff.close()).catch(async (err: unknown) => {
+      await diff.close();
+      throw err;
+    });
   }
   return { complete, marks: diff.marks() };
 }
