@@ -76,6 +76,13 @@ export class HashCache {
   private pendingCount = 0;
   /** Folders a look found in MAX_PARTS parts or more: merged into one when next written. */
   private readonly toMerge = new Set<string>();
+  /**
+   * Nothing was stored for this algorithm when the cache was opened (a first run): a lookup
+   * then asks the database nothing. What it stores for a folder it looked up is found in
+   * memory while that folder stays there; anything else is a miss, rehashed, which is
+   * always safe (a first backup of 100,000 files looked up 2,000 folders in vain).
+   */
+  private readonly emptyAtOpen: boolean;
 
   constructor(
     private readonly db: Db,
@@ -92,6 +99,7 @@ export class HashCache {
     );
     this.clearStmt = db.prepare('DELETE FROM hash_cache WHERE algo = ? AND dir = ?');
     this.putStmt = db.prepare('INSERT INTO hash_cache (algo, dir, part, entries) VALUES (?, ?, 0, ?)');
+    this.emptyAtOpen = db.prepare('SELECT 1 FROM hash_cache WHERE algo = ? LIMIT 1').get(algo) === undefined;
   }
 
   /** For each item, the cached content id for that exact file state, or undefined (miss, changed, or racy). */
@@ -168,7 +176,8 @@ export class HashCache {
     if (missing.length) {
       // A folder's parts in order, one after the other: a later entry of an inode wins.
       const rows = new Map<string, Buffer[]>();
-      for (const [dir, , entries] of this.getStmt.all(this.algo, JSON.stringify(missing)) as Array<[string, number, Buffer]>) {
+      const read = this.emptyAtOpen ? [] : (this.getStmt.all(this.algo, JSON.stringify(missing)) as Array<[string, number, Buffer]>);
+      for (const [dir, , entries] of read) {
         const parts = rows.get(dir);
         if (parts) parts.push(entries);
         else rows.set(dir, [entries]);
