@@ -151,7 +151,8 @@ export class PackStream {
     private readonly beforeFirst: () => Promise<void> = async () => {},
   ) {
     // Once recorded, content is found in the state (the vault holds it): the stream need not
-    // remember taking it, so what it remembers stays bounded by what is on its way.
+    // remember taking it, so what it remembers stays bounded by what is on its way. A record
+    // committed later (PackHooks.record) is forgotten when the caller says so (recorded).
     this.outbox = new PackOutbox(host, vault, spec, {
       ...hooks,
       onStored: (b, later) => {

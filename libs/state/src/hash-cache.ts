@@ -78,11 +78,12 @@ export class HashCache {
   private readonly toMerge = new Set<string>();
   /**
    * Nothing was stored for this algorithm when the cache was opened (a first run): a lookup
-   * then asks the database nothing. What it stores for a folder it looked up is found in
-   * memory while that folder stays there; anything else is a miss, rehashed, which is
-   * always safe (a first backup of 100,000 files looked up 2,000 folders in vain).
+   * then asks the database only for folders this cache wrote itself (`written`). What
+   * another process wrote meanwhile is a miss, rehashed, which is always safe; a first
+   * backup of 100,000 files had looked up its 2,000 folders in vain.
    */
   private readonly emptyAtOpen: boolean;
+  private readonly written = new Set<string>();
 
   constructor(
     private readonly db: Db,
@@ -141,6 +142,7 @@ export class HashCache {
     const pending = this.pending;
     this.pending = new Map();
     this.pendingCount = 0;
+    if (this.emptyAtOpen) for (const dir of pending.keys()) this.written.add(dir);
     const merging = [...pending.keys()].filter((dir) => this.toMerge.has(dir));
     // Read afresh (not from memory): every part, whatever was loaded when.
     for (const dir of merging) this.decoded.delete(dir);
@@ -176,7 +178,8 @@ export class HashCache {
     if (missing.length) {
       // A folder's parts in order, one after the other: a later entry of an inode wins.
       const rows = new Map<string, Buffer[]>();
-      const read = this.emptyAtOpen ? [] : (this.getStmt.all(this.algo, JSON.stringify(missing)) as Array<[string, number, Buffer]>);
+      const ask = this.emptyAtOpen ? missing.filter((dir) => this.written.has(dir)) : missing;
+      const read = ask.length ? (this.getStmt.all(this.algo, JSON.stringify(ask)) as Array<[string, number, Buffer]>) : [];
       for (const [dir, , entries] of read) {
         const parts = rows.get(dir);
         if (parts) parts.push(entries);

@@ -393,7 +393,8 @@ export class Repository {
 
   /**
    * Record packs as held (verified now) by a location, and where in which pack each blob
-   * lies; a blob already packed elsewhere now points at the newest pack. One transaction.
+   * lies; a blob already packed elsewhere now points at the newest pack. One transaction,
+   * or part of the one already open.
    */
   recordPacks(locationId: number, packs: Iterable<{ id: string; blobs: Iterable<PackedBlob> }>, verifiedAt = new Date().toISOString()): void {
     const pack = this.cached('INSERT INTO packs (location_id, name, verified_at) VALUES (?, ?, ?) ON CONFLICT (location_id, name) DO UPDATE SET verified_at = excluded.verified_at RETURNING id').pluck();
