@@ -7,15 +7,13 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Repository, type StateChange } from '@hoard/state';
+import { INSERT_SNAPSHOT } from './snapshots.js';
 import { ADDITION_FIELDS, COMMIT_EVERY_ROWS, IDLE_COMMIT_MS, type RecorderReply, type RecorderRequest } from './recorder-protocol.js';
 
 const { root } = workerData as { root: string };
 const repo = Repository.open(root);
 const db = repo.db;
-const snapshot = db.prepare(
-  `INSERT INTO snapshots (location_id, key, hash, size, mode, uid, gid, atime_ms, mtime_ms, ctime_ms, birthtime_ms, created_at, backup_id, deleted)
-   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
-);
+const snapshot = db.prepare(INSERT_SNAPSHOT);
 let open = false;
 let rowsSinceCommit = 0;
 let idle: NodeJS.Timeout | undefined;
@@ -52,7 +50,7 @@ function handle(m: RecorderRequest): void {
     for (let i = 0; i < rows.length; i += ADDITION_FIELDS) {
       const key = rows[i] as string, hash = rows[i + 1] as string, size = rows[i + 2] as number, mode = rows[i + 3] as number;
       const mtimeMs = rows[i + 7] as number, ino = rows[i + 10] as number;
-      snapshot.run(m.locationId, key, hash, size, mode, rows[i + 4], rows[i + 5], rows[i + 6], mtimeMs, rows[i + 8], rows[i + 9], m.time, m.backupId);
+      snapshot.run(m.locationId, key, hash, size, mode, rows[i + 4], rows[i + 5], rows[i + 6], mtimeMs, rows[i + 8], rows[i + 9], m.time, m.backupId, 0);
       changes.push({ op: 'add', key, hash, size, mode, mtimeMs, ino });
     }
     repo.applyChanges(m.locationId, changes);

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Repository } from '@hoard/state';
 import { IDLE_COMMIT_MS } from './recorder-protocol.js';
 import { Recorder, type Addition } from './recorder.js';
+import { INSERT_SNAPSHOT } from './snapshots.js';
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-recorder-'));
 const hashOf = (i: number) => `sha256:${crypto.createHash('sha256').update(String(i)).digest('hex')}`;
@@ -55,11 +56,8 @@ describe('Recorder', () => {
     // The same recorded by the backup's own connection, the way it records without a recorder.
     const b = setup();
     b.host.recordPacks(b.vault.id, [packOf(list.slice(0, 200), 'p1'), packOf(list.slice(200), 'p2')]);
-    const snap = b.host.db.prepare(
-      `INSERT INTO snapshots (location_id, key, hash, size, mode, uid, gid, atime_ms, mtime_ms, ctime_ms, birthtime_ms, created_at, backup_id, deleted)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
-    );
-    for (const x of list) snap.run(b.dir.id, x.key, x.hash, x.size, x.mode, x.uid, x.gid, x.atimeMs, x.mtimeMs, x.ctimeMs, x.birthtimeMs, '2026-01-02T00:00:00Z', b.backupId);
+    const snap = b.host.db.prepare(INSERT_SNAPSHOT);
+    for (const x of list) snap.run(b.dir.id, x.key, x.hash, x.size, x.mode, x.uid, x.gid, x.atimeMs, x.mtimeMs, x.ctimeMs, x.birthtimeMs, '2026-01-02T00:00:00Z', b.backupId, 0);
     b.host.applyChanges(b.dir.id, list.map((x) => ({ op: 'add' as const, key: x.key, hash: x.hash, size: x.size, mode: x.mode, mtimeMs: x.mtimeMs, ino: x.ino })));
 
     const rows = (host: Repository, sql: string) => host.db.prepare(sql).raw(true).all();

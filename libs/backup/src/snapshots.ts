@@ -19,6 +19,14 @@ export interface Snapshot {
   deleted: number;
 }
 
+/**
+ * Records one version: location_id, key, hash, size, mode, uid, gid, atime_ms, mtime_ms,
+ * ctime_ms, birthtime_ms, created_at, backup_id, deleted (a backup's own connection and
+ * its recorder's thread both write through it).
+ */
+export const INSERT_SNAPSHOT = `INSERT INTO snapshots (location_id, key, hash, size, mode, uid, gid, atime_ms, mtime_ms, ctime_ms, birthtime_ms, created_at, backup_id, deleted)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
 const COLUMNS = `id, location_id AS locationId, key, hash, size, mode, uid, gid, atime_ms AS atimeMs, mtime_ms AS mtimeMs, ctime_ms AS ctimeMs,
   birthtime_ms AS birthtimeMs, created_at AS createdAt, backup_id AS backupId, deleted`;
 

@@ -4,7 +4,7 @@ import { asInputLines, type OutputItem } from '@hoard/jsonl';
 import { blobKeyHash, entryKey, type HostConfig, type Location, type Repository, type ScanMarks, type StateChange } from '@hoard/state';
 import { isSymlinkMode, joinRecordPath, symlinkTarget, type ActionRecord, type AnyRecord } from '@hoard/schema';
 import { locator, rcloneList, remoteJoin } from '@hoard/remote';
-import { checkTrackable, learnPacks, metadataPending, PACK_MAX_BLOB, PackStream, Recorder, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
+import { checkTrackable, INSERT_SNAPSHOT, learnPacks, metadataPending, PACK_MAX_BLOB, PackStream, Recorder, trackDir, trackedDirs, uploadMetadata, vaultLocation, vaultSpec, writePacks, type PackSource, type Tracked } from '@hoard/backup';
 import { diffTree, type RepositoryDiff } from '@hoard/tool-add/pipeline';
 import { stageActions } from '@hoard/tool-stage/stage';
 import { transferStaged } from '@hoard/tool-transfer/transfer';
@@ -193,6 +193,13 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
   // Changes found and not recorded yet, by location.
   const pending = new Map<number, Change[]>();
   let pendingCount = 0;
+  /** Additions still waiting for their content (held by the vault before, refused by a full stream, or never packed) join the changes to settle. */
+  const settleWaitlisted = () => {
+    for (const waiting of waitlist.values()) for (const [locationId, c] of waiting) pending.get(locationId)!.push(c);
+    waitlist.clear();
+    pendingCount += waitlisted;
+    waitlisted = 0;
+  };
   const complete = new Map<number, boolean>();
   // Each look at a folder starts from the marks the one before saved: the last holds them all.
   const marks = new Map<number, ScanMarks>();
@@ -280,10 +287,7 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
     const recordedHashes: string[] = [];
     host.db
       .transaction(() => {
-        const snap = host.db.prepare(
-          `INSERT INTO snapshots (location_id, key, hash, size, mode, uid, gid, atime_ms, mtime_ms, ctime_ms, birthtime_ms, created_at, backup_id, deleted)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        );
+        const snap = host.db.prepare(INSERT_SNAPSHOT);
         const unstage = host.db.prepare('DELETE FROM staged WHERE location_id = ?');
         const now = new Date().toISOString();
         for (const [locationId, list] of ready) {
@@ -358,14 +362,7 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
         if (readyCount >= postEvery) postReady();
         if (postedSinceRelease.length >= recordEvery) await forgetPosted();
         if (w.only || pendingCount + waitlisted < recordAt) return;
-        // Additions still waiting for their content (held by the vault before, or refused by a
-        // full stream) are settled here with the rest.
-        for (const [hash, waiting] of waitlist) {
-          for (const [locationId, c] of waiting) pending.get(locationId)!.push(c);
-          waitlist.delete(hash);
-        }
-        pendingCount += waitlisted;
-        waitlisted = 0;
+        settleWaitlisted();
         // This folder's changes only: another's wait for the end, where its run marks are saved.
         const now = firstLook ? list : list.filter((c) => c.op === 'modify');
         await writing(async () => {
@@ -400,8 +397,7 @@ export async function runBackup(host: Repository, config: HostConfig, options: B
     throw err;
   }
   // What the recorder did not take (content held before, big, a symlink's, or sent the second way) is settled here.
-  for (const waiting of waitlist.values()) for (const [locationId, c] of waiting) pending.get(locationId)!.push(c);
-  waitlist.clear();
+  settleWaitlisted();
   await settle(pending, true);
 
   // The state changed (or was never uploaded): a new metadata version goes to the vault.
