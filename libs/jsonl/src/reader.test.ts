@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readLineBatches, type InputLine } from './reader.js';
+import { asInputLines, readLineBatches, type InputLine } from './reader.js';
 
 async function collect(chunks: Array<Buffer | string>, minLines = 1): Promise<InputLine[][]> {
   async function* source() {
@@ -44,3 +44,28 @@ describe('readLineBatches', () => {
   });
 });
 
+
+describe('asInputLines', () => {
+  const lines = ['{"type":"file","root":"/r","path":"a","size":1,"mtimeMs":1,"mode":33188,"ino":5,"dev":1,"nlink":1,"uid":0,"gid":0}', '{"type":"file","path":"b"}', '{oops'];
+  const run = async (options?: { trusted?: boolean }) => {
+    const out: InputLine[] = [];
+    for await (const b of asInputLines([lines, [{ type: 'scan', root: '/r', files: 1 }]], options)) out.push(...b);
+    return out.map((l) => [l.lineNo, l.record?.type ?? null, l.problem ?? null]);
+  };
+
+  it('checks lines handed over in process as stdin would be, and takes records as they are', async () => {
+    const out = await run();
+    expect(out[0]).toEqual([1, 'file', null]);
+    expect(out[1]!.slice(0, 2)).toEqual([2, null]); // a file record with no root is refused
+    expect(out[1]![2]).toMatch(/missing "root"/);
+    expect(out[2]!.slice(0, 2)).toEqual([3, null]);
+    expect(out[2]![2]).toMatch(/^not JSON/);
+    expect(out[3]).toEqual([4, 'scan', null]);
+  });
+
+  it('parses lines hoard made itself (trusted) without the schema check, and still reports one that is not JSON', async () => {
+    const out = await run({ trusted: true });
+    expect(out.map((l) => l.slice(0, 2))).toEqual([[1, 'file'], [2, 'file'], [3, null], [4, 'scan']]);
+    expect(out[2]![2]).toMatch(/^not JSON/);
+  });
+});

@@ -91,12 +91,25 @@ function preview(text: string): string {
 
 /**
  * Feed one tool's output to another in the same process: pre-serialized lines are
- * parsed and validated like stdin would be, records are taken as they are.
+ * parsed and validated like stdin would be, records are taken as they are. `trusted`:
+ * the lines were made by hoard's own code in this process (a scan's native lines), so they
+ * are parsed without the schema's check, as records handed over are (a first backup of
+ * 100,000 files had spent ~0.1 s checking them).
  */
-export async function* asInputLines(batches: AsyncIterable<OutputItem[]> | Iterable<OutputItem[]>): AsyncGenerator<InputLine[]> {
+export async function* asInputLines(batches: AsyncIterable<OutputItem[]> | Iterable<OutputItem[]>, options: { trusted?: boolean } = {}): AsyncGenerator<InputLine[]> {
+  const parse = options.trusted ? parseTrustedLine : parseLine;
   let lineNo = 0;
   for await (const batch of batches) {
-    yield batch.flatMap(itemLines).map((item) => (typeof item === 'string' ? parseLine(item, ++lineNo) : recordLine(item, ++lineNo)));
+    yield batch.flatMap(itemLines).map((item) => (typeof item === 'string' ? parse(item, ++lineNo) : recordLine(item, ++lineNo)));
+  }
+}
+
+/** A line hoard's own code made: parsed, not checked (a line that is not JSON still says so). */
+function parseTrustedLine(text: string, lineNo: number): InputLine {
+  try {
+    return { lineNo, text, record: JSON.parse(text) as AnyRecord };
+  } catch {
+    return parseLine(text, lineNo);
   }
 }
 

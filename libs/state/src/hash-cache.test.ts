@@ -53,6 +53,20 @@ describe('HashCache', () => {
     expect(new HashCache(openDatabase(file, cacheMigrations), 'blake3').lookupMany([{ dir: '/d', key }])).toEqual([undefined]);
   });
 
+  it('writes each digest from its content id exactly, and refuses an id that is not one rather than keep part of it', () => {
+    const { db, file } = tempDb();
+    const cache = new HashCache(db, 'sha256');
+    const digest = '0123456789abcdef'.repeat(4);
+    cache.store('/d', key, `sha256:${digest}`, later);
+    cache.flush();
+    const [, , entries] = db.prepare('SELECT dir, part, entries FROM hash_cache').raw(true).get() as [string, number, Buffer];
+    expect(entries.toString('hex', 48)).toBe(digest);
+    expect(new HashCache(openDatabase(file, cacheMigrations), 'sha256').lookupMany([{ dir: '/d', key }])).toEqual([`sha256:${digest}`]);
+    cache.store('/e', key, `sha256:${digest.slice(0, 40)}zz`, later);
+    expect(() => cache.flush()).toThrow(/not a sha256 content id/);
+    expect(new HashCache(openDatabase(file, cacheMigrations), 'sha256').lookupMany([{ dir: '/e', key }])).toEqual([undefined]);
+  });
+
   it('does not trust an entry hashed within the racy window of its mtime or ctime', () => {
     const { db } = tempDb();
     const cache = new HashCache(db, 'sha256');

@@ -36,7 +36,8 @@ const HEADER = FIELDS * 8;
 interface Entry {
   key: CacheKey;
   verifiedAtMs: number;
-  digest: Buffer;
+  /** The content id as given (`algo:hex`): turned into bytes only when its folder is written. */
+  hash: string;
 }
 
 type Bucket = Map<number, Entry>;
@@ -112,7 +113,7 @@ export class HashCache {
       if (fresh) {
         const k = fresh.key;
         if (k.dev !== key.dev || k.size !== key.size || k.mtimeMs !== key.mtimeMs || k.ctimeMs !== key.ctimeMs || isRacy(key, fresh.verifiedAtMs)) return undefined;
-        return `${this.algo}:${fresh.digest.toString('hex')}`;
+        return fresh.hash;
       }
       const found = this.find(stored.get(dir), key.ino);
       if (!found) return undefined;
@@ -127,8 +128,7 @@ export class HashCache {
   store(dir: string, key: CacheKey, hash: string, verifiedAtMs: number): void {
     let bucket = this.pending.get(dir);
     if (!bucket) this.pending.set(dir, (bucket = new Map()));
-    const digest = Buffer.from(hash.slice(this.algo.length + 1), 'hex');
-    bucket.set(key.ino, { key: { dev: key.dev, ino: key.ino, size: key.size, mtimeMs: key.mtimeMs, ctimeMs: key.ctimeMs }, verifiedAtMs, digest });
+    bucket.set(key.ino, { key: { dev: key.dev, ino: key.ino, size: key.size, mtimeMs: key.mtimeMs, ctimeMs: key.ctimeMs }, verifiedAtMs, hash });
     if (++this.pendingCount >= this.batchSize) this.flush();
   }
 
@@ -268,7 +268,7 @@ export class HashCache {
         bucket.set(ino, {
           key: { ino, dev: blob.readDoubleLE(off + 8), size: blob.readDoubleLE(off + 16), mtimeMs: blob.readDoubleLE(off + 24), ctimeMs: blob.readDoubleLE(off + 32) },
           verifiedAtMs: blob.readDoubleLE(off + 40),
-          digest: Buffer.from(blob.subarray(off + HEADER, off + size)),
+          hash: `${this.algo}:${blob.toString('hex', off + HEADER, off + size)}`,
         });
       }
     }
@@ -280,14 +280,16 @@ export class HashCache {
     const size = HEADER + this.digestBytes;
     const blob = Buffer.alloc(bucket.size * size);
     let off = 0;
-    for (const { key, verifiedAtMs, digest } of [...bucket.values()].sort((a, b) => a.key.ino - b.key.ino)) {
+    const skip = this.algo.length + 1;
+    for (const { key, verifiedAtMs, hash } of [...bucket.values()].sort((a, b) => a.key.ino - b.key.ino)) {
       blob.writeDoubleLE(key.ino, off);
       blob.writeDoubleLE(key.dev, off + 8);
       blob.writeDoubleLE(key.size, off + 16);
       blob.writeDoubleLE(key.mtimeMs, off + 24);
       blob.writeDoubleLE(key.ctimeMs, off + 32);
       blob.writeDoubleLE(verifiedAtMs, off + 40);
-      digest.copy(blob, off + HEADER);
+      // Written from its hex in place: a Buffer per entry had cost a first backup ~0.2 s.
+      if (blob.write(hash.slice(skip), off + HEADER, this.digestBytes, 'hex') !== this.digestBytes) throw new Error(`not a ${this.algo} content id: ${hash}`);
       off += size;
     }
     return blob;

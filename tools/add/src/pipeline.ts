@@ -64,7 +64,7 @@ export function diffTree(reader: Repository, location: Location, root: string, u
   const marks = progress.unchanged ? undefined : runMarks(reader.runMarks(location.id, seq));
   const recorded = reader.entries(location.id, under);
   const fast = marks ? skipUnchanged(scanTree(abs, { root, onFiles: progress.onFound, runs: true }), recorded, root, caches.cacheFor(root), progress.onHashed, marks) : undefined;
-  const hashed = hashRecords(asInputLines(fast?.items ?? scanTree(abs, { root, onFiles: progress.onFound })), { algo: 'sha256', pool: () => (pool ??= new HashPool()), cacheFor: caches.cacheFor, onFile: (size) => progress.onHashed?.(1, size), asObjects: true, keep: progress.keep });
+  const hashed = hashRecords(asInputLines(fast?.items ?? scanTree(abs, { root, onFiles: progress.onFound }), { trusted: true }), { algo: 'sha256', pool: () => (pool ??= new HashPool()), cacheFor: caches.cacheFor, onFile: (size) => progress.onHashed?.(1, size), asObjects: true, keep: progress.keep });
   const items = diffState(asInputLines(hashed), { entries: fast?.entries ?? recorded, location: location.name, under, unchanged: progress.unchanged });
   return {
     under,

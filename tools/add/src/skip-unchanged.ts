@@ -123,7 +123,8 @@ export function skipUnchanged(
         // A run's files share its folder: one string for all their cache lookups.
         const runDir = item instanceof FileRun ? (item.dir ? `${root}/${item.dir}` : root) : undefined;
         for (const line of itemLines(item instanceof FileRun ? item.lines : item)) {
-          const stat = typeof line === 'string' ? lineStat(line, prefix) : undefined;
+          // Past the last recorded entry (all of a first look) no line's stat is compared: none is read.
+          const stat = typeof line === 'string' && !peek().done ? lineStat(line, prefix) : undefined;
           if (check) check.lines++;
           if (!stat) {
             out.push(line);
