@@ -8,6 +8,8 @@ export interface InputLine {
   text: string;
   record?: AnyRecord;
   problem?: string;
+  /** The record is another tool's object, handed over in process: read it, never change it. */
+  handedOver?: true;
 }
 
 /**
@@ -115,12 +117,18 @@ function parseTrustedLine(text: string, lineNo: number): InputLine {
 
 /** An input line for a record handed over in process: its text is made only if asked for. */
 function recordLine(record: AnyRecord, lineNo: number): InputLine {
-  let text: string | undefined;
-  return {
-    lineNo,
-    record,
-    get text() {
-      return (text ??= JSON.stringify(record));
-    },
-  };
+  return new RecordLine(lineNo, record);
+}
+
+// A class, not an object literal with a getter: a literal made a closure and an accessor per line.
+class RecordLine implements InputLine {
+  readonly handedOver = true as const;
+  private madeText: string | undefined;
+  constructor(
+    readonly lineNo: number,
+    readonly record: AnyRecord,
+  ) {}
+  get text(): string {
+    return (this.madeText ??= JSON.stringify(this.record));
+  }
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HashPool } from '@hoard/hashing';
 import { HashCache, RACY_WINDOW_MS, cacheMigrations, openDatabase } from '@hoard/state';
-import { itemLines, parseLine, type InputLine, type OutputItem } from '@hoard/jsonl';
+import { asInputLines, itemLines, parseLine, type InputLine, type OutputItem } from '@hoard/jsonl';
 import type { AnyRecord, FileRecord } from '@hoard/schema';
 import { scanTree } from '../../scan/src/scan.js';
 import { hashRecords } from './hash.js';
@@ -217,12 +217,48 @@ describe('hashRecords', () => {
     async function* input(): AsyncGenerator<InputLine[]> {
       yield texts.map((t, i) => parseLine(t, i + 1));
     }
+    // The big file's cached id made different from its content: an answer from the cache shows.
+    const big = JSON.parse(texts.find((t) => t.includes('"zbig"'))!) as FileRecord;
+    cache.store(dir, big, 'sha256:' + 'b'.repeat(64), Date.now());
+    cache.flush();
+    // Only what is not read anyway is looked up: the big file.
+    const asked: string[] = [];
+    const watched = Object.assign(Object.create(cache) as HashCache, {
+      lookupMany: (items: Parameters<HashCache['lookupMany']>[0]) => (asked.push(...items.map((i) => (i.key as FileRecord).path)), cache.lookupMany(items)),
+    });
     const out: OutputItem[] = [];
     const take = (rec: FileRecord, hash: string, data: Buffer) => void taken.set(rec.path, `${hash}=${sha256(data)}`);
-    for await (const batch of hashRecords(input(), { algo: 'sha256', pool: () => pool, cacheFor: () => cache, keep: { maxBytes: 100_000, take } })) out.push(...batch);
+    for await (const batch of hashRecords(input(), { algo: 'sha256', pool: () => pool, cacheFor: () => watched, keep: { maxBytes: 100_000, take } })) out.push(...batch);
+    expect(asked).toEqual(['zbig']);
     expect(new Map([...taken].map(([p]) => [p, true]))).toEqual(new Map(small.map((_, i) => [`s${i}`, true])));
     for (const [p, pair] of taken) expect(pair, p).toBe(`${sha256(small[Number(p.slice(1))]!)}=${sha256(small[Number(p.slice(1))]!)}`);
-    // The big file (past maxBytes) is not handed over; it keeps its hash.
-    expect(parse(out).find((r) => r.type === 'file' && r.path === 'zbig')).toMatchObject({ hash: sha256(fs.readFileSync(path.join(dir, 'zbig'))) });
+    // The big file (past maxBytes) is not handed over; its id comes from the cache.
+    expect(parse(out).find((r) => r.type === 'file' && r.path === 'zbig')).toMatchObject({ hash: 'sha256:' + 'b'.repeat(64) });
+  });
+
+  it('as objects: gives a record it parsed its hash in place, and never changes a record another tool handed over', async () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'a'), 'alpha');
+    fs.writeFileSync(path.join(dir, 'b'), 'beta');
+    const texts = scanLines(dir).filter((t) => t.startsWith('{"type":"file"'));
+    const handed = texts.map((t) => JSON.parse(t) as FileRecord);
+    const parsed: InputLine[] = [];
+    const hashOf = async (lines: AsyncIterable<InputLine[]>) => {
+      const out: AnyRecord[] = [];
+      for await (const batch of hashRecords(lines, { algo: 'sha256', pool: () => pool, asObjects: true })) out.push(...(batch as AnyRecord[]));
+      return out;
+    };
+    const fromObjects = await hashOf(asInputLines([handed]));
+    const fromText = await hashOf(
+      (async function* () {
+        for await (const b of asInputLines([texts], { trusted: true })) yield (parsed.push(...b), b);
+      })(),
+    );
+    const want = [sha256('alpha'), sha256('beta')];
+    expect(fromObjects.map((r) => r.hash)).toEqual(want);
+    expect(fromText.map((r) => r.hash)).toEqual(want);
+    expect(handed.map((r) => r.hash)).toEqual([undefined, undefined]);
+    expect(fromObjects.every((r, i) => r !== handed[i])).toBe(true);
+    expect(fromText.every((r, i) => r === parsed[i]!.record)).toBe(true);
   });
 });

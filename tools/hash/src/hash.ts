@@ -167,7 +167,8 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
     if (behind()) await throttle();
     nextLines = lines$.next();
     const lines = next.value;
-    const cached = cacheFor ? lookupBatch(lines, cacheFor) : undefined;
+    // A file whose bytes are kept is read whatever the cache says (below): not looked up.
+    const cached = cacheFor ? lookupBatch(lines, cacheFor, options.keep?.maxBytes) : undefined;
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
       const slot: Slot = { out: undefined, done: undefined };
@@ -214,11 +215,11 @@ export async function* hashRecords(input: AsyncIterable<InputLine[]>, options: H
 const HASHED = Symbol('hashed');
 
 /** Cache hits for the regular files in one input batch, by index in the batch (one query per root). */
-function lookupBatch(lines: InputLine[], cacheFor: (root: string) => HashCache): Map<number, string> {
+function lookupBatch(lines: InputLine[], cacheFor: (root: string) => HashCache, keptUpTo = -1): Map<number, string> {
   const byRoot = new Map<string, number[]>();
   lines.forEach((line, i) => {
     const rec = line.record;
-    if (rec && isRegularFile(rec)) {
+    if (rec && isRegularFile(rec) && rec.size > keptUpTo) {
       const list = byRoot.get(rec.root);
       if (list) list.push(i);
       else byRoot.set(rec.root, [i]);
@@ -253,8 +254,15 @@ function resolveOutcome(line: InputLine, outcome: HashOutcome, algo: Algo, cache
     return { type: 'error', tool: TOOL, code: outcome.code, root: rec.root, path: rec.path, message: outcome.message } satisfies ErrorRecord;
   }
   const { hash, state, startedAtMs } = outcome;
-  cacheFor?.(rec.root).store(cacheItem(rec).dir, state, hash, startedAtMs);
-  if (sameState(rec, state)) return asObjects ? { ...rec, hash } : withHash(line, rec, hash);
+  cacheFor?.(rec.root).store(cacheFolder(rec.root, rec.path), state, hash, startedAtMs);
+  if (sameState(rec, state)) {
+    if (!asObjects) return withHash(line, rec, hash);
+    // A record parsed here is this pipeline's own: given its hash in place, not copied (a
+    // copy per file was a first backup's largest allocation).
+    if (line.handedOver) return { ...rec, hash };
+    rec.hash = hash;
+    return rec;
+  }
   // The file changed since it was scanned: describe what was actually hashed.
   return asObjects ? { ...rec, ...state, hash } : JSON.stringify({ ...rec, ...state, hash });
 }
