@@ -27,3 +27,11 @@ export const COMMIT_EVERY_ROWS = 32_768;
 
 /** A transaction left open this long with nothing to record is committed (no writer waits longer for this one). */
 export const IDLE_COMMIT_MS = 500;
+
+/**
+ * The recorder's connection keeps a page cache of this many KB, not the state's usual 64 MB: it
+ * appends, and a bigger cache only grew into memory the process had never touched (a first
+ * backup of 100,000 files, five interleaved pairs: 45 MB less peak memory, 0.2 CPU-s less; at
+ * 4 MB it read pages again, 0.5 CPU-s more).
+ */
+export const RECORDER_CACHE_KB = 16_384;

@@ -8,11 +8,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Repository, type StateChange } from '@hoard/state';
 import { INSERT_SNAPSHOT } from './snapshots.js';
-import { ADDITION_FIELDS, COMMIT_EVERY_ROWS, IDLE_COMMIT_MS, type RecorderReply, type RecorderRequest } from './recorder-protocol.js';
+import { ADDITION_FIELDS, COMMIT_EVERY_ROWS, IDLE_COMMIT_MS, RECORDER_CACHE_KB, type RecorderReply, type RecorderRequest } from './recorder-protocol.js';
 
 const { root } = workerData as { root: string };
 const repo = Repository.open(root);
 const db = repo.db;
+db.pragma(`cache_size = -${RECORDER_CACHE_KB}`);
 const snapshot = db.prepare(INSERT_SNAPSHOT);
 let open = false;
 let rowsSinceCommit = 0;
