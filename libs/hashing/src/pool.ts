@@ -111,10 +111,11 @@ export class HashPool {
       const hashes = Buffer.allocUnsafe(files.length * 32);
       await hashFiles!(nameList(files.map((f) => [f])), room, store, out, hashes);
       let used = 0;
+      const ids = contentIds(hashes, files.length);
       return files.map((_, i) => {
         const at = used;
         used += room[i]!;
-        return nativeOutcome(out.subarray(i * HASHED, (i + 1) * HASHED), hashes, i, store, at);
+        return nativeOutcome(out.subarray(i * HASHED, (i + 1) * HASHED), ids, i, store, at);
       });
     } finally {
       this.nativeRunning--;
@@ -149,12 +150,37 @@ export class HashPool {
 }
 
 /** One file's numbers from the native hasher as hashFile would have answered. */
-function nativeOutcome(n: Float64Array, hashes: Buffer, i: number, store: Buffer, at: number): HashOutcome {
+const ID_PREFIX = 'sha256:';
+const ID_LENGTH = ID_PREFIX.length + 64;
+const HEX_PAIRS = Uint16Array.from({ length: 256 }, (_, b) => {
+  const hex = b.toString(16).padStart(2, '0');
+  return hex.charCodeAt(0) | (hex.charCodeAt(1) << 8);
+});
+
+/**
+ * Each digest's content id (`sha256:` and 64 hex digits) written out in one buffer, to be cut
+ * into strings of one piece each: an id made by joining two strings is a pair V8 flattens the
+ * first time it is a key, and every id is a key in several sets and maps on its way.
+ */
+function contentIds(digests: Buffer, count: number): Buffer {
+  const ids = Buffer.allocUnsafe(count * ID_LENGTH);
+  for (let i = 0; i < count; i++) {
+    let at = ids.write(ID_PREFIX, i * ID_LENGTH, 'latin1') + i * ID_LENGTH;
+    for (let k = i * 32; k < i * 32 + 32; k++) {
+      const pair = HEX_PAIRS[digests[k]!]!;
+      ids[at++] = pair & 0xff;
+      ids[at++] = pair >> 8;
+    }
+  }
+  return ids;
+}
+
+function nativeOutcome(n: Float64Array, ids: Buffer, i: number, store: Buffer, at: number): HashOutcome {
   const errno = n[0]!;
   if (errno === NOT_A_FILE) return { ...NOT_A_FILE_ANYMORE };
   if (errno === CHANGED_WHILE_READING) return { ...CHANGED_WHILE_READ };
   if (errno !== 0) return openFailure(...nativeError(errno));
   const state = { size: n[1]!, mtimeMs: n[2]!, ctimeMs: n[3]!, ino: n[4]!, dev: n[5]!, mode: n[6]!, nlink: n[7]!, uid: n[8]!, gid: n[9]!, atimeMs: n[10]!, birthtimeMs: n[11]! };
-  const hash = `sha256:${hashes.toString('hex', i * 32, i * 32 + 32)}`;
+  const hash = ids.toString('latin1', i * ID_LENGTH, (i + 1) * ID_LENGTH);
   return { ok: true, hash, state, startedAtMs: n[12]!, ...(n[13]! >= 0 ? { data: store.subarray(at, at + n[13]!) } : {}) };
 }
