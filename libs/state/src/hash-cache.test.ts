@@ -62,8 +62,10 @@ describe('HashCache', () => {
     const [, , entries] = db.prepare('SELECT dir, part, entries FROM hash_cache').raw(true).get() as [string, number, Buffer];
     expect(entries.toString('hex', 48)).toBe(digest);
     expect(new HashCache(openDatabase(file, cacheMigrations), 'sha256').lookupMany([{ dir: '/d', key }])).toEqual([`sha256:${digest}`]);
-    cache.store('/e', key, `sha256:${digest.slice(0, 40)}zz`, later);
-    expect(() => cache.flush()).toThrow(/not a sha256 content id/);
+    for (const bad of [`sha256:${digest.slice(0, 40)}zz`, `sha256:${digest}ff`, `sha256:${digest.slice(2)}`, `blake3:${digest}`]) {
+      cache.store('/e', key, bad, later);
+      expect(() => cache.flush(), bad).toThrow(/not a sha256 content id/);
+    }
     expect(new HashCache(openDatabase(file, cacheMigrations), 'sha256').lookupMany([{ dir: '/e', key }])).toEqual([undefined]);
   });
 

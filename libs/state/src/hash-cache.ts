@@ -289,7 +289,8 @@ export class HashCache {
       blob.writeDoubleLE(key.ctimeMs, off + 32);
       blob.writeDoubleLE(verifiedAtMs, off + 40);
       // Written from its hex in place: a Buffer per entry had cost a first backup ~0.2 s.
-      if (blob.write(hash.slice(skip), off + HEADER, this.digestBytes, 'hex') !== this.digestBytes) throw new Error(`not a ${this.algo} content id: ${hash}`);
+      const whole = hash.length === skip + 2 * this.digestBytes && hash.startsWith(this.algo) && hash[skip - 1] === ':';
+      if (!whole || blob.write(hash.slice(skip), off + HEADER, this.digestBytes, 'hex') !== this.digestBytes) throw new Error(`not a ${this.algo} content id: ${hash}`);
       off += size;
     }
     return blob;
