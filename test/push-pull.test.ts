@@ -455,6 +455,39 @@ describe('a mirror in a folder on this machine (rclone:/path)', () => {
     await ok(src, 'remote', 'fetch', 'm');
     expect((await held()).size).toBe(0);
   }, 60_000);
+
+  it('a push never replaces a file that appeared in the mirror after the plan: it is kept, the rest moved in', async () => {
+    const src = tempDir();
+    writeTree(src);
+    await ok(src, 'init');
+    const far = path.join(tempDir(), 'mirror');
+    await ok(src, 'remote', 'add', 'm', `rclone:${far}`);
+    // The steps of a push, by hand; between the plan and reconcile a file appears there that no
+    // state records, at a path the plan checks out.
+    await ok(src, 'add');
+    await ok(src, 'remote', 'fetch', 'm');
+    const plan = (await ok(src, 'plan', '--push', 'm')).stdout;
+    fs.mkdirSync(path.join(far, 'photos', '2021'), { recursive: true });
+    fs.writeFileSync(path.join(far, 'photos', '2021', 'img1.jpg'), 'made there meanwhile\n');
+    const t = ['--transfer', 'by-hand'];
+    const chain = await execa('bash', ['-c', `set -o pipefail; "$H" stage ${t.join(' ')} | "$H" transfer ${t.join(' ')} | "$H" integrate ${t.join(' ')} | "$H" reconcile ${t.join(' ')}`], {
+      cwd: src, env: { ...env(), H: path.join(BIN, 'hoard') }, input: plan, reject: false,
+    });
+    const results = jsonl(chain.stdout).filter((r) => r.tool === 'reconcile');
+    expect(results.filter((r) => !r.ok).map((r) => [r.path, r.code])).toEqual([['photos/2021/img1.jpg', 'conflict']]);
+    expect(results.filter((r) => r.ok)).toHaveLength(44);
+    expect(fs.readFileSync(path.join(far, 'photos', '2021', 'img1.jpg'), 'utf8')).toBe('made there meanwhile\n');
+    // Everything else arrived as it is here, mode and mtime kept; the mirror's state records what it holds.
+    const ours = treeSnapshot(src);
+    const theirs = treeSnapshot(far);
+    const kept = Buffer.from('photos/2021/img1.jpg').toString('base64');
+    const arrived = Object.keys(ours).filter((k) => k !== kept);
+    expect(arrived).toHaveLength(44);
+    for (const k of arrived) expect(theirs[k], Buffer.from(k, 'base64').toString()).toEqual(ours[k]);
+    const held = new Map(jsonl((await ok(src, 'ls', 'm')).stdout).map((e) => [e.path as string, e.hash as string]));
+    expect(held.size).toBe(44);
+    expect(held.has('photos/2021/img1.jpg')).toBe(false);
+  }, 60_000);
 });
 
 describe('an offline remote', () => {

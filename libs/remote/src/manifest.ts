@@ -10,11 +10,19 @@ export const MANIFEST = '.hoard/manifest.jsonl';
 
 /** Write a location's manifest: to a new name first, then renamed over the old one. */
 export async function writeManifest(root: string, entries: Entry[]): Promise<void> {
+  const text = entries.map((e) => `${JSON.stringify({ type: 'entry', location: 'manifest', ...keyPath(e.key), hash: e.hash, size: e.size, mode: e.mode, mtimeMs: e.mtimeMs })}\n`).join('');
+  if (root.startsWith('/')) {
+    // rclone's local backend, a folder here: written beside and renamed, without two rclone processes.
+    const file = path.join(root, MANIFEST);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(`${file}.new`, text);
+    fs.renameSync(`${file}.new`, file);
+    return;
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoard-manifest-'));
   try {
     const file = path.join(dir, 'manifest.jsonl');
-    const lines = entries.map((e) => JSON.stringify({ type: 'entry', location: 'manifest', ...keyPath(e.key), hash: e.hash, size: e.size, mode: e.mode, mtimeMs: e.mtimeMs }));
-    fs.writeFileSync(file, lines.length ? `${lines.join('\n')}\n` : '');
+    fs.writeFileSync(file, text);
     await rclone(['copyto', file, remoteJoin(root, `${MANIFEST}.new`)]);
     await rclone(['moveto', remoteJoin(root, `${MANIFEST}.new`), remoteJoin(root, MANIFEST)]);
   } finally {

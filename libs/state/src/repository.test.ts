@@ -272,6 +272,34 @@ describe('Repository', () => {
     expect(repo.verifyState()).toEqual([]);
   });
 
+  it('records a first look of a location at once: its entries are its add events, whatever other locations hold', () => {
+    const repo = newRepo();
+    const local = repo.location(LOCAL).id;
+    const far = repo.addLocation('far', 'path', '/elsewhere').id;
+    const near = repo.addLocation('near', 'path', '/near').id;
+    repo.applyChanges(local, [add('a', 1), add('b', 2)]);
+    // Empty: taken at once. The events of another location sit between and after.
+    expect(repo.setState(far, [add('a', 1), add('c', 3), add('d', 4)].map(({ op: _, ...e }) => e as never))).toBe(3);
+    repo.applyChanges(local, [add('e', 5)]);
+    // Not a first look (a key twice; not all adds; entries there already): one change at a time, as ever.
+    expect(repo.applyChanges(near, [add('x', 7), add('x', 8)])).toBe(2);
+    expect(repo.applyChanges(repo.addLocation('other', 'path', '/o').id, [add('y', 9), { op: 'delete', key: 'z' }])).toBe(1);
+    expect(repo.applyChanges(far, [add('f', 6)])).toBe(1);
+    const events = [...repo.events()];
+    expect(events.map((e) => [e.seq, e.location, e.op, e.key])).toEqual([
+      [1, LOCAL, 'add', 'a'], [2, LOCAL, 'add', 'b'], [3, 'far', 'add', 'a'], [4, 'far', 'add', 'c'], [5, 'far', 'add', 'd'], [6, LOCAL, 'add', 'e'],
+      [7, 'near', 'add', 'x'], [8, 'near', 'modify', 'x'], [9, 'other', 'add', 'y'], [10, 'far', 'add', 'f'],
+    ]);
+    const rows = repo.db.prepare('SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino, seq FROM entries WHERE location_id = ? ORDER BY key').all(far);
+    expect(rows).toEqual([
+      { key: 'a', hash: H(1), size: 1, mode: 33188, mtimeMs: 1, ino: 1, seq: 3 },
+      { key: 'c', hash: H(3), size: 3, mode: 33188, mtimeMs: 3, ino: 3, seq: 4 },
+      { key: 'd', hash: H(4), size: 4, mode: 33188, mtimeMs: 4, ino: 4, seq: 5 },
+      { key: 'f', hash: H(6), size: 6, mode: 33188, mtimeMs: 6, ino: 6, seq: 10 },
+    ]);
+    expect(repo.verifyState()).toEqual([]);
+  });
+
   it('stages changes without holding the write lock until commit', () => {
     const repo = newRepo();
     const other = Repository.open(repo.root);

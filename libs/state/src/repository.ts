@@ -795,6 +795,11 @@ export class Repository {
       `INSERT INTO events (time, location_id, op, key, from_key, hash, prev_hash, size, mode, mtime_ms, ino, origin, scan_id)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+    const hasEntries = db.prepare('SELECT 1 FROM entries WHERE location_id = ? LIMIT 1').pluck();
+    const lastEvent = db.prepare('SELECT max(seq) FROM events').pluck();
+    const fillEntries = db.prepare(
+      'INSERT INTO entries (location_id, key, hash, size, mode, mtime_ms, ino, seq) SELECT location_id, key, hash, size, mode, mtime_ms, ino, seq FROM events WHERE location_id = ? AND seq > ? ORDER BY seq',
+    );
     const finishScan = db.prepare('UPDATE scans SET finished_at = ?, complete = ?, files = ?, errors = ?, recorded_at = ? WHERE id = ?');
     let done = false;
 
@@ -836,6 +841,15 @@ export class Repository {
       writeTransaction(db, () => {
         const before = this.lastSeq(locationId);
         if (options.scan) scanId = this.beginScan(locationId, options.scan.under, startedAt);
+        if (!spilled && firstLook(held) && !hasEntries.get(locationId)) {
+          // A location that records nothing yet takes every change as an add (a first scan, a
+          // remote's first state, a base's): its entries are the events just appended, copied
+          // by SQLite, with no lookup and no insert of ours per file.
+          const after = lastEvent.get() as number | null;
+          for (const c of held) append('add', c.key, null, toEntry(c), null);
+          fillEntries.run(locationId, after ?? 0);
+          held = [];
+        }
         for (let last = 0; spilled; ) {
           const rows = staged.all(last) as Array<StateChange & { fromKey: string | null }>;
           if (!rows.length) break;
@@ -960,6 +974,12 @@ export class Repository {
     this.db.exec('DROP TABLE temp.rebuilt_entries');
     return count;
   }
+}
+
+/** Changes that are all adds, each of a different key (what a location recording nothing yet may take at once). */
+function firstLook(changes: StateChange[]): boolean {
+  if (!changes.length || changes.some((c) => c.op !== 'add')) return false;
+  return new Set(changes.map((c) => c.key)).size === changes.length;
 }
 
 function toEntry(c: StateChange): Entry {

@@ -15,6 +15,9 @@ export interface TransferOptions {
   onItem?: (bytes: number) => void;
 }
 
+/** Receiving folders' names as first listed, by folder. */
+type Listings = Map<string, Promise<Set<string>>>;
+
 interface Item {
   key: string;
   hash?: string;
@@ -36,6 +39,17 @@ interface Item {
 export async function* transferStaged(input: AsyncIterable<InputLine[]>, options: TransferOptions): AsyncGenerator<OutputItem[]> {
   const groups = new Map<string, Item[]>();
   const batchSize = options.batchSize ?? 50_000;
+  // Copies on this machine go in small batches, two at once, started as soon as a batch is
+  // read: waiting for 50,000 items kept the copying idle while the first half was staged.
+  const sizes = new Map<string, number>();
+  const sizeOf = (group: string, item: Item) => {
+    let size = sizes.get(group);
+    if (size === undefined) sizes.set(group, (size = copiesHere(item, options) ? Math.min(batchSize, LOCAL_BATCH) : batchSize));
+    return size;
+  };
+  const sending: Array<Promise<ResultRecord[]>> = [];
+  // What each receiving folder held when first looked at, kept across batches (see copyLocal).
+  const listed: Listings = new Map();
   for await (const batch of input) {
     const out: OutputItem[] = [];
     for (const line of batch) {
@@ -60,16 +74,29 @@ export async function* transferStaged(input: AsyncIterable<InputLine[]>, options
         out.push({ type: 'error', tool: 'transfer', code: 'bad-input', line: line.lineNo, message: 'a stage result names a file outside the folder it comes from' });
         continue;
       }
-      items.push({ key: r.key, hash: r.hash, bytes: r.bytes ?? 0, path: r.path, source: r.source, target: r.target, origin });
+      const item: Item = { key: r.key, hash: r.hash, bytes: r.bytes ?? 0, path: r.path, source: r.source, target: r.target, origin };
+      items.push(item);
       groups.set(group, items);
-      if (items.length >= batchSize) {
+      const size = sizeOf(group, item);
+      if (items.length >= size) {
         groups.delete(group);
-        for (const r of await send(items, options)) out.push(r);
+        sending.push(send(items, options, listed));
+        while (sending.length >= (size === batchSize ? 1 : LOCAL_AT_ONCE)) for (const r of await sending.shift()!) out.push(r);
       }
     }
     yield out;
   }
-  for (const items of groups.values()) yield await send(items, options);
+  for (const items of groups.values()) sending.push(send(items, options, listed));
+  while (sending.length) yield await sending.shift()!;
+}
+
+/** Where an item's copy runs: between two folders of this machine (copyLocal), or through rsync or rclone. */
+function copiesHere(item: Item, options: TransferOptions): boolean {
+  const pushing = item.source === LOCAL || options.locate(item.source)?.location.kind === 'dir';
+  const far = options.locate(pushing ? item.target : item.source);
+  if (!far?.caps.online) return false;
+  const peer = peerUrl(far);
+  return peer ? peer.kind === 'path' : rcloneRoot(far).startsWith('/');
 }
 
 /**
@@ -96,7 +123,7 @@ function safeKey(key: string): boolean {
   return key.length > 0 && !key.startsWith('/') && !key.split('/').some((c) => c === '..' || c === '.' || c === '') && !key.includes('\0');
 }
 
-async function send(items: Item[], options: TransferOptions): Promise<ResultRecord[]> {
+async function send(items: Item[], options: TransferOptions, listed: Listings): Promise<ResultRecord[]> {
   const { source, target } = items[0]!;
   const results = new Map<string, ResultRecord>();
   const done = (item: Item) => {
@@ -117,14 +144,14 @@ async function send(items: Item[], options: TransferOptions): Promise<ResultReco
       const farStaging = path.posix.join(peer.path, '.hoard', 'staging', options.transferId);
       // Received blobs land under their staged names (integrate finds them there): their key's
       // two levels of folders would be tens of thousands of folders made and removed.
-      if (peer.kind === 'path') await copyLocal(items, pushing ? localStaging : farStaging, pushing ? farStaging : localStaging, done, fail, true);
+      if (peer.kind === 'path') await copyLocal(items, pushing ? localStaging : farStaging, pushing ? farStaging : localStaging, listed, done, fail, true);
       else await rsyncOver(peer, items, pushing, localStaging, farStaging, byKey, done);
     } else if (rcloneRoot(far).startsWith('/')) {
       // rclone's local backend: a folder on this machine; plain parallel copies do the same, faster.
       const root = rcloneRoot(far);
       const farDir = far.caps.layout === 'blobs' ? (pushing ? path.join(root, '.hoard', 'staging', options.transferId) : path.join(root, 'blobs')) : pushing ? path.join(root, '.hoard', 'staging', options.transferId) : root;
       // Blobs are staged under their staged names either way: a vault's 65,536 leaf folders are made once, in blobs/.
-      await copyLocal(items, pushing ? localStaging : farDir, pushing ? farDir : localStaging, done, fail, far.caps.layout === 'blobs');
+      await copyLocal(items, pushing ? localStaging : farDir, pushing ? farDir : localStaging, listed, done, fail, far.caps.layout === 'blobs');
     } else {
       const root = rcloneRoot(far);
       const farDir =
@@ -154,10 +181,10 @@ function result(item: Item, ok: boolean, code?: string, message?: string): Resul
  * The copying itself is native when it was built: batches of files on two threads of
  * libuv's pool (copyFiles), else Node's copyFile, sixteen at a time.
  */
-async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i: Item) => void, fail: (i: Item, code: string, message: string) => void, staged = false): Promise<void> {
-  // What each receiving folder held when first looked at: a name not there needs no stat
-  // before its copy (two lookups fewer per file of a first push; a resumed one still checks).
-  const listed = new Map<string, Promise<Set<string>>>();
+async function copyLocal(items: Item[], fromDir: string, toDir: string, listed: Listings, done: (i: Item) => void, fail: (i: Item, code: string, message: string) => void, staged = false): Promise<void> {
+  // What each receiving folder held when this transfer first looked at it: a name not there
+  // needs no stat before its copy (two lookups fewer per file of a first push; a resumed one
+  // still checks). Read once per transfer, not per batch: a staging folder takes every blob.
   const namesIn = (dir: string) => {
     let names = listed.get(dir);
     if (!names) listed.set(dir, (names = fs.promises.readdir(dir).then((n) => new Set(n), () => new Set<string>())));
@@ -235,6 +262,9 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, done: (i
  */
 const NATIVE_BATCH = 1000;
 const NATIVE_LANES = 2;
+/** Items per batch of copies on this machine (one native call per lane), and batches copying at once. */
+const LOCAL_BATCH = NATIVE_BATCH;
+const LOCAL_AT_ONCE = 2;
 
 /** Staged files per rsync when pulling over ssh (see rsyncOver). */
 const PULL_RUN = 2000;
