@@ -6,7 +6,7 @@ import path from 'node:path';
 import util from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { tempDir, writeHostileTree, NON_UTF8_NAME } from '../../../test/support/trees.js';
-import { copyFiles, HASHED, hashFiles, KEEP_TIMES, nativeError, nameList, placeFiles, PLACED, WRITE_META, writeBlobs, writeDirect } from './index.js';
+import { copyFiles, HASHED, hashFiles, KEEP_TIMES, nativeError, nameList, placeFiles, PLACED, renameFiles, WRITE_META, writeBlobs, writeDirect } from './index.js';
 
 const pairsOf = nameList;
 const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
@@ -85,6 +85,37 @@ describe('native copier (copyFiles)', () => {
     expect(() => copyFiles!(Buffer.from(`${dir}/a\0${dir}/b\0${dir}/a\0`), 0)).toThrow(/pairs/);
     expect(() => copyFiles!(Buffer.from(`${dir}/a\0${dir}/b`), 0)).toThrow(/pairs/);
     expect(fs.existsSync(path.join(dir, 'b'))).toBe(false);
+  });
+});
+
+describe('native mover (renameFiles)', () => {
+  it('moves each file in only where nothing is: what is in the way, even a dangling symlink, stays as it was', async () => {
+    if (!renameFiles) return expect(process.platform).not.toBe('linux');
+    const from = tempDir();
+    const to = tempDir();
+    const hostile = ['-f $(touch pwned) q"', 'line\nbreak', 'café', NON_UTF8_NAME];
+    const pairs: Array<[string | Buffer, string | Buffer]> = hostile.map((n) => {
+      const name = typeof n === 'string' ? n : Buffer.from(n);
+      const a = typeof name === 'string' ? path.join(from, name) : Buffer.concat([Buffer.from(`${from}/`), name]);
+      const b = typeof name === 'string' ? path.join(to, name) : Buffer.concat([Buffer.from(`${to}/`), name]);
+      fs.writeFileSync(a, `content of ${String(n)}`);
+      return [a, b];
+    });
+    for (const n of ['taken', 'dangling']) fs.writeFileSync(path.join(from, n), 'ours');
+    fs.writeFileSync(path.join(to, 'taken'), 'theirs');
+    fs.symlinkSync(path.join(to, 'nowhere'), path.join(to, 'dangling'));
+    pairs.push([path.join(from, 'taken'), path.join(to, 'taken')], [path.join(from, 'dangling'), path.join(to, 'dangling')], [path.join(from, 'absent'), path.join(to, 'absent')]);
+    const errnos = await renameFiles(nameList(pairs));
+    expect(names(errnos)).toEqual(['ok', 'ok', 'ok', 'ok', 'EEXIST', 'EEXIST', 'ENOENT']);
+    hostile.forEach((n, i) => {
+      expect(fs.readFileSync(pairs[i]![1]!, 'utf8')).toBe(`content of ${String(n)}`);
+      expect(fs.existsSync(pairs[i]![0]!)).toBe(false);
+    });
+    expect(fs.readFileSync(path.join(to, 'taken'), 'utf8')).toBe('theirs');
+    expect(fs.readlinkSync(path.join(to, 'dangling'))).toBe(path.join(to, 'nowhere'));
+    expect(fs.existsSync(path.join(to, 'nowhere'))).toBe(false);
+    expect(fs.readFileSync(path.join(from, 'taken'), 'utf8')).toBe('ours');
+    expect(() => renameFiles!(Buffer.from('/only-one\0'))).toThrow(/pairs of NUL-terminated from\/to paths/);
   });
 });
 

@@ -19,6 +19,10 @@
  * and report [errno, size, mode, mtimeMs, ino] of what was placed (errno EEXIST: something is
  * in the way; the caller takes the careful path).
  *
+ * renameFiles(pairs) -> Promise<Int32Array>: for a mirror's new files, written whole beside it
+ * (times and mode already theirs): rename each source to its destination only if nothing is
+ * there (RENAME_NOREPLACE). 0 or an errno per pair (EEXIST: something is in the way, left as it is).
+ *
  * writeBlobs(names, meta, hashes) -> Promise<Int32Array>: restore's writer. `names` holds
  * "pack\0tmp\0dest\0" per file, `meta` WRITE_META numbers per file (see write_one), `hashes`
  * the 32 bytes of SHA-256 each blob must have. For each file: read the blob at its offset in
@@ -62,6 +66,7 @@
 #include <unistd.h>
 
 #define KEEP_TIMES 1
+#define RENAMING 2 /* a copy_job of renameFiles (its own label when it cannot run) */
 #define BUF_SIZE (256 * 1024)
 
 typedef struct {
@@ -172,6 +177,17 @@ static void execute(napi_env env, void *data) {
   free(buf);
 }
 
+static void rename_execute(napi_env env, void *data) {
+  (void)env;
+  copy_job *job = data;
+  char *p = job->pairs;
+  for (size_t i = 0; i < job->count; i++) {
+    char *from, *to;
+    next_pair(&p, &from, &to);
+    job->results[i] = renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0 ? 0 : errno;
+  }
+}
+
 /* Resolve a job's promise with its results as a typed array, or reject it when the job could not run. */
 static void settle(napi_env env, napi_status status, napi_deferred deferred, napi_typedarray_type type, const void *results, size_t count, size_t size, const char *failure) {
   napi_value ab, arr;
@@ -190,7 +206,7 @@ static void settle(napi_env env, napi_status status, napi_deferred deferred, nap
 
 static void complete(napi_env env, napi_status status, void *data) {
   copy_job *job = data;
-  settle(env, status, job->deferred, napi_int32_array, job->results, job->count, sizeof(int32_t), "copyFiles: the copy could not run");
+  settle(env, status, job->deferred, napi_int32_array, job->results, job->count, sizeof(int32_t), job->flags & RENAMING ? "renameFiles: the job could not run" : "copyFiles: the copy could not run");
   napi_delete_async_work(env, job->work);
   free(job->pairs);
   free(job->results);
@@ -661,26 +677,38 @@ static napi_value queue_job(napi_env env, const char *label, napi_async_execute_
   return promise;
 }
 
-static napi_value CopyFiles(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+/* A copy_job over the from/to pairs of `list` (a Buffer), queued to run `run`; throws `usage` for anything else. */
+static napi_value queue_pairs(napi_env env, napi_value list, int32_t flags, const char *usage, const char *label, napi_async_execute_callback run) {
   bool is_buffer = false;
-  if (argc < 1 || napi_is_buffer(env, argv[0], &is_buffer) != napi_ok || !is_buffer) return throw_type(env, "copyFiles(pairs: Buffer, flags: number)");
+  if (!list || napi_is_buffer(env, list, &is_buffer) != napi_ok || !is_buffer) return throw_type(env, usage);
   void *data;
   size_t len;
-  napi_get_buffer_info(env, argv[0], &data, &len);
-  int32_t flags = 0;
-  if (argc > 1) napi_get_value_int32(env, argv[1], &flags);
+  napi_get_buffer_info(env, list, &data, &len);
   size_t pairs = name_groups(data, len, 2);
-  if (pairs == (size_t)-1) return throw_type(env, "copyFiles: pairs must be NUL-terminated from/to paths");
+  if (pairs == (size_t)-1) return throw_type(env, usage);
   copy_job *job = calloc(1, sizeof(copy_job));
   job->pairs = copy_of(data, len);
   job->len = len;
   job->flags = flags;
   job->count = pairs;
   job->results = calloc(job->count ? job->count : 1, sizeof(int32_t));
-  return queue_job(env, "hoard.copyFiles", execute, complete, job, &job->deferred, &job->work);
+  return queue_job(env, label, run, complete, job, &job->deferred, &job->work);
+}
+
+static napi_value CopyFiles(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2] = {NULL, NULL};
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t flags = 0;
+  if (argc > 1) napi_get_value_int32(env, argv[1], &flags);
+  return queue_pairs(env, argv[0], flags & ~RENAMING, "copyFiles(pairs: Buffer, flags: number): pairs of NUL-terminated from/to paths", "hoard.copyFiles", execute);
+}
+
+static napi_value RenameFiles(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1] = {NULL};
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  return queue_pairs(env, argv[0], RENAMING, "renameFiles(pairs: Buffer): pairs of NUL-terminated from/to paths", "hoard.renameFiles", rename_execute);
 }
 
 static napi_value PlaceFiles(napi_env env, napi_callback_info info) {
@@ -825,6 +853,8 @@ NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "copyFiles", NAPI_AUTO_LENGTH, CopyFiles, NULL, &fn);
   napi_set_named_property(env, exports, "copyFiles", fn);
+  napi_create_function(env, "renameFiles", NAPI_AUTO_LENGTH, RenameFiles, NULL, &fn);
+  napi_set_named_property(env, exports, "renameFiles", fn);
   napi_create_function(env, "placeFiles", NAPI_AUTO_LENGTH, PlaceFiles, NULL, &fn);
   napi_set_named_property(env, exports, "placeFiles", fn);
   napi_create_function(env, "writeBlobs", NAPI_AUTO_LENGTH, WriteBlobs, NULL, &fn);

@@ -37,6 +37,12 @@ export type CopyFiles = (pairs: Buffer, flags: number) => Promise<Int32Array>;
 export const KEEP_TIMES = 1;
 
 /**
+ * Rename each file to its destination only if nothing is there (see src/file_ops.c): `pairs`
+ * as for CopyFiles; one errno per pair, 0 for a file moved, EEXIST where something is in the way.
+ */
+export type RenameFiles = (pairs: Buffer) => Promise<Int32Array>;
+
+/**
  * Give files their mode and mtime and rename each to its destination only if nothing is there
  * (see src/file_ops.c): `pairs` as for CopyFiles, `meta` [mode, mtimeMs] per pair; the result
  * holds [errno, size, mode, mtimeMs, ino] per pair (PLACED numbers each).
@@ -99,8 +105,9 @@ export function nativeError(errno: number): [code: string, message: string] {
  * JavaScript paths, which do the same.
  */
 export const readFolders: ReadFolders | undefined = load<{ readFolders: ReadFolders }>('scan_dir')?.readFolders;
-const fileOps = load<{ copyFiles: CopyFiles; placeFiles: PlaceFiles; writeBlobs: WriteBlobs; hashFiles: HashFiles; writeDirect: WriteDirect }>('file_ops');
+const fileOps = load<{ copyFiles: CopyFiles; renameFiles: RenameFiles; placeFiles: PlaceFiles; writeBlobs: WriteBlobs; hashFiles: HashFiles; writeDirect: WriteDirect }>('file_ops');
 export const copyFiles: CopyFiles | undefined = fileOps?.copyFiles;
+export const renameFiles: RenameFiles | undefined = fileOps?.renameFiles;
 export const placeFiles: PlaceFiles | undefined = fileOps?.placeFiles;
 export const writeBlobs: WriteBlobs | undefined = fileOps?.writeBlobs;
 export const hashFiles: HashFiles | undefined = fileOps?.hashFiles;

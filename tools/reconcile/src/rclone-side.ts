@@ -5,7 +5,7 @@ import { Tree } from './tree.js';
 import type { ActionRecord, ResultRecord } from '@hoard/schema';
 import { entryKey, type Entry } from '@hoard/state';
 import os from 'node:os';
-import { nameList, nativeError, placeFiles, PLACED } from '@hoard/native';
+import { nameList, nativeError, renameFiles } from '@hoard/native';
 import { mirrorAreas, rclone, rcloneBatch, rcloneRoot, rcloneSide, remoteJoin, writeManifest, type OpenedLocation } from '@hoard/remote';
 import type { ReconcileOptions } from './reconcile.js';
 
@@ -118,20 +118,13 @@ const MOVE_BATCH = 1000;
 const MOVES_AT_ONCE = 2;
 
 /**
- * New content moved from a mirror's staging folder (where the transfer wrote it whole, times
- * kept) to its paths, only where nothing is: what appeared at a path since the plan is left
- * as it is (`appeared`), never replaced. Natively a batch at a time (mode and mtime set, then
- * renamed with RENAME_NOREPLACE; 100,000 renames on this thread were two seconds of a first
+ * New content moved from a mirror's staging folder (where the transfer wrote it whole, its
+ * mode and times the source's) to its paths, only where nothing is: what appeared at a path
+ * since the plan is left as it is (`appeared`), never replaced. Natively a batch at a time on
+ * a pool thread (RENAME_NOREPLACE; 100,000 renames on this thread were two seconds of a first
  * push), else by link and unlink.
  */
 async function moveIn(actions: ActionRecord[], staging: string, tree: Tree, failed: Map<string, string>, appeared: Set<string>): Promise<void> {
-  const settle = (a: ActionRecord, errno: number, from: string, to: string | Buffer) => {
-    if (!errno) return;
-    if (errno === EEXIST) appeared.add(a.path!);
-    else {
-      failed.set(a.path!, `${nativeError(errno)[1]}, moving '${from}' -> '${String(to)}'`);
-    }
-  };
   const pairs = (batch: ActionRecord[]) =>
     batch.flatMap((a) => {
       try {
@@ -141,8 +134,8 @@ async function moveIn(actions: ActionRecord[], staging: string, tree: Tree, fail
         return [];
       }
     });
-  const native = placeFiles;
-  if (!native || actions.some((a) => a.mode === undefined || a.mtimeMs === undefined)) {
+  const native = renameFiles;
+  if (!native) {
     for (const { a, from, to } of pairs(actions)) {
       try {
         fs.linkSync(from, to);
@@ -158,9 +151,12 @@ async function moveIn(actions: ActionRecord[], staging: string, tree: Tree, fail
   const lane = async () => {
     while (next < actions.length) {
       const batch = pairs(actions.slice(next, (next += MOVE_BATCH)));
-      const meta = new Float64Array(batch.flatMap(({ a }) => [a.mode!, a.mtimeMs!]));
-      const placed = await native(nameList(batch.map(({ from, to }) => [from, to] as const)), meta);
-      batch.forEach(({ a, from, to }, i) => settle(a, placed[i * PLACED]!, from, to));
+      const errnos = await native(nameList(batch.map(({ from, to }) => [from, to] as const)));
+      batch.forEach(({ a, from, to }, i) => {
+        const errno = errnos[i]!;
+        if (errno === EEXIST) appeared.add(a.path!);
+        else if (errno) failed.set(a.path!, `${nativeError(errno)[1]}, moving '${from}' -> '${String(to)}'`);
+      });
     }
   };
   await Promise.all(Array.from({ length: MOVES_AT_ONCE }, lane));
