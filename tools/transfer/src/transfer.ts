@@ -41,11 +41,11 @@ export async function* transferStaged(input: AsyncIterable<InputLine[]>, options
   const batchSize = options.batchSize ?? 50_000;
   // Copies on this machine go in small batches, two at once, started as soon as a batch is
   // read: waiting for 50,000 items kept the copying idle while the first half was staged.
-  const sizes = new Map<string, number>();
-  const sizeOf = (group: string, item: Item) => {
-    let size = sizes.get(group);
-    if (size === undefined) sizes.set(group, (size = copiesHere(item, options) ? Math.min(batchSize, LOCAL_BATCH) : batchSize));
-    return size;
+  const pacing = new Map<string, { size: number; atOnce: number }>();
+  const paceOf = (group: string, item: Item) => {
+    let pace = pacing.get(group);
+    if (!pace) pacing.set(group, (pace = copiesHere(item, options) ? { size: Math.min(batchSize, LOCAL_BATCH), atOnce: LOCAL_AT_ONCE } : { size: batchSize, atOnce: 1 }));
+    return pace;
   };
   const sending: Array<Promise<ResultRecord[]>> = [];
   // What each receiving folder held when first looked at, kept across batches (see copyLocal).
@@ -77,11 +77,11 @@ export async function* transferStaged(input: AsyncIterable<InputLine[]>, options
       const item: Item = { key: r.key, hash: r.hash, bytes: r.bytes ?? 0, path: r.path, source: r.source, target: r.target, origin };
       items.push(item);
       groups.set(group, items);
-      const size = sizeOf(group, item);
-      if (items.length >= size) {
+      const pace = paceOf(group, item);
+      if (items.length >= pace.size) {
         groups.delete(group);
         sending.push(send(items, options, listed));
-        while (sending.length >= (size === batchSize ? 1 : LOCAL_AT_ONCE)) for (const r of await sending.shift()!) out.push(r);
+        while (sending.length >= pace.atOnce) for (const r of await sending.shift()!) out.push(r);
       }
     }
     yield out;
