@@ -488,6 +488,27 @@ describe('a mirror in a folder on this machine (rclone:/path)', () => {
     expect(held.size).toBe(44);
     expect(held.has('photos/2021/img1.jpg')).toBe(false);
   }, 60_000);
+
+  it('a copy cut short after its bytes, before its mode and time, is made again, not moved in as it was', async () => {
+    const src = tempDir();
+    writeTree(src);
+    await ok(src, 'init');
+    const far = path.join(tempDir(), 'mirror');
+    await ok(src, 'remote', 'add', 'm', `rclone:${far}`);
+    // What a push killed mid-copy leaves in the mirror's staging folder: the whole bytes, but the
+    // mode and time a new file gets (they are set last).
+    const staged = path.join(far, '.hoard', 'staging', 'push-m', 'docs', 'script.sh');
+    fs.mkdirSync(path.dirname(staged), { recursive: true });
+    fs.copyFileSync(path.join(src, 'docs', 'script.sh'), staged);
+    fs.chmodSync(staged, 0o600);
+    expect((await summary(src, 'push', 'm')).errors).toBe(0);
+    const ours = treeSnapshot(src);
+    const theirs = treeSnapshot(far);
+    expect(Object.keys(theirs).sort()).toEqual(Object.keys(ours).sort());
+    for (const k of Object.keys(ours)) expect(theirs[k], Buffer.from(k, 'base64').toString()).toEqual(ours[k]);
+    // Nothing left to do: a second push finds the mirror as recorded.
+    expect(await summary(src, 'push', 'm')).toMatchObject({ filesSent: 0, checkedOut: 0, conflicts: 0, errors: 0 });
+  }, 60_000);
 });
 
 describe('an offline remote', () => {

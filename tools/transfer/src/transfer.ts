@@ -191,11 +191,16 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, listed: 
     return names;
   };
   const copyOf = (item: Item) => ({ item, from: item.origin ?? path.join(fromDir, item.key), to: path.join(toDir, staged ? stagedBlobName(item.key) : item.key) });
-  /** Whether the copy is there whole already (same size as its source). */
+  /**
+   * Whether the copy is there whole already: its source's size (a blob is checked on arrival),
+   * and for a file at its path also its source's mode and mtime, set last: a copy cut short
+   * after its bytes but before those is made again, never moved in with the wrong ones.
+   */
   const thereWhole = async ({ from, to }: ReturnType<typeof copyOf>) => {
     if (!(await namesIn(path.dirname(to))).has(path.basename(to))) return false;
     const [st, there] = await Promise.all([fs.promises.stat(from), fs.promises.stat(to).catch(() => undefined)]);
-    return there?.size === st.size;
+    if (there?.size !== st.size) return false;
+    return staged || (there.mode === st.mode && Math.abs(there.mtimeMs - st.mtimeMs) < 1);
   };
   let next = 0;
   if (copyFiles) {
