@@ -68,6 +68,16 @@ async function repoWithFar(name: string): Promise<{ src: string; far: string }> 
   return { src, far };
 }
 
+/** A repository of writeTree's files with a mirror (rclone's local backend) named `name`, not made yet. */
+async function repoWithMirror(name: string): Promise<{ src: string; far: string }> {
+  const src = tempDir();
+  writeTree(src);
+  await ok(src, 'init');
+  const far = path.join(tempDir(), 'mirror');
+  await ok(src, 'remote', 'add', name, `rclone:${far}`);
+  return { src, far };
+}
+
 function settledMarks(repo: string): string[] {
   const db = new Database(path.join(repo, '.hoard', 'state.db'), { readonly: true });
   try {
@@ -416,11 +426,7 @@ describe('untrusted plans and remotes', () => {
 
 describe('a mirror in a folder on this machine (rclone:/path)', () => {
   it('fetch sees what changed there behind hoard\'s back; an unreadable folder there is an error, not files gone', async () => {
-    const src = tempDir();
-    writeTree(src);
-    await ok(src, 'init');
-    const far = path.join(tempDir(), 'mirror');
-    await ok(src, 'remote', 'add', 'm', `rclone:${far}`);
+    const { src, far } = await repoWithMirror('m');
     await summary(src, 'push', 'm');
     const held = async () => new Map(jsonl((await ok(src, 'ls', 'm')).stdout).map((e) => [e.path as string, e.hash as string]));
     expect((await held()).size).toBe(45);
@@ -457,11 +463,7 @@ describe('a mirror in a folder on this machine (rclone:/path)', () => {
   }, 60_000);
 
   it('a push never replaces a file that appeared in the mirror after the plan: it is kept, the rest moved in', async () => {
-    const src = tempDir();
-    writeTree(src);
-    await ok(src, 'init');
-    const far = path.join(tempDir(), 'mirror');
-    await ok(src, 'remote', 'add', 'm', `rclone:${far}`);
+    const { src, far } = await repoWithMirror('m');
     // The steps of a push, by hand; between the plan and reconcile a file appears there that no
     // state records, at a path the plan checks out.
     await ok(src, 'add');
@@ -490,11 +492,7 @@ describe('a mirror in a folder on this machine (rclone:/path)', () => {
   }, 60_000);
 
   it('a copy cut short after its bytes, before its mode and time, is made again, not moved in as it was', async () => {
-    const src = tempDir();
-    writeTree(src);
-    await ok(src, 'init');
-    const far = path.join(tempDir(), 'mirror');
-    await ok(src, 'remote', 'add', 'm', `rclone:${far}`);
+    const { src, far } = await repoWithMirror('m');
     // What a push killed mid-copy leaves in the mirror's staging folder: the whole bytes, but the
     // mode and time a new file gets (they are set last).
     const staged = path.join(far, '.hoard', 'staging', 'push-m', 'docs', 'script.sh');
