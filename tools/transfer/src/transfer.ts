@@ -90,10 +90,17 @@ export async function* transferStaged(input: AsyncIterable<InputLine[]>, options
   while (sending.length) yield await sending.shift()!;
 }
 
+/** Which way content goes, and the location at the other end (`name`; undefined when there is none so named). */
+function farSide(source: string, target: string, options: TransferOptions): { pushing: boolean; name: string; far: OpenedLocation | undefined } {
+  // Content staged here: from this repository's tree, or from a folder this host backs up.
+  const pushing = source === LOCAL || options.locate(source)?.location.kind === 'dir';
+  const name = pushing ? target : source;
+  return { pushing, name, far: options.locate(name) };
+}
+
 /** Where an item's copy runs: between two folders of this machine (copyLocal), or through rsync or rclone. */
 function copiesHere(item: Item, options: TransferOptions): boolean {
-  const pushing = item.source === LOCAL || options.locate(item.source)?.location.kind === 'dir';
-  const far = options.locate(pushing ? item.target : item.source);
+  const { far } = farSide(item.source, item.target, options);
   if (!far?.caps.online) return false;
   const peer = peerUrl(far);
   return peer ? peer.kind === 'path' : rcloneRoot(far).startsWith('/');
@@ -133,11 +140,9 @@ async function send(items: Item[], options: TransferOptions, listed: Listings): 
   const byKey = new Map(items.map((i) => [i.key, i]));
   const fail = (item: Item, code: string, message: string) => results.set(item.key, result(item, false, code, message));
   const localStaging = options.repo.stagingDir(options.transferId);
-  // Content staged here: from this repository's tree, or from a folder this host backs up.
-  const pushing = source === LOCAL || options.locate(source)?.location.kind === 'dir';
-  const far = options.locate(pushing ? target : source);
+  const { pushing, name, far } = farSide(source, target, options);
   try {
-    if (!far) throw Object.assign(new Error(`no location named "${pushing ? target : source}"`), { code: 'unknown-location' });
+    if (!far) throw Object.assign(new Error(`no location named "${name}"`), { code: 'unknown-location' });
     if (!far.caps.online) throw Object.assign(new Error(`${far.location.name} is offline: the transfer waits`), { code: 'offline' });
     const peer = peerUrl(far);
     if (peer) {
