@@ -436,6 +436,9 @@ describe('a mirror in a folder on this machine (rclone:/path)', () => {
     fs.writeFileSync(path.join(far, 'docs/theirs.txt'), 'made there\n');
     // An ignore file there hides nothing from the listing: what it names is still there to keep.
     fs.writeFileSync(path.join(far, 'docs/.hoardignore'), '*.txt\n');
+    // --recorded (a workflow's last step after an exchange without errors) takes what reconcile recorded.
+    await ok(src, 'remote', 'fetch', 'm', '--recorded');
+    expect((await held()).size).toBe(45);
     await ok(src, 'remote', 'fetch', 'm');
     const after = await held();
     const sha = (text: string) => `sha256:${crypto.createHash('sha256').update(text).digest('hex')}`;

@@ -21,12 +21,19 @@ export interface FetchOutcome {
  * Learn what a remote holds now and record it as that location's state (events of origin
  * sync); then settle the base of the three-way merge: wherever this repository and the
  * remote agree, that is what both last agreed on. An offline remote keeps its last known state.
+ * `recorded`: an rclone remote's state as this repository's reconcile last recorded it is taken
+ * as what it holds (not listed again); another repository is asked as always, since its own
+ * reconcile recorded what it did.
  */
-export async function fetchRemote(repo: Repository, location: Location, options: { scan?: boolean } = {}): Promise<FetchOutcome> {
+export async function fetchRemote(repo: Repository, location: Location, options: { scan?: boolean; recorded?: boolean } = {}): Promise<FetchOutcome> {
   const opened = openLocation(location);
   if (!opened.caps.online) return { location: location.name, online: false, files: 0, events: 0 };
   let entries: Entry[] = [];
   const peer = peerUrl(opened);
+  if (!peer && options.recorded) {
+    settleBase(repo, location);
+    return { location: location.name, online: true, unchanged: true, events: 0 };
+  }
   if (peer) {
     const hoard = location.options.hoard;
     if (options.scan) for await (const _ of runPeerTool(peer, 'add', ['--json'], undefined, { hoard })) void _;

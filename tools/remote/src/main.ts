@@ -9,6 +9,7 @@ export const remoteTool: ToolDefinition = {
     { flags: '--hoard <command>', description: "the far side's hoard command (ssh remotes; default: hoard on its PATH)" },
     { flags: '--init', description: 'add: create the repository there if it does not exist' },
     { flags: '--scan', description: 'fetch: rescan the far tree first (its hoard add), or list a vault\'s blobs' },
+    { flags: '--recorded', description: "fetch: an rclone remote's state as this repository's reconcile recorded it is taken as current, not listed again (the workflows, after an exchange without errors)" },
     { flags: '--json', description: 'list: JSONL even on a terminal' },
     REPO_OPTION,
     WAIT_OPTION,
@@ -61,7 +62,7 @@ export const remoteTool: ToolDefinition = {
         const { fetchRemote } = await import('./fetch.js');
         const release = repo.lock('remote fetch', Number(ctx.options.wait) * 1000);
         try {
-          const outcome = await fetchRemote(repo, repo.location(name), { scan: Boolean(ctx.options.scan) });
+          const outcome = await fetchRemote(repo, repo.location(name), { scan: Boolean(ctx.options.scan), recorded: Boolean(ctx.options.recorded) });
           ctx.emit({ type: 'fetch', ...outcome });
         } finally {
           release();
