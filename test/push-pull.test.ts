@@ -512,6 +512,45 @@ describe('a mirror in a folder on this machine (rclone:/path)', () => {
   }, 60_000);
 });
 
+const CHANGED_KINDS = [
+  { kind: 'local path repository', mirror: false, env: {} },
+  { kind: 'local path repository without the native parts', mirror: false, env: { HOARD_NO_NATIVE: '1' } },
+  { kind: 'mirror in a folder here', mirror: true, env: {} },
+  { kind: 'mirror in a folder here without the native parts', mirror: true, env: { HOARD_NO_NATIVE: '1' } },
+];
+
+describe.each(CHANGED_KINDS)('a file changed after it was recorded, pushed to a $kind', ({ mirror, env: extra }) => {
+  beforeEach(() => void (kindEnv = extra));
+  afterEach(() => void (kindEnv = {}));
+  it('is not sent: the copy checks the file it opens against what was recorded, the rest arrives', async () => {
+    const { src, far } = mirror ? await repoWithMirror('f') : await repoWithFar('f');
+    await ok(src, 'add');
+    await ok(src, 'remote', 'fetch', 'f');
+    const plan = (await ok(src, 'plan', '--push', 'f')).stdout;
+    // After the plan, before the copy: one file grows, one keeps its size with new bytes and a new mtime.
+    fs.writeFileSync(path.join(src, 'docs', 'private.txt'), 'secret, and longer now\n');
+    const img = path.join(src, 'photos', '2020', 'img0.jpg');
+    fs.writeFileSync(img, 'IMAGE 0\n'.repeat(50));
+    fs.utimesSync(img, 1_700_000_000, 1_700_000_000);
+    const t = '--transfer by-hand';
+    const chain = await execa('bash', ['-c', `"$H" stage ${t} | "$H" transfer ${t} | "$H" integrate ${t} | "$H" reconcile ${t}`], {
+      cwd: src, env: { ...env(), H: path.join(BIN, 'hoard') }, input: plan, reject: false,
+    });
+    const results = jsonl(chain.stdout);
+    const refused = results.filter((r) => r.code === 'changed-since-recorded');
+    expect(refused.map((r) => [r.tool, r.path]).sort()).toEqual([['transfer', 'docs/private.txt'], ['transfer', 'photos/2020/img0.jpg']]);
+    expect(refused[0]!.message).toMatch(/changed since it was recorded: run hoard add/);
+    // Neither new version is there; everything else is, as it is here.
+    const ours = treeSnapshot(src);
+    const theirs = treeSnapshot(far);
+    const changed = ['docs/private.txt', 'photos/2020/img0.jpg'].map((p) => Buffer.from(p).toString('base64'));
+    for (const k of changed) expect(theirs[k], Buffer.from(k, 'base64').toString()).toBeUndefined();
+    const rest = Object.keys(ours).filter((k) => !changed.includes(k));
+    expect(rest.length).toBeGreaterThan(40);
+    for (const k of rest) expect(theirs[k], Buffer.from(k, 'base64').toString()).toEqual(ours[k]);
+  }, 60_000);
+});
+
 describe('an offline remote', () => {
   it('answers from its last known state and makes transfers wait', async () => {
     const { src, far } = await repoWithFar('usb');

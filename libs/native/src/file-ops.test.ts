@@ -6,7 +6,7 @@ import path from 'node:path';
 import util from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { tempDir, writeHostileTree, NON_UTF8_NAME } from '../../../test/support/trees.js';
-import { copyFiles, HASHED, hashFiles, KEEP_TIMES, nativeError, nameList, placeFiles, PLACED, renameFiles, WRITE_META, writeBlobs, writeDirect } from './index.js';
+import { copyFiles, HASHED, hashFiles, KEEP_TIMES, nativeError, nameList, NOT_AS_RECORDED, placeFiles, PLACED, renameFiles, WRITE_META, writeBlobs, writeDirect } from './index.js';
 
 const pairsOf = nameList;
 const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
@@ -76,6 +76,41 @@ describe('native copier (copyFiles)', () => {
     expect(fs.readlinkSync(path.join(dir, 'to', 'trap'))).toBe(outside);
     expect(fs.readdirSync(path.join(dir, 'to')).sort()).toEqual(['old', 'trap']);
     expect(fs.readFileSync(path.join(dir, 'to', 'old'), 'utf8')).toBe('a\n'); // replaced whole, not overlaid
+  });
+
+  it('copies a source only when it is the regular file of the size and mtime recorded of it', async () => {
+    if (!copyFiles) return expect(process.platform).not.toBe('linux');
+    const dir = tempDir();
+    const to = path.join(tempDir(), 'to');
+    const put = (name: string, text: string, mtime: number) => {
+      fs.writeFileSync(path.join(dir, name), text);
+      fs.utimesSync(path.join(dir, name), mtime, mtime);
+      return fs.statSync(path.join(dir, name));
+    };
+    const same = put('same', 'as recorded\n', 1_600_000_000.25);
+    const longer = put('longer', 'grew since it was recorded\n', 1_600_000_000);
+    const touched = put('touched', 'same size\n', 1_600_000_100);
+    const unchecked = put('unchecked', 'no expectation\n', 1_600_000_000);
+    fs.symlinkSync(path.join(dir, 'same'), path.join(dir, 'link'));
+    execFileSync('mkfifo', [path.join(dir, 'fifo')]);
+    const rows: Array<[string, number, number]> = [
+      ['same', same.size, same.mtimeMs],
+      ['longer', 12, longer.mtimeMs], // recorded at 12 bytes
+      ['touched', touched.size, touched.mtimeMs - 2], // recorded 2 ms earlier
+      ['unchecked', NaN, NaN],
+      ['link', same.size, same.mtimeMs], // a symlink now where that file was recorded
+      ['fifo', 0, 0],
+      ['gone', 5, 5],
+    ];
+    const result = await copyFiles(pairsOf(rows.map(([n]) => [path.join(dir, n), path.join(to, n)])), KEEP_TIMES, new Float64Array(rows.flatMap(([, size, mtime]) => [size, mtime])));
+    expect([...result].map((e) => (e === NOT_AS_RECORDED ? 'not as recorded' : names(Int32Array.of(e))[0]))).toEqual(['ok', 'not as recorded', 'not as recorded', 'ok', 'not as recorded', 'not as recorded', 'ENOENT']);
+    // Nothing is made for a source refused: no empty or partial file at its place.
+    expect(fs.readdirSync(to).sort()).toEqual(['same', 'unchecked']);
+    expect(fs.readFileSync(path.join(to, 'same'), 'utf8')).toBe('as recorded\n');
+    expect(fs.statSync(path.join(to, 'unchecked')).mtimeMs).toBe(unchecked.mtimeMs);
+    // The expectations must be two numbers a pair.
+    expect(() => copyFiles!(pairsOf([[path.join(dir, 'same'), path.join(to, 'x')]]), 0, new Float64Array(3))).toThrow(/mtimeMs\] per pair/);
+    expect(fs.existsSync(path.join(to, 'x'))).toBe(false);
   });
 
   it('rejects a list that is not whole pairs before copying anything', async () => {

@@ -10,7 +10,11 @@
  * 700), copy the source's bytes as they were when opened (copy_file_range; read/write where the
  * kernel cannot), give it the source's permission bits and, with flag KEEP_TIMES, its access and
  * modification times, and close it. The result holds 0 or an errno per pair; a destination
- * that failed part-way is removed.
+ * that failed part-way is removed. With `expect` (a Float64Array of [size, mtimeMs] per pair;
+ * NaN size: no expectation), a source whose size or mtime (to the millisecond) is not what
+ * was recorded of it, or that is not a regular file, is not copied: NOT_AS_RECORDED (-3). The
+ * check is on the file opened, the one whose bytes would be copied (a stat by path before the
+ * copy, as stage made, could see another file than the copy then read).
  *
  * placeFiles(pairs, meta) -> Promise<Float64Array>: for reconcile's checkouts of a stored blob
  * into a path where nothing is. For each pair: open the source (a regular file, not through a
@@ -68,11 +72,13 @@
 #define KEEP_TIMES 1
 #define RENAMING 2 /* a copy_job of renameFiles (its own label when it cannot run) */
 #define BUF_SIZE (256 * 1024)
+#define NOT_AS_RECORDED (-3)
 
 typedef struct {
   char *pairs;
   size_t len;
   int flags;
+  double *expect; /* copyFiles: [size, mtimeMs] per pair, or NULL */
   int32_t *results;
   size_t count;
   napi_deferred deferred;
@@ -124,10 +130,11 @@ static int copy_bytes(int in, int out, off_t size, char **buf) {
   return 0;
 }
 
-static int copy_one(const char *from, char *to, int flags, char **buf) {
+static int copy_one(const char *from, char *to, int flags, const double *expect, char **buf) {
   /* O_NONBLOCK: a fifo put in the source's place must not hang the copy (it is refused below). */
   int in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (in < 0) return errno;
+  /* A symlink now where a file was recorded (O_NOFOLLOW refuses it) is no longer that file. */
+  if (in < 0) return expect && errno == ELOOP ? NOT_AS_RECORDED : errno;
   struct stat st;
   if (fstat(in, &st) != 0) {
     int e = errno;
@@ -136,7 +143,11 @@ static int copy_one(const char *from, char *to, int flags, char **buf) {
   }
   if (!S_ISREG(st.st_mode)) {
     close(in);
-    return EINVAL; /* the only EINVAL this returns: copy_file_range's falls back to read/write */
+    return expect ? NOT_AS_RECORDED : EINVAL; /* the only EINVAL this returns: copy_file_range's falls back to read/write */
+  }
+  if (expect && ((double)st.st_size != expect[0] || fabs((double)st.st_mtim.tv_sec * 1000.0 + (double)st.st_mtim.tv_nsec / 1e6 - expect[1]) >= 1.0)) {
+    close(in);
+    return NOT_AS_RECORDED;
   }
   int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (out < 0 && errno == ENOENT && make_parents(to) == 0) out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -172,7 +183,8 @@ static void execute(napi_env env, void *data) {
   for (size_t i = 0; i < job->count; i++) {
     char *from, *to;
     next_pair(&p, &from, &to);
-    job->results[i] = copy_one(from, to, job->flags, &buf);
+    const double *expect = job->expect && !isnan(job->expect[2 * i]) ? job->expect + 2 * i : NULL;
+    job->results[i] = copy_one(from, to, job->flags, expect, &buf);
   }
   free(buf);
 }
@@ -209,6 +221,7 @@ static void complete(napi_env env, napi_status status, void *data) {
   settle(env, status, job->deferred, napi_int32_array, job->results, job->count, sizeof(int32_t), job->flags & RENAMING ? "renameFiles: the job could not run" : "copyFiles: the copy could not run");
   napi_delete_async_work(env, job->work);
   free(job->pairs);
+  free(job->expect);
   free(job->results);
   free(job);
 }
@@ -678,37 +691,48 @@ static napi_value queue_job(napi_env env, const char *label, napi_async_execute_
 }
 
 /* A copy_job over the from/to pairs of `list` (a Buffer), queued to run `run`; throws `usage` for anything else. */
-static napi_value queue_pairs(napi_env env, napi_value list, int32_t flags, const char *usage, const char *label, napi_async_execute_callback run) {
-  bool is_buffer = false;
+static napi_value queue_pairs(napi_env env, napi_value list, int32_t flags, napi_value expect, const char *usage, const char *label, napi_async_execute_callback run) {
+  bool is_buffer = false, is_typed = false;
   if (!list || napi_is_buffer(env, list, &is_buffer) != napi_ok || !is_buffer) return throw_type(env, usage);
-  void *data;
-  size_t len;
+  void *data, *expected = NULL;
+  size_t len, expected_len = 0;
   napi_get_buffer_info(env, list, &data, &len);
   size_t pairs = name_groups(data, len, 2);
   if (pairs == (size_t)-1) return throw_type(env, usage);
+  if (expect) {
+    napi_valuetype kind;
+    napi_typeof(env, expect, &kind);
+    if (kind != napi_undefined) {
+      napi_typedarray_type type;
+      if (napi_is_typedarray(env, expect, &is_typed) != napi_ok || !is_typed) return throw_type(env, usage);
+      napi_get_typedarray_info(env, expect, &type, &expected_len, &expected, NULL, NULL);
+      if (type != napi_float64_array || expected_len != pairs * 2) return throw_type(env, usage);
+    }
+  }
   copy_job *job = calloc(1, sizeof(copy_job));
   job->pairs = copy_of(data, len);
   job->len = len;
   job->flags = flags;
+  job->expect = expected ? copy_of(expected, expected_len * sizeof(double)) : NULL;
   job->count = pairs;
   job->results = calloc(job->count ? job->count : 1, sizeof(int32_t));
   return queue_job(env, label, run, complete, job, &job->deferred, &job->work);
 }
 
 static napi_value CopyFiles(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2] = {NULL, NULL};
+  size_t argc = 3;
+  napi_value argv[3] = {NULL, NULL, NULL};
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t flags = 0;
   if (argc > 1) napi_get_value_int32(env, argv[1], &flags);
-  return queue_pairs(env, argv[0], flags & ~RENAMING, "copyFiles(pairs: Buffer, flags: number): pairs of NUL-terminated from/to paths", "hoard.copyFiles", execute);
+  return queue_pairs(env, argv[0], flags & ~RENAMING, argc > 2 ? argv[2] : NULL, "copyFiles(pairs: Buffer, flags: number, expect?: Float64Array): pairs of NUL-terminated from/to paths, and [size, mtimeMs] per pair", "hoard.copyFiles", execute);
 }
 
 static napi_value RenameFiles(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1] = {NULL};
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  return queue_pairs(env, argv[0], RENAMING, "renameFiles(pairs: Buffer): pairs of NUL-terminated from/to paths", "hoard.renameFiles", rename_execute);
+  return queue_pairs(env, argv[0], RENAMING, NULL, "renameFiles(pairs: Buffer): pairs of NUL-terminated from/to paths", "hoard.renameFiles", rename_execute);
 }
 
 static napi_value PlaceFiles(napi_env env, napi_callback_info info) {

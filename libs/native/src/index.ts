@@ -29,9 +29,13 @@ export type ReadFolders = (absPaths: string[], relPrefixesJson: string[], rootJs
 /**
  * Copy files on one thread of libuv's pool (see src/file_ops.c): `pairs` is
  * "from\0to\0..." (absolute paths); one errno per pair, 0 for a copy made. Flag 1 keeps
- * the source's access and modification times.
+ * the source's access and modification times. `expect`, [size, mtimeMs] per pair (NaN size:
+ * none): a source opened that is not a regular file of that size and mtime is not copied
+ * (NOT_AS_RECORDED).
  */
-export type CopyFiles = (pairs: Buffer, flags: number) => Promise<Int32Array>;
+export type CopyFiles = (pairs: Buffer, flags: number, expect?: Float64Array) => Promise<Int32Array>;
+/** copyFiles' answer for a source that is not what was recorded of it (size, mtime, a regular file). */
+export const NOT_AS_RECORDED = -3;
 
 /** Flag of copyFiles: give each copy its source's access and modification times. */
 export const KEEP_TIMES = 1;

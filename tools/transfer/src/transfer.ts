@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { copyFiles, KEEP_TIMES, nativeError, nameList } from '@hoard/native';
+import { copyFiles, KEEP_TIMES, nativeError, nameList, NOT_AS_RECORDED } from '@hoard/native';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import { utimesSeconds, type ResultRecord } from '@hoard/schema';
 import { stagedBlobName, LOCAL, type Repository } from '@hoard/state';
@@ -27,6 +27,8 @@ interface Item {
   target: string;
   /** The file itself when stage made no link (a backup read straight from its folder). */
   origin?: string | Buffer;
+  /** What was recorded of `origin` (size, mtimeMs), for the copy to check on the file it opens. */
+  recorded?: [size: number, mtimeMs: number];
 }
 
 /**
@@ -75,6 +77,7 @@ export async function* transferStaged(input: AsyncIterable<InputLine[]>, options
         continue;
       }
       const item: Item = { key: r.key, hash: r.hash, bytes: r.bytes ?? 0, path: r.path, source: r.source, target: r.target, origin };
+      if (origin !== undefined && typeof r.originMtimeMs === 'number') item.recorded = [r.bytes ?? 0, r.originMtimeMs];
       items.push(item);
       groups.set(group, items);
       const pace = paceOf(group, item);
@@ -201,10 +204,11 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, listed: 
    * and for a file at its path also its source's mode and mtime, set last: a copy cut short
    * after its bytes but before those is made again, never moved in with the wrong ones.
    */
-  const thereWhole = async ({ from, to }: ReturnType<typeof copyOf>) => {
+  const thereWhole = async ({ item, from, to }: ReturnType<typeof copyOf>) => {
     if (!(await namesIn(path.dirname(to))).has(path.basename(to))) return false;
-    const [st, there] = await Promise.all([fs.promises.stat(from), fs.promises.stat(to).catch(() => undefined)]);
-    if (there?.size !== st.size) return false;
+    const [st, there] = await Promise.all([item.recorded ? fs.promises.lstat(from) : fs.promises.stat(from), fs.promises.stat(to).catch(() => undefined)]);
+    // A source no longer as recorded is copied again, to be refused there.
+    if (there?.size !== st.size || (item.recorded && !isAsRecorded(st, item.recorded))) return false;
     return staged || (there.mode === st.mode && Math.abs(there.mtimeMs - st.mtimeMs) < 1);
   };
   let next = 0;
@@ -221,10 +225,12 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, listed: 
           return k === false;
         });
         if (!todo.length) continue;
-        const errnos = await native(nameList(todo.map((c) => [c.from, c.to] as const)), staged ? 0 : KEEP_TIMES);
+        const expect = new Float64Array(todo.flatMap((c) => c.item.recorded ?? [NaN, NaN]));
+        const errnos = await native(nameList(todo.map((c) => [c.from, c.to] as const)), staged ? 0 : KEEP_TIMES, expect);
         todo.forEach((c, i) => {
           const errno = errnos[i]!;
           if (!errno) return done(c.item);
+          if (errno === NOT_AS_RECORDED) return notAsRecorded(c.item);
           const [code, text] = nativeError(errno);
           fail(c.item, code, `${text}, copy '${c.from}' -> '${c.to}'`);
         });
@@ -241,6 +247,10 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, listed: 
       try {
         if (await thereWhole(copy)) {
           done(item);
+          continue;
+        }
+        if (item.recorded && !isAsRecorded(await fs.promises.lstat(from), item.recorded)) {
+          notAsRecorded(item);
           continue;
         }
         const dir = path.dirname(to);
@@ -264,6 +274,15 @@ async function copyLocal(items: Item[], fromDir: string, toDir: string, listed: 
     }
   };
   await Promise.all(Array.from({ length: 16 }, worker));
+
+  function notAsRecorded(item: Item): void {
+    fail(item, 'changed-since-recorded', `${item.path ?? item.key} changed since it was recorded: run hoard add, then plan again`);
+  }
+}
+
+/** Whether a file is still the regular file of the size and mtime recorded of it (as the native copier checks). */
+function isAsRecorded(st: fs.Stats, [size, mtimeMs]: [number, number]): boolean {
+  return st.isFile() && st.size === size && Math.abs(st.mtimeMs - mtimeMs) < 1;
 }
 
 /**
