@@ -882,6 +882,29 @@ export class Repository {
     };
   }
 
+  /**
+   * A location that records nothing yet (a base before the first exchange settles) takes, as
+   * its first look, every entry of `fromId` that `otherId` holds in the same version, its rows
+   * carrying `ino`: the events (origin sync) and entries setState would write, in two
+   * statements. Settling the base of a first push of 100,000 files through setState took
+   * 1.2 s of reading both states, merging them and appending events one by one. Returns the
+   * events appended, or undefined when the location records something already.
+   */
+  adoptAgreed(locationId: number, fromId: number, otherId: number, ino: number): number | undefined {
+    return writeTransaction(this.db, () => {
+      if (this.cached('SELECT 1 FROM entries WHERE location_id = ? LIMIT 1').get(locationId) !== undefined) return undefined;
+      const after = (this.cached('SELECT max(seq) FROM events').pluck().get() as number | null) ?? 0;
+      const appended = this.cached(
+        `INSERT INTO events (time, location_id, op, key, from_key, hash, prev_hash, size, mode, mtime_ms, ino, origin, scan_id)
+         SELECT @time, @loc, 'add', a.key, NULL, a.hash, NULL, a.size, a.mode, a.mtime_ms, @ino, 'sync', NULL
+         FROM entries a JOIN entries b ON b.location_id = @other AND b.key = a.key
+         WHERE a.location_id = @from AND ${sameVersionSql('a', 'b')} ORDER BY a.key`,
+      ).run({ time: new Date().toISOString(), loc: locationId, ino, from: fromId, other: otherId }).changes;
+      this.cached('INSERT INTO entries (location_id, key, hash, size, mode, mtime_ms, ino, seq) SELECT location_id, key, hash, size, mode, mtime_ms, ino, seq FROM events WHERE location_id = ? AND seq > ? ORDER BY seq').run(locationId, after);
+      return appended;
+    });
+  }
+
   /** Apply a list of changes and commit (tests, small callers); `marks` as in ChangeSession.commit. */
   applyChanges(locationId: number, changes: Iterable<StateChange>, options: { origin?: 'user' | 'sync'; marks?: ScanMarks } = {}): number {
     const session = this.beginChanges(locationId, options);
@@ -987,6 +1010,17 @@ function toEntry(c: StateChange): Entry {
     throw new HoardError(`change "${c.op}" of ${c.key} lacks hash, size, mode or mtimeMs`, 'bad-input');
   }
   return { key: c.key, hash: c.hash, size: c.size, mode: c.mode, mtimeMs: c.mtimeMs, ino: c.ino ?? 0 };
+}
+
+/** Same version: content, permission bits and modification time (to the millisecond). */
+export function sameVersion(a: Entry | undefined, b: Entry | undefined): boolean {
+  if (!a || !b) return a === b;
+  return a.hash === b.hash && (a.mode & 0o7777) === (b.mode & 0o7777) && Math.abs(a.mtimeMs - b.mtimeMs) < 1;
+}
+
+/** sameVersion of two entries rows `a` and `b` that both exist, in SQL. */
+function sameVersionSql(a: string, b: string): string {
+  return `${a}.hash = ${b}.hash AND (${a}.mode & 4095) = (${b}.mode & 4095) AND abs(${a}.mtime_ms - ${b}.mtime_ms) < 1`;
 }
 
 function sameEntry(a: Entry, b: Entry): boolean {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { isSymlinkMode, type ActionRecord } from '@hoard/schema';
-import { keyPath, type Entry } from '@hoard/state';
+import { keyPath, sameVersion, type Entry } from '@hoard/state';
 
 export type Direction = 'push' | 'pull' | 'sync';
 
@@ -45,11 +45,6 @@ interface SidePlan {
   skips: ActionRecord[];
 }
 
-/** Same version: content, permission bits and modification time (to the millisecond). */
-export function sameVersion(a: Entry | undefined, b: Entry | undefined): boolean {
-  if (!a || !b) return a === b;
-  return a.hash === b.hash && (a.mode & 0o7777) === (b.mode & 0o7777) && Math.abs(a.mtimeMs - b.mtimeMs) < 1;
-}
 
 /** `dir/name.conflict-<label>-<stamp>.ext` for a path (the extension stays last so the file still opens). */
 export function conflictName(key: string, label: string, stamp: string): string {

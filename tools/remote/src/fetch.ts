@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HoardError, type AnyRecord } from '@hoard/schema';
-import { BASE_INO, blobKeyHash, entryKey, LOCAL, type Entry, type Location, type Repository } from '@hoard/state';
+import { BASE_INO, blobKeyHash, entryKey, LOCAL, sameVersion, type Entry, type Location, type Repository } from '@hoard/state';
 import { openLocation, peerUrl, readManifest, rcloneList, rcloneRoot, runPeerTool, remoteJoin, rclone } from '@hoard/remote';
-import { mergeJoin, sameVersion } from '@hoard/tool-plan/plan';
+import { mergeJoin } from '@hoard/tool-plan/plan';
 import { scanTree } from '@hoard/tool-scan/scan';
 import { itemLines } from '@hoard/jsonl';
 
@@ -141,6 +141,13 @@ export function settleBase(repo: Repository, remote: Location): void {
   const inputs = [local, remote, base].map((l) => repo.stateVersion(l.id)).join('/');
   const current = repo.location(remote.name);
   if (current.options.settled === inputs) return;
+  // A first settling (the base records nothing): where both agree, at once.
+  if (repo.adoptAgreed(base.id, local.id, remote.id, BASE_INO) === undefined) settleByMerge(repo, local, remote, base);
+  const after = [local, remote, base].map((l) => repo.stateVersion(l.id)).join('/');
+  repo.setLocationOptions(current.id, { ...current.options, settled: after });
+}
+
+function settleByMerge(repo: Repository, local: Location, remote: Location, base: Location): void {
   const settled: Entry[] = [];
   for (const [, l, r, b] of mergeJoin(repo.entries(local.id), repo.entries(remote.id), repo.entries(base.id))) {
     if (sameVersion(l, r)) {
@@ -148,6 +155,4 @@ export function settleBase(repo: Repository, remote: Location): void {
     } else if (b) settled.push(b);
   }
   repo.setState(base.id, settled);
-  const after = [local, remote, base].map((l) => repo.stateVersion(l.id)).join('/');
-  repo.setLocationOptions(current.id, { ...current.options, settled: after });
 }
