@@ -302,5 +302,32 @@ const entriesHashWithoutBases: Migration = {
   `,
 };
 
+/** entries_hash's key: twelve hex digits of a content id (after `sha256:`), not all 71 characters. */
+const HASH_KEY = (column: string) => `substr(${column}, 8, 12)`;
+
+/**
+ * A lookup of entries by content id `value` (SQL) through entries_hash: its short key, then
+ * the whole id. `column` as the query names it (`e.hash` under an alias).
+ */
+export function byContentId(value: string, column = 'hash'): string {
+  return `${HASH_KEY(column)} = ${HASH_KEY(value)} AND ${column} = ${value}`;
+}
+
+/**
+ * entries_hash keyed by twelve hex digits of the content id, not the whole id: a key of 12
+ * characters, not 71, beside the row's own key. A first look of 100,000 files (a first push's
+ * far state, a first add) inserts them in random order; into a state of 500,000 entries
+ * that took 1.06 s and its commit 0.73 s, keyed so 0.48 s and 0.53 s. Lookups say it with
+ * byContentId (the whole id is compared after).
+ */
+const entriesHashShort: Migration = {
+  version: 12,
+  name: 'entries by a short content key',
+  sql: `
+    DROP INDEX IF EXISTS entries_hash;
+    CREATE INDEX entries_hash ON entries (${HASH_KEY('hash')}) WHERE ${NOT_BASE};
+  `,
+};
+
 /** The schema of a repository's state database (a host's backup state uses the same). */
-export const stateMigrations: readonly Migration[] = [hashCache, repositoryState, remotes, backup, packs, slimPacks, runMarks, lastEvent, untracked, hashCacheParts(10), entriesHashWithoutBases];
+export const stateMigrations: readonly Migration[] = [hashCache, repositoryState, remotes, backup, packs, slimPacks, runMarks, lastEvent, untracked, hashCacheParts(10), entriesHashWithoutBases, entriesHashShort];

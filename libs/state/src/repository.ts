@@ -6,7 +6,7 @@ import { comparePaths, HoardError, LockedError, NoRepositoryError, UsageError } 
 import type Database from 'better-sqlite3';
 import { openDatabase, writeTransaction, type Db } from './database.js';
 import { findRepository, HOARD_DIR, STATE_FILE } from './locations.js';
-import { NOT_BASE, stateMigrations } from './migrations.js';
+import { byContentId, NOT_BASE, stateMigrations } from './migrations.js';
 
 /** One location's last known file: what `entries` holds and events rebuild. */
 export interface Entry {
@@ -362,7 +362,7 @@ export class Repository {
       `SELECT value FROM json_each(@list) AS j
        WHERE EXISTS (SELECT 1 FROM packed WHERE location_id = @loc AND hash = j.value)
           OR EXISTS (SELECT 1 FROM copies WHERE hash = j.value AND location_id = @loc)
-          OR EXISTS (SELECT 1 FROM entries WHERE hash = j.value AND ${NOT_BASE} AND location_id = @loc)`,
+          OR EXISTS (SELECT 1 FROM entries WHERE ${byContentId('j.value')} AND ${NOT_BASE} AND location_id = @loc)`,
     ).pluck();
     for (let i = 0; i < hashes.length; i += 4096) for (const h of query.all({ loc: locationId, list: JSON.stringify(hashes.slice(i, i + 4096)) }) as string[]) held.add(h);
     return held;
@@ -380,7 +380,7 @@ export class Repository {
 
   /** Some entry holding this content in a location (a file to read it from). */
   entryWithContent(locationId: number, hash: string): Entry | undefined {
-    return this.cached(`SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE hash = ? AND ${NOT_BASE} AND location_id = ? LIMIT 1`).get(hash, locationId) as Entry | undefined;
+    return this.cached(`SELECT key, hash, size, mode, mtime_ms AS mtimeMs, ino FROM entries WHERE ${byContentId('@hash')} AND ${NOT_BASE} AND location_id = @loc LIMIT 1`).get({ hash, loc: locationId }) as Entry | undefined;
   }
 
   /** Record blobs as held, verified now, in a location's store. One transaction. */
@@ -459,9 +459,9 @@ export class Repository {
     const inTrees = this.db
       .prepare(
         `SELECT l.name AS location, e.key AS key, (SELECT time FROM events WHERE seq = e.seq) AS verifiedAt FROM entries e JOIN locations l ON l.id = e.location_id
-         WHERE e.hash = ? AND e.${NOT_BASE} AND l.kind NOT IN ('base', 'removed') ORDER BY l.name, e.key`,
+         WHERE ${byContentId('@hash', 'e.hash')} AND e.${NOT_BASE} AND l.kind NOT IN ('base', 'removed') ORDER BY l.name, e.key`,
       )
-      .all(hash) as Array<{ location: string; key: string; verifiedAt: string }>;
+      .all({ hash }) as Array<{ location: string; key: string; verifiedAt: string }>;
     const inStores = this.db
       .prepare(
         `SELECT location, verifiedAt FROM (
@@ -740,9 +740,9 @@ export class Repository {
    */
   copiesOf(hash: string, exceptLocation: number, exceptKey: string): number {
     const entries = this.db
-      .prepare(`SELECT count(*) FROM entries WHERE hash = ? AND ${NOT_BASE} AND NOT (location_id = ? AND key = ?) AND location_id IN (SELECT id FROM locations WHERE kind <> 'base')`)
+      .prepare(`SELECT count(*) FROM entries WHERE ${byContentId('@hash')} AND ${NOT_BASE} AND NOT (location_id = @loc AND key = @key) AND location_id IN (SELECT id FROM locations WHERE kind <> 'base')`)
       .pluck()
-      .get(hash, exceptLocation, exceptKey) as number;
+      .get({ hash, loc: exceptLocation, key: exceptKey }) as number;
     const copies = this.db.prepare('SELECT count(*) FROM copies WHERE hash = ?').pluck().get(hash) as number;
     // packed is keyed by (location, hash): naming the locations lets a lookup use that key.
     const packed = this.db.prepare('SELECT count(*) FROM packed WHERE location_id IN (SELECT id FROM locations) AND hash = ?').pluck().get(hash) as number;
