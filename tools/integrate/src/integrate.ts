@@ -36,7 +36,8 @@ const madeDirs = new Set<string>();
  * deleted from staging and reported, never stored. Recorded one transaction per batch.
  * For another repository its own `hoard integrate` does this there; for an rclone vault,
  * rclone verified the checksum as it wrote, and the blobs move from the vault's staging
- * into place (server side). Successful transfer results are consumed; all else passes.
+ * into place (server side); for a mirror nothing is done here (reconcile moves its files into
+ * place). Successful transfer results are consumed; all else passes.
  */
 export async function* integrateReceived(input: AsyncIterable<InputLine[]>, options: IntegrateOptions): AsyncGenerator<OutputItem[]> {
   const pending = new Map<string, Received[]>();
@@ -49,6 +50,15 @@ export async function* integrateReceived(input: AsyncIterable<InputLine[]>, opti
     const before = verifying;
     verifying = started;
     return before ? settleHere(before, options) : [];
+  };
+  const mirrors = new Map<string, boolean>();
+  const isMirror = (target: string) => {
+    let mirror = mirrors.get(target);
+    if (mirror === undefined) {
+      const far = target === LOCAL ? undefined : options.locate(target);
+      mirrors.set(target, (mirror = far !== undefined && !peerUrl(far) && far.caps.layout === 'tree'));
+    }
+    return mirror;
   };
   try {
     for await (const batch of input) {
@@ -68,8 +78,15 @@ export async function* integrateReceived(input: AsyncIterable<InputLine[]>, opti
           out.push({ type: 'error', tool: 'integrate', code: 'bad-input', line: line.lineNo, message: 'a transfer result needs key, hash and target' });
           continue;
         }
+        const received: Received = { key: r.key, hash: r.hash, bytes: r.bytes ?? 0, path: r.path, source: r.source as string | undefined, target: r.target };
+        if (isMirror(r.target)) {
+          // A mirror's file has nothing to verify or move here (reconcile moves it into place): said
+          // at once, not after the last one arrived (100,000 of them at the end were 1.2 s of a first push).
+          out.push(result(received, true));
+          continue;
+        }
         const list = pending.get(r.target) ?? [];
-        list.push({ key: r.key, hash: r.hash, bytes: r.bytes ?? 0, path: r.path, source: r.source as string | undefined, target: r.target });
+        list.push(received);
         pending.set(r.target, list);
         if (r.target === LOCAL && list.length >= (options.batch ?? BATCH)) {
           pending.delete(r.target);
@@ -166,7 +183,6 @@ async function integrateThere(target: string, items: Received[], options: Integr
       }
       return out;
     }
-    if (far.caps.layout === 'tree') return items.map((i) => result(i, true)); // reconcile moves it into place
     const root = rcloneRoot(far);
     const blobs = items.filter((i) => blobKeyHash(i.key) === i.hash);
     for (const i of items) if (blobKeyHash(i.key) !== i.hash) out.push(result(i, false, 'hash-mismatch', `key ${i.key} does not name ${i.hash}`));
