@@ -121,6 +121,14 @@ export interface EventRow {
   scanId: number | null;
 }
 
+/** Whether a location records anything (its first look writes its entries from its events at once). */
+const HAS_ENTRIES = 'SELECT 1 FROM entries WHERE location_id = ? LIMIT 1';
+/** The last event of all (a first look's events are those after it). */
+const LAST_EVENT = 'SELECT max(seq) FROM events';
+/** A first look's entries: a location's add events after a given one, copied by SQLite. */
+const FILL_ENTRIES =
+  'INSERT INTO entries (location_id, key, hash, size, mode, mtime_ms, ino, seq) SELECT location_id, key, hash, size, mode, mtime_ms, ino, seq FROM events WHERE location_id = ? AND seq > ? ORDER BY seq';
+
 /** Changes a session holds in memory before it spills them to a temporary table. */
 const MEMORY_CHANGES = 200_000;
 
@@ -795,11 +803,9 @@ export class Repository {
       `INSERT INTO events (time, location_id, op, key, from_key, hash, prev_hash, size, mode, mtime_ms, ino, origin, scan_id)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    const hasEntries = db.prepare('SELECT 1 FROM entries WHERE location_id = ? LIMIT 1').pluck();
-    const lastEvent = db.prepare('SELECT max(seq) FROM events').pluck();
-    const fillEntries = db.prepare(
-      'INSERT INTO entries (location_id, key, hash, size, mode, mtime_ms, ino, seq) SELECT location_id, key, hash, size, mode, mtime_ms, ino, seq FROM events WHERE location_id = ? AND seq > ? ORDER BY seq',
-    );
+    const hasEntries = db.prepare(HAS_ENTRIES).pluck();
+    const lastEvent = db.prepare(LAST_EVENT).pluck();
+    const fillEntries = db.prepare(FILL_ENTRIES);
     const finishScan = db.prepare('UPDATE scans SET finished_at = ?, complete = ?, files = ?, errors = ?, recorded_at = ? WHERE id = ?');
     let done = false;
 
@@ -892,15 +898,15 @@ export class Repository {
    */
   adoptAgreed(locationId: number, fromId: number, otherId: number, ino: number): number | undefined {
     return writeTransaction(this.db, () => {
-      if (this.cached('SELECT 1 FROM entries WHERE location_id = ? LIMIT 1').get(locationId) !== undefined) return undefined;
-      const after = (this.cached('SELECT max(seq) FROM events').pluck().get() as number | null) ?? 0;
+      if (this.cached(HAS_ENTRIES).get(locationId) !== undefined) return undefined;
+      const after = (this.cached(LAST_EVENT).pluck().get() as number | null) ?? 0;
       const appended = this.cached(
         `INSERT INTO events (time, location_id, op, key, from_key, hash, prev_hash, size, mode, mtime_ms, ino, origin, scan_id)
          SELECT @time, @loc, 'add', a.key, NULL, a.hash, NULL, a.size, a.mode, a.mtime_ms, @ino, 'sync', NULL
          FROM entries a JOIN entries b ON b.location_id = @other AND b.key = a.key
          WHERE a.location_id = @from AND ${sameVersionSql('a', 'b')} ORDER BY a.key`,
       ).run({ time: new Date().toISOString(), loc: locationId, ino, from: fromId, other: otherId }).changes;
-      this.cached('INSERT INTO entries (location_id, key, hash, size, mode, mtime_ms, ino, seq) SELECT location_id, key, hash, size, mode, mtime_ms, ino, seq FROM events WHERE location_id = ? AND seq > ? ORDER BY seq').run(locationId, after);
+      this.cached(FILL_ENTRIES).run(locationId, after);
       return appended;
     });
   }
