@@ -498,6 +498,21 @@ describe('a mirror in a folder on this machine (rclone:/path)', () => {
     expect(held.has('photos/2021/img1.jpg')).toBe(false);
   }, 60_000);
 
+  it('a name rclone cannot list is one error in the summary, however many steps report it; the rest arrives', async () => {
+    const { src, far } = await repoWithMirror('m');
+    fs.writeFileSync(path.join(src, 'docs', 'two\nlines.txt'), 'a name with a line break\n');
+    const r = await hoard(src, 'push', 'm', '--json');
+    expect(r.exitCode).toBe(1);
+    expect(jsonl(r.stdout).at(-1)).toMatchObject({ type: 'summary', filesSent: 45, errors: 1 });
+    // Each step says why, on its own line.
+    expect(r.stderr).toMatch(/stage: docs\/two\nlines\.txt: rclone cannot list this name/);
+    expect(fs.existsSync(path.join(far, 'docs', 'two\nlines.txt'))).toBe(false);
+    const ours = treeSnapshot(src);
+    const theirs = treeSnapshot(far);
+    const skipped = Buffer.from('docs/two\nlines.txt').toString('base64');
+    expect(Object.keys(theirs).sort()).toEqual(Object.keys(ours).filter((k) => k !== skipped).sort());
+  }, 60_000);
+
   it('a copy cut short after its bytes, before its mode and time, is made again, not moved in as it was', async () => {
     const { src, far } = await repoWithMirror('m');
     // What a push killed mid-copy leaves in the mirror's staging folder: the whole bytes, but the

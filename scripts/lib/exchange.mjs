@@ -195,14 +195,17 @@ function tally(summary, resultsBytes, planBytes) {
   }
   summary.conflicts += conflicts.size;
   let failed = 0;
+  // One error per file, however many steps report it (a copy refused, then its checkout with nothing to check out).
+  const failedFiles = new Set();
   for (const line of linesOf(resultsBytes)) {
     const r = okResult(line) ?? JSON.parse(line);
     if (r.type === 'error') (summary.errors++, failed++);
     if (r.type !== 'result') continue;
     if (!r.ok) {
       failed++;
+      const file = r.path === undefined ? undefined : `${r.target}\0${r.path}\0${r.pathBytes ?? ''}`;
       if (r.code === 'conflict') summary.conflicts++;
-      else summary.errors++;
+      else if (file === undefined || !failedFiles.has(file)) (summary.errors++, file && failedFiles.add(file));
       process.stderr.write(`hoard: ${r.tool}: ${r.path ?? r.hash ?? ''}: ${r.message ?? r.code}\n`);
       continue;
     }
