@@ -64,7 +64,7 @@ export async function* stageActions(input: AsyncIterable<InputLine[]>, options: 
         const file = joinRecordPath(source.location.url, action.path, action.pathBytes);
         const st = fs.lstatSync(file, { throwIfNoEntry: false });
         if (!st?.isFile() || st.size !== action.size) out.push(failed(action, 'changed-since-recorded', `${action.path} changed since it was scanned`));
-        else out.push({ ...ok(action, blobKey(action.hash), st.size), origin: typeof file === 'string' ? file : undefined, originBytes: typeof file === 'string' ? undefined : file.toString('base64') });
+        else out.push({ ...ok(action, blobKey(action.hash), st.size), ...originOf(file) });
       } else if (source?.location.kind === 'dir') {
         // A folder this host backs up: the file at the action's path, as the action describes it.
         const result = stageFile(source.location.url, { key: entryKey(action.path, action.pathBytes), hash: action.hash, size: action.size ?? -1, mtimeMs: Number(action.mtimeMs ?? NaN), mode: 0, ino: 0 }, staging, action, mirror);
@@ -118,6 +118,11 @@ function madeDir(dir: string): void {
   made.add(dir);
 }
 
+/** The file a copy is to read itself, as a stage result names it (raw bytes in base64 for a non-UTF-8 name). */
+function originOf(file: string | Buffer): { origin: string } | { originBytes: string } {
+  return typeof file === 'string' ? { origin: file } : { originBytes: file.toString('base64') };
+}
+
 function ok(action: ActionRecord, key: string, bytes = action.size): ResultRecord {
   return { type: 'result', tool: 'stage', op: 'copy', ok: true, hash: action.hash, key, bytes, source: action.source, target: action.target, path: action.path };
 }
@@ -153,7 +158,7 @@ function stageFile(root: string, entry: Entry, staging: string, action: ActionRe
   const dest = path.join(staging, key);
   // Read directly by the copy, a file is checked there, on the very file opened (size, mtime,
   // a regular file: transfer's copyLocal): a stat here as well was 1.5 s of a first push.
-  if (direct && !isSymlinkMode(entry.mode)) return { ...ok(action, key, entry.size), ...(typeof file === 'string' ? { origin: file } : { originBytes: file.toString('base64') }), originMtimeMs: entry.mtimeMs };
+  if (direct && !isSymlinkMode(entry.mode)) return { ...ok(action, key, entry.size), ...originOf(file), originMtimeMs: entry.mtimeMs };
   try {
     const st = fs.lstatSync(file);
     const link = st.isSymbolicLink();
