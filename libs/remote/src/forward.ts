@@ -33,3 +33,69 @@ export async function* forwardToPeer(
   }
   for await (const rec of runPeerTool(url, tool, args, lines(), options)) yield rename(rec, back);
 }
+
+/** Records handed to a peer session and not yet read by it, above which `send` waits. */
+const SESSION_BACKLOG = 20_000;
+
+/**
+ * A peer tool kept running while records are handed to it a batch at a time, its answers
+ * collected as they come: the far side works on the first records while the rest are still
+ * arriving (a repository's integrate hashes what was copied while the copying goes on).
+ */
+export class PeerSession {
+  private queue: AnyRecord[] = [];
+  private closed = false;
+  private wake: (() => void) | undefined;
+  private drained: (() => void) | undefined;
+  private answered: AnyRecord[] = [];
+  private running: Promise<void>;
+  /** Why the peer stopped short, once it has. */
+  failure: Error | undefined;
+
+  constructor(url: PeerUrl, remoteName: string, tool: string, args: string[], options: { hoard?: string } = {}) {
+    this.running = (async () => {
+      try {
+        for await (const rec of forwardToPeer(url, remoteName, tool, args, this.records(), options)) this.answered.push(rec);
+      } catch (err) {
+        this.failure = err as Error;
+      } finally {
+        // Nothing more is read: whoever waits to send is let go.
+        this.closed = true;
+        this.drained?.();
+      }
+    })();
+  }
+
+  private async *records(): AsyncGenerator<AnyRecord> {
+    for (;;) {
+      if (this.queue.length) {
+        const batch = this.queue;
+        this.queue = [];
+        this.drained?.();
+        yield* batch;
+      } else if (this.closed) return;
+      else await new Promise<void>((r) => (this.wake = r));
+    }
+  }
+
+  /** Hand records to the peer; waits while it is far behind. */
+  async send(records: AnyRecord[]): Promise<void> {
+    if (this.closed) return;
+    this.queue.push(...records);
+    this.wake?.();
+    while (this.queue.length > SESSION_BACKLOG && !this.closed) await new Promise<void>((r) => (this.drained = r));
+  }
+
+  /** What the peer answered since the last look. */
+  take(): AnyRecord[] {
+    return this.answered.splice(0);
+  }
+
+  /** No more records: wait for the peer to finish, and take the rest of its answers. */
+  async end(): Promise<AnyRecord[]> {
+    this.closed = true;
+    this.wake?.();
+    await this.running;
+    return this.take();
+  }
+}
