@@ -382,6 +382,8 @@ describe('untrusted plans and remotes', () => {
     expect(fs.readFileSync(path.join(dst, 'photos', '2021', 'img1.jpg'), 'utf8')).toBe('made here meanwhile\n');
     expect(fs.readlinkSync(path.join(dst, 'docs', 'readme.md'))).toBe(outside);
     expect(fs.readFileSync(outside, 'utf8')).toBe('outside\n');
+    // docs/readme.md was the first of two files with that content: its copy, made to be placed, is not left behind.
+    expect(fs.readdirSync(path.join(dst, '.hoard', 'tmp'))).toEqual([]);
     // Everything else arrived as it is at the source.
     const theirs = treeSnapshot(src);
     const ours = treeSnapshot(dst);
