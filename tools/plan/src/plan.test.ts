@@ -14,20 +14,20 @@ function run(local: Entry[], remote: Entry[], base: Entry[], direction: Directio
 
 describe('plan (three-way)', () => {
   it('sends a change made on one side only, and nothing when both agree', () => {
-    expect(run([e('a', 2)], [e('a', 1)], [e('a', 1)])).toEqual(['nas copy a', 'nas checkout a']);
-    expect(run([e('a', 1)], [e('a', 2)], [e('a', 1)])).toEqual(['local copy a', 'local checkout a']);
+    expect(run([e('a', 2)], [e('a', 1)], [e('a', 1)])).toEqual(['nas checkout a', 'nas copy a']);
+    expect(run([e('a', 1)], [e('a', 2)], [e('a', 1)])).toEqual(['local checkout a', 'local copy a']);
     expect(run([e('a', 2)], [e('a', 2)], [e('a', 1)])).toEqual([]);
     expect(run([e('a', 1)], [e('a', 1)], [])).toEqual([]);
   });
   it('push and pull carry only their own direction', () => {
-    expect(run([e('a', 2)], [e('b', 3)], [], 'push')).toEqual(['nas copy a', 'nas checkout a']);
-    expect(run([e('a', 2)], [e('b', 3)], [], 'pull')).toEqual(['local copy b', 'local checkout b']);
+    expect(run([e('a', 2)], [e('b', 3)], [], 'push')).toEqual(['nas checkout a', 'nas copy a']);
+    expect(run([e('a', 2)], [e('b', 3)], [], 'pull')).toEqual(['local checkout b', 'local copy b']);
   });
   it('turns a deletion plus an addition of the same content into a move, and sends no content', () => {
     expect(run([e('new', 1)], [e('old', 1)], [e('old', 1)])).toEqual(['nas move old->new']);
   });
   it('sends content the other side already holds zero times, shared content once', () => {
-    expect(run([e('a', 5), e('b', 5)], [], [], 'push', [])).toEqual(['nas copy a', 'nas checkout a', 'nas checkout b']);
+    expect(run([e('a', 5), e('b', 5)], [], [], 'push', [])).toEqual(['nas checkout a', 'nas checkout b', 'nas copy a']);
     expect(run([e('a', 5)], [], [], 'push', [5])).toEqual(['nas checkout a']);
   });
   it('a deletion goes to trash, never plain delete', () => {
@@ -44,8 +44,8 @@ describe('plan (three-way)', () => {
     expect(run([e('a', 2)], [e('a', 3)], [e('a', 1)], 'push')).toEqual(['nas skip a (conflict)']);
   });
   it('a deletion against an edit keeps the edit', () => {
-    expect(run([], [e('a', 2)], [e('a', 1)])).toEqual(['local copy a', 'local checkout a']);
-    expect(run([e('a', 2)], [], [e('a', 1)])).toEqual(['nas copy a', 'nas checkout a']);
+    expect(run([], [e('a', 2)], [e('a', 1)])).toEqual(['local checkout a', 'local copy a']);
+    expect(run([e('a', 2)], [], [e('a', 1)])).toEqual(['nas checkout a', 'nas copy a']);
     expect(run([], [e('a', 2)], [e('a', 1)], 'push')).toEqual(['nas skip a (deleted-here-edited-there)']);
   });
   it('a time-only change travels as a checkout of content already there', () => {
@@ -59,11 +59,11 @@ describe('plan after an exchange cut short', () => {
     [...plan({ local, remote, base, direction, remoteName: 'nas', remoteHolds: () => new Set(), localHolds: () => new Set(), localLabel: 'here', stamp: 's', localHad: had(localHad), remoteHad: had(remoteHad) })].map((a) => `${a.target} ${a.op} ${a.path}${a.reason ? ` (${a.reason})` : ''}`);
   it('a remote holding a version this side had before is behind, not in conflict', () => {
     // Pushed v1 but never settled; then edited to v2 here.
-    expect(run2([e('a', 2)], [e('a', 1)], [], { a: [1, 2] }, { a: [1] })).toEqual(['nas copy a', 'nas checkout a']);
+    expect(run2([e('a', 2)], [e('a', 1)], [], { a: [1, 2] }, { a: [1] })).toEqual(['nas checkout a', 'nas copy a']);
     // ...or modified there after a base was agreed and here after that: here is ahead only if there had it.
-    expect(run2([e('a', 3)], [e('a', 2)], [e('a', 1)], { a: [1, 2, 3] }, { a: [1, 2] })).toEqual(['nas copy a', 'nas checkout a']);
+    expect(run2([e('a', 3)], [e('a', 2)], [e('a', 1)], { a: [1, 2, 3] }, { a: [1, 2] })).toEqual(['nas checkout a', 'nas copy a']);
     // A file both agreed was absent, restored here from the trash: a change made here, not a side behind.
-    expect(run2([e('a', 1)], [], [], { a: [1] }, { a: [1] })).toEqual(['nas copy a', 'nas checkout a']);
+    expect(run2([e('a', 1)], [], [], { a: [1] }, { a: [1] })).toEqual(['nas checkout a', 'nas copy a']);
   });
   it('real divergence stays a conflict', () => {
     expect(run2([e('a', 2)], [e('a', 3)], [], { a: [2] }, { a: [3] })).toEqual(['nas skip a (conflict)']);

@@ -173,14 +173,11 @@ function* sideActions(side: Side, target: string, plan: SidePlan, holds: (hashes
     } else puts.push(p);
   }
   const trashes = [...deleted.values()].flat();
-  // Content first (copy), then renames, then new files (conflict copies before what they copy is overwritten), then trash.
-  const sent = new Set<string>();
-  const held = mirror || !puts.length ? new Set<string>() : holds([...new Set(puts.map((p) => p.entry.hash))]);
-  for (const p of puts) {
-    if (sent.has(p.entry.hash) || held.has(p.entry.hash)) continue;
-    if (!mirror) sent.add(p.entry.hash);
-    yield { type: 'action', op: 'copy', target, source, hash: p.entry.hash, size: p.entry.size, ...pathFields(mirror ? p.key : p.entry.key) };
-  }
+  // Renames, then new files (conflict copies before what they copy is overwritten), then the
+  // content they need (copy), then trash. Stage holds each copy until it is sent and passes
+  // every other action on at once: reconcile knows every checkout before the content arrives,
+  // and a repository checks files out as their content lands (content first, a first push's
+  // checkouts reached reconcile only as the copying ended).
   yield* moves;
   puts.sort((a, b) => Number(Boolean(b.conflictCopy)) - Number(Boolean(a.conflictCopy)));
   for (const p of puts) {
@@ -196,6 +193,13 @@ function* sideActions(side: Side, target: string, plan: SidePlan, holds: (hashes
       ...(p.prev ? { prevHash: p.prev.hash } : {}),
       ...(p.conflictCopy ? { reason: 'conflict' } : {}),
     };
+  }
+  const sent = new Set<string>();
+  const held = mirror || !puts.length ? new Set<string>() : holds([...new Set(puts.map((p) => p.entry.hash))]);
+  for (const p of puts) {
+    if (sent.has(p.entry.hash) || held.has(p.entry.hash)) continue;
+    if (!mirror) sent.add(p.entry.hash);
+    yield { type: 'action', op: 'copy', target, source, hash: p.entry.hash, size: p.entry.size, ...pathFields(mirror ? p.key : p.entry.key) };
   }
   for (const t of trashes) yield { type: 'action', op: 'trash', target, ...pathFields(t.key), hash: t.hash, prevHash: t.hash, size: t.size };
   yield* plan.skips;

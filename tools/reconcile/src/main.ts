@@ -3,7 +3,12 @@ import { runTool, REPO_OPTION, WAIT_OPTION, type ToolDefinition } from '@hoard/c
 export const reconcileTool: ToolDefinition = {
   name: 'reconcile',
   summary: 'Make a tree match the plan: check out new and changed files, apply moves, send files to delete or overwrite to .hoard/trash/; per file atomic (temp + rename), mode and mtime restored. Other records pass through.',
-  options: [{ flags: '--transfer <id>', description: 'the transfer whose staging folder holds content for a mirror', default: 'manual' }, REPO_OPTION, WAIT_OPTION],
+  options: [
+    { flags: '--transfer <id>', description: 'the transfer whose staging folder holds content for a mirror', default: 'manual' },
+    { flags: '--streaming', description: 'apply actions here a few thousand at a time as they arrive, not after the whole input (for checkouts of content stored already; the lock is taken at the start)' },
+    REPO_OPTION,
+    WAIT_OPTION,
+  ],
   examples: ['hoard plan --pull nas | hoard stage --transfer t | hoard transfer --transfer t | hoard integrate --transfer t | hoard reconcile --transfer t | jq -c "select(.ok==false)"'],
   async run(ctx) {
     const { Repository } = await import('@hoard/state');
@@ -14,7 +19,11 @@ export const reconcileTool: ToolDefinition = {
     try {
       const locate = locator(repo);
       ctx.progress.start();
-      for await (const batch of reconcileActions(lockAfterInput(ctx.input(), () => (release = repo.lock('reconcile', Number(ctx.options.wait) * 1000))), { repo, transferId: String(ctx.options.transfer), locate, onItem: () => ctx.progress.add(1, 0) })) {
+      const lock = () => (release = repo.lock('reconcile', Number(ctx.options.wait) * 1000));
+      const streaming = ctx.options.streaming === true;
+      if (streaming) lock();
+      const input = streaming ? ctx.input() : lockAfterInput(ctx.input(), lock);
+      for await (const batch of reconcileActions(input, { repo, transferId: String(ctx.options.transfer), locate, streaming, onItem: () => ctx.progress.add(1, 0) })) {
         for (const item of batch) ctx.emit(item);
         ctx.flush();
       }

@@ -10,6 +10,7 @@ import { forwardToPeer, peerUrl, type OpenedLocation } from '@hoard/remote';
 import { readLink, symlinkContentId } from '@hoard/hashing';
 import { Tree } from './tree.js';
 import { reconcileRclone } from './rclone-side.js';
+import { StreamedCheckouts } from './streamed.js';
 
 export interface ReconcileOptions {
   repo: Repository;
@@ -17,6 +18,8 @@ export interface ReconcileOptions {
   locate(name: string): OpenedLocation | undefined;
   /** Names the trash folder of this run. */
   stamp?: string;
+  /** Apply actions here as they arrive, a batch at a time (hoard reconcile --streaming). */
+  streaming?: boolean;
   onItem?: () => void;
 }
 
@@ -26,8 +29,23 @@ export interface ReconcileOptions {
  * them: here directly, in another repository by its own `hoard reconcile`, in an rclone
  * remote by rclone. Other records pass through.
  */
-export async function* reconcileActions(input: AsyncIterable<InputLine[]>, options: ReconcileOptions): AsyncGenerator<OutputItem[]> {
+export async function* reconcileActions(input: AsyncIterable<InputLine[]>, given: ReconcileOptions): AsyncGenerator<OutputItem[]> {
+  // One trash folder for the run, however many batches it applies.
+  const options = { ...given, stamp: given.stamp ?? new Date().toISOString().replace(/[:.]/g, '-') };
   const byTarget = new Map<string, ActionRecord[]>();
+  // Where each action stood in the input: what is left after some went ahead keeps plan order.
+  const order = new Map<ActionRecord, number>();
+  // Another repository checks out new files while the transfer runs (see StreamedCheckouts).
+  const ahead = new Map<string, StreamedCheckouts | null>();
+  const aheadOf = (target: string) => {
+    let s = ahead.get(target);
+    if (s === undefined) {
+      const far = target === LOCAL ? undefined : options.locate(target);
+      const peer = far?.caps.online ? peerUrl(far) : undefined;
+      ahead.set(target, (s = peer ? new StreamedCheckouts(peer, far!, options.transferId, options.onItem) : null));
+    }
+    return s;
+  };
   for await (const batch of input) {
     const out: OutputItem[] = [];
     for (const line of batch) {
@@ -37,21 +55,36 @@ export async function* reconcileActions(input: AsyncIterable<InputLine[]>, optio
         continue;
       }
       if (rec.type !== 'action' || !['checkout', 'move', 'trash'].includes(rec.op as string)) {
+        if (rec.type === 'result' && rec.tool === 'integrate' && rec.ok === true && typeof rec.target === 'string' && typeof rec.hash === 'string') aheadOf(rec.target)?.storedThere(rec.hash);
         out.push(line.text);
         continue;
       }
       const a = rec as ActionRecord;
+      order.set(a, order.size);
+      if (aheadOf(a.target)?.take(a)) continue;
       const list = byTarget.get(a.target) ?? [];
       list.push(a);
       byTarget.set(a.target, list);
     }
+    for (const s of ahead.values()) if (s) out.push(...(await s.send()));
+    if (options.streaming && byTarget.get(LOCAL)?.length! >= STREAM_BATCH) yield* reconcileHere(byTarget.get(LOCAL)!.splice(0), options);
     if (out.length) yield out;
   }
+  for (const [target, s] of ahead) {
+    if (!s) continue;
+    const { answers, left } = await s.end();
+    if (answers.length) yield answers;
+    if (left.length) byTarget.set(target, [...(byTarget.get(target) ?? []), ...left].sort((x, y) => order.get(x)! - order.get(y)!));
+  }
   for (const [target, actions] of byTarget) {
+    if (!actions.length) continue;
     if (target === LOCAL) yield* reconcileHere(actions, options);
     else yield await reconcileThere(target, actions, options);
   }
 }
+
+/** Actions here applied at once under --streaming. */
+const STREAM_BATCH = 2000;
 
 function result(a: ActionRecord, ok: boolean, code?: string, message?: string): ResultRecord {
   return { type: 'result', tool: 'reconcile', op: a.op, ok, path: a.path, hash: a.hash, target: a.target, ...(a.from ? { from: a.from } : {}), ...(a.pathBytes ? { pathBytes: a.pathBytes } : {}), ...(ok ? {} : { code, message }) };
