@@ -19,7 +19,7 @@ type MakeResult = (a: ActionRecord, ok: boolean, code?: string, message?: string
  * (`.hoard/manifest.jsonl`: path, content id, size, mode, mtime) is rewritten, then the
  * location's recorded state.
  */
-export async function reconcileRclone(far: OpenedLocation, actions: ActionRecord[], options: ReconcileOptions, result: MakeResult): Promise<OutputItem[]> {
+export async function reconcileRclone(far: OpenedLocation, actions: ActionRecord[], options: ReconcileOptions, result: MakeResult, ahead?: MirrorMovesAhead): Promise<OutputItem[]> {
   const { repo } = options;
   const root = rcloneRoot(far);
   const stamp = options.stamp ?? new Date().toISOString().replace(/[:.]/g, '-');
@@ -45,9 +45,10 @@ export async function reconcileRclone(far: OpenedLocation, actions: ActionRecord
     } else if (now && now.hash !== a.hash && now.hash !== a.prevHash) out.push(result(a, false, 'conflict', `${a.path} changed there since the plan; kept`));
     else checkouts.push(a);
   }
+  // Files moved in while the transfer ran: their outcome stands.
   const failed = new Map<string, string>();
   /** Paths where something appeared since the plan: left as they are. */
-  const appeared = new Set<string>();
+  const appeared = new Set<string>(ahead?.appeared);
   if (mirror) {
     const areas = mirrorAreas(root);
     // Old versions go to the mirror's trash before anything replaces them.
@@ -69,7 +70,7 @@ export async function reconcileRclone(far: OpenedLocation, actions: ActionRecord
         for (const k of trashKeys) rename(path.join(root, k), () => trash.file(k), k);
       }
       for (const a of moves) rename(path.join(root, a.from!), () => tree.file(a.path!), a.path!);
-      const incoming = checkouts.filter((a) => !failed.has(a.path!) && known.get(entryKey(a.path!, a.pathBytes))?.hash !== a.hash);
+      const incoming = checkouts.filter((a) => !failed.has(a.path!) && !appeared.has(a.path!) && !ahead?.moved.has(a.path!) && known.get(entryKey(a.path!, a.pathBytes))?.hash !== a.hash);
       await moveIn(incoming, areas.staging(options.transferId), tree, failed, appeared);
     } else {
       if (trashKeys.length) for (const [k, m] of (await rcloneBatch('move', areas.local ? rcloneSide(root, 'src') : root, areas.trash(stamp), trashKeys)).failed) failed.set(k, m);
@@ -112,6 +113,81 @@ export async function reconcileRclone(far: OpenedLocation, actions: ActionRecord
 }
 
 const { EEXIST } = os.constants.errno;
+
+/** Files moved in at once, at least, while the transfer runs. */
+const MOVE_AHEAD_AT = 2000;
+
+/**
+ * A mirror in a folder here takes each new file as soon as it arrived whole in its staging
+ * folder, not all 100,000 of a first push after the last one came (a second of its tail).
+ * Only a checkout of a new path (nothing there to replace, no conflict copy, no move or
+ * trash of this plan touching it), and only where nothing is (RENAME_NOREPLACE, as moveIn
+ * always does). Every action still goes to reconcileRclone at the end, which records them
+ * all and moves in only what is left (a move that failed ahead is tried again there).
+ */
+export class MirrorMovesAhead {
+  readonly moved = new Set<string>();
+  readonly appeared = new Set<string>();
+  private waiting = new Map<string, ActionRecord>();
+  private arrived = new Set<string>();
+  private touched = new Set<string>();
+  private ready: ActionRecord[] = [];
+  private moving: Promise<void> = Promise.resolve();
+  private readonly tree: Tree;
+  private readonly staging: string;
+
+  constructor(root: string, transferId: string) {
+    this.tree = new Tree(root, path.join(root, '.hoard', 'trash'));
+    this.staging = mirrorAreas(root).staging(transferId);
+  }
+
+  /** Note an action (each one still goes to the final run: false). */
+  take(a: ActionRecord): boolean {
+    if (a.op !== 'checkout') {
+      for (const p of [a.path, a.from]) if (typeof p === 'string') this.touch(p);
+    } else if (a.prevHash === undefined && a.reason === undefined && a.pathBytes === undefined && typeof a.path === 'string' && !this.touched.has(a.path)) {
+      if (this.arrived.delete(a.path)) this.ready.push(a);
+      else this.waiting.set(a.path, a);
+    }
+    return false;
+  }
+
+  private touch(p: string): void {
+    this.touched.add(p);
+    this.waiting.delete(p);
+    this.ready = this.ready.filter((a) => a.path !== p);
+  }
+
+  /** The transfer wrote this path's file whole into staging (integrate said so). */
+  storedThere(_hash: string, p?: string): void {
+    if (p === undefined || this.touched.has(p)) return;
+    const a = this.waiting.get(p);
+    if (a) {
+      this.waiting.delete(p);
+      this.ready.push(a);
+    } else this.arrived.add(p);
+  }
+
+  async send(all = false): Promise<OutputItem[]> {
+    if (this.ready.length >= (all ? 1 : MOVE_AHEAD_AT)) {
+      const batch = this.ready.splice(0);
+      // One batch at a time, in order; the next input is read meanwhile.
+      this.moving = this.moving.then(async () => {
+        // A move that failed here is tried again by the final run, which reports it.
+        const failed = new Map<string, string>();
+        await moveIn(batch, this.staging, this.tree, failed, this.appeared);
+        for (const a of batch) if (!failed.has(a.path!) && !this.appeared.has(a.path!)) this.moved.add(a.path!);
+      });
+    }
+    return [];
+  }
+
+  async end(): Promise<{ answers: OutputItem[]; left: ActionRecord[] }> {
+    await this.send(true);
+    await this.moving;
+    return { answers: [], left: [] };
+  }
+}
 
 /** Checkouts moved in per native call, and calls at once (each on a thread of libuv's pool). */
 const MOVE_BATCH = 1000;

@@ -6,10 +6,10 @@ import path from 'node:path';
 import type { InputLine, OutputItem } from '@hoard/jsonl';
 import { HoardError, isSymlinkMode, utimesSeconds, type ActionRecord, type AnyRecord, type ResultRecord } from '@hoard/schema';
 import { entryKey, LOCAL, type Entry, type Repository, type StateChange } from '@hoard/state';
-import { forwardToPeer, peerUrl, type OpenedLocation } from '@hoard/remote';
+import { forwardToPeer, peerUrl, rcloneRoot, type OpenedLocation } from '@hoard/remote';
 import { readLink, symlinkContentId } from '@hoard/hashing';
 import { Tree } from './tree.js';
-import { reconcileRclone } from './rclone-side.js';
+import { MirrorMovesAhead, reconcileRclone } from './rclone-side.js';
 import { StreamedCheckouts } from './streamed.js';
 
 export interface ReconcileOptions {
@@ -36,13 +36,16 @@ export async function* reconcileActions(input: AsyncIterable<InputLine[]>, given
   // Where each action stood in the input: what is left after some went ahead keeps plan order.
   const order = new Map<ActionRecord, number>();
   // Another repository checks out new files while the transfer runs (see StreamedCheckouts).
-  const ahead = new Map<string, StreamedCheckouts | null>();
+  // So does a mirror in a folder here (see MirrorMovesAhead).
+  const ahead = new Map<string, StreamedCheckouts | MirrorMovesAhead | null>();
   const aheadOf = (target: string) => {
     let s = ahead.get(target);
     if (s === undefined) {
       const far = target === LOCAL ? undefined : options.locate(target);
       const peer = far?.caps.online ? peerUrl(far) : undefined;
-      ahead.set(target, (s = peer ? new StreamedCheckouts(peer, far!, options.transferId, options.onItem) : null));
+      const mirror = far?.caps.online && !peer && far.caps.layout === 'tree' && rcloneRoot(far).startsWith('/');
+      s = peer ? new StreamedCheckouts(peer, far!, options.transferId, options.onItem) : mirror ? new MirrorMovesAhead(rcloneRoot(far!), options.transferId) : null;
+      ahead.set(target, s);
     }
     return s;
   };
@@ -55,7 +58,7 @@ export async function* reconcileActions(input: AsyncIterable<InputLine[]>, given
         continue;
       }
       if (rec.type !== 'action' || !['checkout', 'move', 'trash'].includes(rec.op as string)) {
-        if (rec.type === 'result' && rec.tool === 'integrate' && rec.ok === true && typeof rec.target === 'string' && typeof rec.hash === 'string') aheadOf(rec.target)?.storedThere(rec.hash);
+        if (rec.type === 'result' && rec.tool === 'integrate' && rec.ok === true && typeof rec.target === 'string' && typeof rec.hash === 'string') aheadOf(rec.target)?.storedThere(rec.hash, typeof rec.path === 'string' ? rec.path : undefined);
         out.push(line.text);
         continue;
       }
@@ -79,7 +82,10 @@ export async function* reconcileActions(input: AsyncIterable<InputLine[]>, given
   for (const [target, actions] of byTarget) {
     if (!actions.length) continue;
     if (target === LOCAL) yield* reconcileHere(actions, options);
-    else yield await reconcileThere(target, actions, options);
+    else {
+      const movedAhead = ahead.get(target);
+      yield await reconcileThere(target, actions, options, movedAhead instanceof MirrorMovesAhead ? movedAhead : undefined);
+    }
   }
 }
 
@@ -396,12 +402,12 @@ function splitKey(key: string): { path: string; pathBytes?: string } {
   return nul === -1 ? { path: key } : { path: key.slice(0, nul), pathBytes: key.slice(nul + 1) };
 }
 
-async function reconcileThere(target: string, actions: ActionRecord[], options: ReconcileOptions): Promise<OutputItem[]> {
+async function reconcileThere(target: string, actions: ActionRecord[], options: ReconcileOptions, movedAhead?: MirrorMovesAhead): Promise<OutputItem[]> {
   const far = options.locate(target);
   if (!far) return actions.map((a) => result(a, false, 'unknown-location', `no location named "${target}"`));
   if (!far.caps.online) return actions.map((a) => result(a, false, 'offline', `${target} is offline: the change waits`));
   const peer = peerUrl(far);
-  if (!peer) return reconcileRclone(far, actions, options, result);
+  if (!peer) return reconcileRclone(far, actions, options, result, movedAhead);
   const out: OutputItem[] = [];
   try {
     for await (const rec of forwardToPeer(peer, target, 'reconcile', ['--transfer', options.transferId], actions as AnyRecord[], { hoard: far.location.options.hoard })) {

@@ -58,7 +58,7 @@ export class StreamedCheckouts {
   }
 
   /** Integrate stored this content there: its checkouts may go. */
-  storedThere(hash: string): void {
+  storedThere(hash: string, _path?: string): void {
     this.stored.add(hash);
     const list = this.waiting.get(hash);
     if (list) {
