@@ -27,7 +27,7 @@ describe('plan (three-way)', () => {
     expect(run([e('new', 1)], [e('old', 1)], [e('old', 1)])).toEqual(['nas move old->new']);
   });
   it('sends content the other side already holds zero times, shared content once', () => {
-    expect(run([e('a', 5), e('b', 5)], [], [], 'push', [])).toEqual(['nas checkout a', 'nas checkout b', 'nas copy a']);
+    expect(run([e('a', 5), e('b', 5)], [], [], 'push', [])).toEqual(['nas checkout a', 'nas copy a', 'nas checkout b']);
     expect(run([e('a', 5)], [], [], 'push', [5])).toEqual(['nas checkout a']);
   });
   it('a deletion goes to trash, never plain delete', () => {

@@ -173,13 +173,16 @@ function* sideActions(side: Side, target: string, plan: SidePlan, holds: (hashes
     } else puts.push(p);
   }
   const trashes = [...deleted.values()].flat();
-  // Renames, then new files (conflict copies before what they copy is overwritten), then the
-  // content they need (copy), then trash. Stage holds each copy until it is sent and passes
-  // every other action on at once: reconcile knows every checkout before the content arrives,
-  // and a repository checks files out as their content lands (content first, a first push's
-  // checkouts reached reconcile only as the copying ended).
+  // Renames, then new files (conflict copies before what they copy is overwritten), each
+  // followed by the content it needs when that is not there yet (copy), then trash. Stage
+  // holds each copy until it is sent and passes every other action on at once: reconcile
+  // knows a checkout before its content arrives, and a repository checks files out as their
+  // content lands (with all copies first, a first push's checkouts reached reconcile only as
+  // the copying ended; with all checkouts first, the copying waited for 100,000 of them to pass).
   yield* moves;
   puts.sort((a, b) => Number(Boolean(b.conflictCopy)) - Number(Boolean(a.conflictCopy)));
+  const sent = new Set<string>();
+  const held = mirror || !puts.length ? new Set<string>() : holds([...new Set(puts.map((p) => p.entry.hash))]);
   for (const p of puts) {
     yield {
       type: 'action',
@@ -193,10 +196,6 @@ function* sideActions(side: Side, target: string, plan: SidePlan, holds: (hashes
       ...(p.prev ? { prevHash: p.prev.hash } : {}),
       ...(p.conflictCopy ? { reason: 'conflict' } : {}),
     };
-  }
-  const sent = new Set<string>();
-  const held = mirror || !puts.length ? new Set<string>() : holds([...new Set(puts.map((p) => p.entry.hash))]);
-  for (const p of puts) {
     if (sent.has(p.entry.hash) || held.has(p.entry.hash)) continue;
     if (!mirror) sent.add(p.entry.hash);
     yield { type: 'action', op: 'copy', target, source, hash: p.entry.hash, size: p.entry.size, ...pathFields(mirror ? p.key : p.entry.key) };
