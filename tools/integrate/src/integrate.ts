@@ -101,7 +101,9 @@ export async function* integrateReceived(input: AsyncIterable<InputLine[]>, opti
         const peer = peerOf(r.target);
         if (peer) {
           peer.items.set(received.key, received);
-          toPeers.set(peer, [...(toPeers.get(peer) ?? []), transferResult(received)]);
+          const records = toPeers.get(peer);
+          if (records) records.push(transferResult(received));
+          else toPeers.set(peer, [transferResult(received)]);
           continue;
         }
         const list = pending.get(r.target) ?? [];

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { OutputItem } from '@hoard/jsonl';
 import { Tree } from './tree.js';
+import { AheadGate } from './ahead.js';
 import type { ActionRecord, ResultRecord } from '@hoard/schema';
 import { entryKey, type Entry } from '@hoard/state';
 import os from 'node:os';
@@ -45,9 +46,8 @@ export async function reconcileRclone(far: OpenedLocation, actions: ActionRecord
     } else if (now && now.hash !== a.hash && now.hash !== a.prevHash) out.push(result(a, false, 'conflict', `${a.path} changed there since the plan; kept`));
     else checkouts.push(a);
   }
-  // Files moved in while the transfer ran: their outcome stands.
   const failed = new Map<string, string>();
-  /** Paths where something appeared since the plan: left as they are. */
+  /** Paths where something appeared since the plan (found by a move ahead too): left as they are. */
   const appeared = new Set<string>(ahead?.appeared);
   if (mirror) {
     const areas = mirrorAreas(root);
@@ -120,18 +120,15 @@ const MOVE_AHEAD_AT = 2000;
 /**
  * A mirror in a folder here takes each new file as soon as it arrived whole in its staging
  * folder, not all 100,000 of a first push after the last one came (a second of its tail).
- * Only a checkout of a new path (nothing there to replace, no conflict copy, no move or
- * trash of this plan touching it), and only where nothing is (RENAME_NOREPLACE, as moveIn
- * always does). Every action still goes to reconcileRclone at the end, which records them
+ * Only a checkout that may go ahead (AheadGate), and only where nothing is (RENAME_NOREPLACE,
+ * as moveIn always does). Every action still goes to reconcileRclone at the end, which records them
  * all and moves in only what is left (a move that failed ahead is tried again there).
  */
 export class MirrorMovesAhead {
   readonly moved = new Set<string>();
   readonly appeared = new Set<string>();
-  private waiting = new Map<string, ActionRecord>();
-  private arrived = new Set<string>();
-  private touched = new Set<string>();
-  private ready: ActionRecord[] = [];
+  /** A file arrives at its path; one whose name rclone lists only as bytes never goes ahead. */
+  private gate = new AheadGate((a) => (a.pathBytes === undefined ? a.path : undefined));
   private moving: Promise<void> = Promise.resolve();
   private readonly tree: Tree;
   private readonly staging: string;
@@ -143,34 +140,18 @@ export class MirrorMovesAhead {
 
   /** Note an action (each one still goes to the final run: false). */
   take(a: ActionRecord): boolean {
-    if (a.op !== 'checkout') {
-      for (const p of [a.path, a.from]) if (typeof p === 'string') this.touch(p);
-    } else if (a.prevHash === undefined && a.reason === undefined && a.pathBytes === undefined && typeof a.path === 'string' && !this.touched.has(a.path)) {
-      if (this.arrived.delete(a.path)) this.ready.push(a);
-      else this.waiting.set(a.path, a);
-    }
+    this.gate.note(a);
     return false;
-  }
-
-  private touch(p: string): void {
-    this.touched.add(p);
-    this.waiting.delete(p);
-    this.ready = this.ready.filter((a) => a.path !== p);
   }
 
   /** The transfer wrote this path's file whole into staging (integrate said so). */
   storedThere(_hash: string, p?: string): void {
-    if (p === undefined || this.touched.has(p)) return;
-    const a = this.waiting.get(p);
-    if (a) {
-      this.waiting.delete(p);
-      this.ready.push(a);
-    } else this.arrived.add(p);
+    if (p !== undefined) this.gate.arrive(p);
   }
 
   async send(all = false): Promise<OutputItem[]> {
-    if (this.ready.length >= (all ? 1 : MOVE_AHEAD_AT)) {
-      const batch = this.ready.splice(0);
+    const batch = this.gate.takeReady(all ? 1 : MOVE_AHEAD_AT);
+    if (batch.length) {
       // One batch at a time, in order; the next input is read meanwhile.
       this.moving = this.moving.then(async () => {
         // A move that failed here is tried again by the final run, which reports it.
