@@ -11,7 +11,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { $, quote } from 'zx';
+import { $, quote } from 'zx/core';
 import { formatBytes, formatCount } from '@hoard/cli';
 import { LOCAL, Repository } from '@hoard/state';
 
