@@ -93,3 +93,46 @@ describe('plan: a path the two sides never agreed on', () => {
     expect(go([], [e('old', 1)], { old: [1] }, true)).toEqual([]);
   });
 });
+
+describe('plan to a remote that holds nothing yet (a first push)', () => {
+  const many = (n: number, hashOf: (i: number) => number, modeOf: (i: number) => number = () => 0o100644) =>
+    Array.from({ length: n }, (_, i) => ({ ...e(`d/${String(i).padStart(6, '0')}`, hashOf(i)), mode: modeOf(i) }));
+  const input = (local: Iterable<Entry>, extra: Partial<Parameters<typeof plan>[0]> = {}) => ({
+    local, remote: [], base: [], direction: 'push' as Direction, remoteName: 'nas', localHolds: () => new Set<string>(), localLabel: 'here', stamp: 's',
+    remoteHolds: (hs: readonly string[]) => new Set(hs.filter((h) => h === H(7))), ...extra,
+  });
+  const show = (a: { target?: unknown; op?: unknown; path?: unknown; reason?: unknown }) => `${a.target} ${a.op} ${a.path}${a.reason ? ` (${a.reason})` : ''}`;
+
+  it('hands out its first actions while the walk is still far from the end', () => {
+    const entries = many(10_000, (i) => i + 100);
+    let read = 0;
+    const counted = (function* () {
+      for (const x of entries) (read++, yield x);
+    })();
+    const first = plan(input(counted)).next();
+    expect(first.value).toMatchObject({ op: 'checkout', path: 'd/000000' });
+    expect(read).toBeLessThan(3000);
+  });
+
+  it('in the order a walk to the end gives: each checkout then its copy, content sent once across batches, none that is there', () => {
+    const entries = many(5000, (i) => i % 3000);
+    const sent = new Set<number>();
+    const expected = entries.flatMap((x, i) => {
+      const n = i % 3000;
+      const copy = n !== 7 && !sent.has(n);
+      sent.add(n);
+      return [`nas checkout ${x.key}`, ...(copy ? [`nas copy ${x.key}`] : [])];
+    });
+    expect([...plan(input(entries))].map(show)).toEqual(expected);
+  });
+
+  it('to a mirror: every file copied by its path, symlinks skipped after everything else', () => {
+    const link = (i: number) => i % 1000 === 1;
+    const entries = many(4500, () => 9, (i) => (link(i) ? 0o120777 : 0o100644));
+    const expected = [
+      ...entries.filter((_, i) => !link(i)).flatMap((x) => [`nas checkout ${x.key}`, `nas copy ${x.key}`]),
+      ...entries.filter((_, i) => link(i)).map((x) => `nas skip ${x.key} (symlink-on-mirror)`),
+    ];
+    expect([...plan(input(entries, { remoteIsMirror: true }))].map(show)).toEqual(expected);
+  });
+});

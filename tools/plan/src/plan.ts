@@ -72,7 +72,13 @@ export function* plan(input: PlanInput): Generator<ActionRecord> {
   const skip = (side: Side, key: string, reason: string, hash?: string) =>
     sides[side].skips.push({ type: 'action', op: 'skip', target: side === 'local' ? 'local' : input.remoteName, ...pathFields(key), ...(hash ? { hash } : {}), reason });
 
-  for (const [key, l, r, b] of mergeJoin(input.local, input.remote, input.base)) {
+  // A remote that holds nothing yet (a first push there) can have nothing there renamed, trashed,
+  // behind or in conflict: what goes there goes out as the walk finds it, in the order it would
+  // at the end, so the chain starts on a first push's files while the walk goes on.
+  const remote = peeked(input.remote);
+  const early = toRemote && remote.empty ? new EarlyPuts(input.remoteName, input.remoteHolds, input.remoteIsMirror === true) : undefined;
+  for (const [key, l, r, b] of mergeJoin(input.local, remote.entries, input.base)) {
+    if (early && sides.remote.puts.length >= EARLY_BATCH) yield* early.take(sides.remote.puts);
     const changedL = !sameVersion(l, b);
     const changedR = !sameVersion(r, b);
     if (!changedL && !changedR) continue;
@@ -149,6 +155,10 @@ export function* plan(input: PlanInput): Generator<ActionRecord> {
       sides.remote.puts.push({ key, entry: l, prev: r });
     }
   }
+  if (early) {
+    yield* early.take(sides.remote.puts);
+    sides.remote.puts = early.links; // skipped at the end, as always
+  }
   yield* sideActions('remote', input.remoteName, sides.remote, input.remoteHolds, 'local', input.remoteIsMirror === true);
   yield* sideActions('local', 'local', sides.local, input.localHolds, input.remoteName, false);
 }
@@ -181,7 +191,14 @@ function* sideActions(side: Side, target: string, plan: SidePlan, holds: (hashes
   // the copying ended; with all checkouts first, the copying waited for 100,000 of them to pass).
   yield* moves;
   puts.sort((a, b) => Number(Boolean(b.conflictCopy)) - Number(Boolean(a.conflictCopy)));
-  const sent = new Set<string>();
+  yield* putActions(puts, target, source, mirror, holds, new Set<string>());
+  for (const t of trashes) yield { type: 'action', op: 'trash', target, ...pathFields(t.key), hash: t.hash, prevHash: t.hash, size: t.size };
+  yield* plan.skips;
+  for (const p of links) yield { type: 'action', op: 'skip', target, ...pathFields(p.key), hash: p.entry.hash, reason: 'symlink-on-mirror' };
+}
+
+/** Each new file's checkout, followed by the copy of its content when the side lacks it and it was not sent already. */
+function* putActions(puts: Put[], target: string, source: string, mirror: boolean, holds: (hashes: readonly string[]) => Set<string>, sent: Set<string>): Generator<ActionRecord> {
   const held = mirror || !puts.length ? new Set<string>() : holds([...new Set(puts.map((p) => p.entry.hash))]);
   for (const p of puts) {
     yield {
@@ -200,9 +217,40 @@ function* sideActions(side: Side, target: string, plan: SidePlan, holds: (hashes
     if (!mirror) sent.add(p.entry.hash);
     yield { type: 'action', op: 'copy', target, source, hash: p.entry.hash, size: p.entry.size, ...pathFields(mirror ? p.key : p.entry.key) };
   }
-  for (const t of trashes) yield { type: 'action', op: 'trash', target, ...pathFields(t.key), hash: t.hash, prevHash: t.hash, size: t.size };
-  yield* plan.skips;
-  for (const p of links) yield { type: 'action', op: 'skip', target, ...pathFields(p.key), hash: p.entry.hash, reason: 'symlink-on-mirror' };
+}
+
+/** Puts handed out before the walk ends, this many at a time (one question to the remote's store each). */
+const EARLY_BATCH = 2048;
+
+/** What a remote that holds nothing gets as the walk finds it: puts taken in walk order, symlinks a mirror cannot take kept for the end. */
+class EarlyPuts {
+  readonly links: Put[] = [];
+  private readonly sent = new Set<string>();
+  constructor(
+    private readonly target: string,
+    private readonly holds: (hashes: readonly string[]) => Set<string>,
+    private readonly mirror: boolean,
+  ) {}
+
+  *take(puts: Put[]): Generator<ActionRecord> {
+    const batch = puts.splice(0);
+    if (this.mirror) this.links.push(...batch.filter((p) => isSymlinkMode(p.entry.mode)));
+    yield* putActions(this.mirror ? batch.filter((p) => !isSymlinkMode(p.entry.mode)) : batch, this.target, 'local', this.mirror, this.holds, this.sent);
+  }
+}
+
+/** An entry stream, and whether it holds nothing, known before the walk starts. */
+function peeked(entries: Iterable<Entry>): { empty: boolean; entries: Iterable<Entry> } {
+  const it = entries[Symbol.iterator]();
+  const head = it.next();
+  if (head.done) return { empty: true, entries: [] };
+  return {
+    empty: false,
+    entries: (function* () {
+      yield head.value;
+      for (let n = it.next(); !n.done; n = it.next()) yield n.value;
+    })(),
+  };
 }
 
 function pathFields(key: string): { path: string; pathBytes?: string } {
