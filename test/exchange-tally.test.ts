@@ -32,9 +32,12 @@ describe('the tally of an exchange', () => {
     const wholeTally = new ExchangeTally(whole);
     await tallyResults(wholeTally, Readable.from([text]));
     const cut = summaryOf();
-    const cutTally = new ExchangeTally(cut);
+    const shown: string[] = [];
+    const cutTally = new ExchangeTally(cut, { add: (files: number, bytes: number) => shown.push(`+${files} ${bytes}`), clear: () => shown.push('clear') });
     await tallyResults(cutTally, Readable.from(pieces(text)));
     expect(cutTally.finish()).toBe(4); // two failures of one file, a conflict, an error record
+    // The progress line counts each file that arrived, and is cleared before each failure is said.
+    expect(shown).toEqual(['+1 1234', '+1 99', 'clear', 'clear', 'clear']);
     wholeTally.finish();
     expect(cut).toEqual(whole);
     expect(cut).toMatchObject({ filesSent: 1, bytesSent: 1234, filesReceived: 1, bytesReceived: 99, checkedOut: 1, moved: 1, trashed: 1, conflicts: 1, errors: 2 });

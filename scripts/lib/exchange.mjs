@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { $, quote } from 'zx/core';
-import { formatBytes, formatCount } from '@hoard/cli';
+import { formatBytes, formatCount, Progress } from '@hoard/cli';
 import { LOCAL, Repository } from '@hoard/state';
 
 const require = createRequire(import.meta.url);
@@ -83,7 +83,10 @@ export async function exchange(direction, argv) {
       return 0;
     }
     say(`exchanging content`);
-    const run = await planAndExchange(direction, remote, ['--transfer', transfer], repo.root, summary);
+    // On a terminal (stderr), the files and bytes that arrived so far: the steps draw nothing, their stderr is read here.
+    const progress = new Progress(`${direction} ${remote}`);
+    progress.start();
+    const run = await planAndExchange(direction, remote, ['--transfer', transfer], repo.root, new ExchangeTally(summary, progress)).finally(() => progress.stop());
     if (run.onlyLinks !== undefined) {
       if (run.planCode !== 0) {
         summary.errors++;
@@ -143,8 +146,7 @@ const REASON = Buffer.from('"reason"');
  * kind: the plan puts those skips last), and its lines with a reason say which paths conflict.
  * Memory: a chunk of each stream and one partial line.
  */
-async function planAndExchange(direction, remote, transferArgs, cwd, summary) {
-  const counts = new ExchangeTally(summary);
+async function planAndExchange(direction, remote, transferArgs, cwd, counts) {
   const planner = spawn(HOARD[0], [...HOARD.slice(1), 'plan', `--${direction}`, remote], { cwd, env: $.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const planErr = tailOf(planner.stderr);
   const planExit = exitOf(planner);
@@ -280,8 +282,10 @@ export class ExchangeTally {
   // One error per file, however many steps report it (a copy refused, then its checkout with nothing to check out).
   failedFiles = new Set();
   failed = 0;
-  constructor(summary) {
+  /** `progress`: told of each file that arrived (add) and cleared before a line is written (clear). */
+  constructor(summary, progress) {
     this.summary = summary;
+    this.progress = progress;
   }
 
   /** Only actions with a reason say anything here: those lines alone are read. */
@@ -310,12 +314,14 @@ export class ExchangeTally {
         const file = r.path === undefined ? undefined : `${r.target}\0${r.path}\0${r.pathBytes ?? ''}`;
         if (r.code === 'conflict') summary.conflicts++;
         else if (file === undefined || !this.failedFiles.has(file)) (summary.errors++, file && this.failedFiles.add(file));
+        this.progress?.clear();
         process.stderr.write(`hoard: ${r.tool}: ${r.path ?? r.hash ?? ''}: ${r.message ?? r.code}\n`);
         continue;
       }
       if (r.tool === 'integrate') {
         if (r.target === 'local') (summary.filesReceived++, (summary.bytesReceived += r.bytes ?? 0));
         else (summary.filesSent++, (summary.bytesSent += r.bytes ?? 0));
+        this.progress?.add(1, r.bytes ?? 0);
       }
       if (r.tool === 'reconcile') {
         if (r.op === 'checkout') summary.checkedOut++;
