@@ -1,6 +1,7 @@
+import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ExchangeTally, tallyResults } from '../scripts/lib/exchange.mjs';
+import { ExchangeTally, feeder, tallyResults } from '../scripts/lib/exchange.mjs';
 
 const summaryOf = () => ({ type: 'summary', filesSent: 0, bytesSent: 0, filesReceived: 0, bytesReceived: 0, checkedOut: 0, moved: 0, trashed: 0, conflicts: 0, skipped: 0, errors: 0 });
 
@@ -37,7 +38,8 @@ describe('the tally of an exchange', () => {
     await tallyResults(cutTally, Readable.from(pieces(text)));
     expect(cutTally.finish()).toBe(4); // two failures of one file, a conflict, an error record
     // The progress line counts each file that arrived, and is cleared before each failure is said.
-    expect(shown).toEqual(['+1 1234', '+1 99', 'clear', 'clear', 'clear']);
+    expect(shown).toEqual(['+1 1234', '+1 99', 'clear', 'clear', 'clear', 'clear']);
+    expect(process.stderr.write).toHaveBeenCalledWith('hoard: stage: stdin:9: not JSON\n');
     wholeTally.finish();
     expect(cut).toEqual(whole);
     expect(cut).toMatchObject({ filesSent: 1, bytesSent: 1234, filesReceived: 1, bytesReceived: 99, checkedOut: 1, moved: 1, trashed: 1, conflicts: 1, errors: 2 });
@@ -56,4 +58,18 @@ describe('the tally of an exchange', () => {
     expect(tally.finish()).toBe(0);
     expect(s).toMatchObject({ filesSent: 1, bytesSent: 1234, conflicts: 1, skipped: 1, errors: 0 });
   });
+});
+
+describe('the plan fed to the chain', () => {
+  it('is dropped, not waited on for ever, once the chain ends without reading it all (its stdin closed at exit, no error)', async () => {
+    // A step that stops reading after 100 bytes while the pipe stays open beyond the child's exit
+    // (a process it left holds it): Node destroys the child's stdin at exit without an error.
+    const child = spawn('bash', ['-c', 'sleep 3 <&0 >/dev/null 2>&1 & head -c 100 >/dev/null'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const feed = feeder(child.stdin);
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    for (let i = 0; i < 64; i++) await feed(chunk); // 4 MB, far more than a pipe holds
+    expect(await exited).toBe(0);
+    expect(child.stdin.destroyed).toBe(true);
+  }, 15_000);
 });

@@ -10,7 +10,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { $, quote } from 'zx/core';
 import { formatBytes, formatCount, Progress } from '@hoard/cli';
 import { LOCAL, Repository } from '@hoard/state';
@@ -151,17 +150,9 @@ async function planAndExchange(direction, remote, transferArgs, cwd, counts) {
   const planErr = tailOf(planner.stderr);
   const planExit = exitOf(planner);
   let chain;
-  let chainGone = false;
+  let feed;
   let links = 0;
   const held = [];
-  const feed = async (chunk) => {
-    if (chainGone) return;
-    try {
-      if (!chain.child.stdin.write(chunk)) await once(chain.child.stdin, 'drain');
-    } catch {
-      chainGone = true; // the chain stopped reading (a step failed): its exit code says so
-    }
-  };
   const plan = new LineCarry();
   const decide = async (whole) => {
     for (const line of linesOf(whole)) {
@@ -169,6 +160,7 @@ async function planAndExchange(direction, remote, transferArgs, cwd, counts) {
       if (a.op === 'skip' && a.reason === 'symlink-on-mirror') links++;
       else {
         chain = startChain(transferArgs, cwd, counts);
+        feed = feeder(chain.child.stdin);
         for (const h of held) await feed(h);
         held.length = 0;
         return;
@@ -200,8 +192,29 @@ function startChain(transferArgs, cwd, counts) {
   const t = transferArgs.map((a) => quote(a)).join(' ');
   const script = `set -o pipefail; ${['stage', 'transfer', 'integrate', 'reconcile'].map((tool) => `${hoard} ${tool} ${t}`).join(' | ')}`;
   const child = spawn('bash', ['-c', script], { cwd, env: $.env, stdio: ['pipe', 'pipe', 'pipe'] });
-  child.stdin.on('error', () => {}); // a step that stopped reading: feed() notices, the exit code tells
   return { child, exit: exitOf(child), stderr: tailOf(child.stderr), tallied: tallyResults(counts, child.stdout) };
+}
+
+/**
+ * Writes to a step's stdin, waiting while it is full; once the step stops reading, what is
+ * left is dropped (its exit code says what happened). A child's stdin is destroyed without an
+ * error when the child exits, so waiting for 'drain' alone would wait for ever: the chain's
+ * shell keeps the pipe open until its last step ends, then closes it.
+ */
+export function feeder(stdin) {
+  let gone = false;
+  stdin.on('error', () => (gone = true));
+  return async (chunk) => {
+    if (gone || stdin.destroyed) return;
+    if (stdin.write(chunk)) return;
+    await new Promise((resolve) => {
+      const done = () => {
+        for (const event of ['drain', 'close', 'error']) stdin.off(event, done);
+        resolve();
+      };
+      for (const event of ['drain', 'close', 'error']) stdin.on(event, done);
+    });
+  };
 }
 
 /** The chain's results, tallied as they arrive (a line may end in any later chunk). */
@@ -307,7 +320,13 @@ export class ExchangeTally {
     const summary = this.summary;
     for (const line of linesOf(bytes)) {
       const r = okResult(line) ?? JSON.parse(line);
-      if (r.type === 'error') (summary.errors++, this.failed++);
+      if (r.type === 'error') {
+        summary.errors++;
+        this.failed++;
+        this.progress?.clear();
+        process.stderr.write(`hoard: ${r.tool ?? 'error'}: ${r.message ?? r.code}\n`);
+        continue;
+      }
       if (r.type !== 'result') continue;
       if (!r.ok) {
         this.failed++;
