@@ -85,19 +85,20 @@ export async function exchange(direction, argv) {
     // On a terminal (stderr), the files and bytes that arrived so far: the steps draw nothing, their stderr is read here.
     const progress = new Progress(`${direction} ${remote}`);
     progress.start();
-    const run = await planAndExchange(direction, remote, ['--transfer', transfer], repo.root, new ExchangeTally(summary, progress)).finally(() => progress.stop());
-    if (run.onlyLinks !== undefined) {
+    const counts = new ExchangeTally(summary, progress);
+    const run = await planAndExchange(direction, remote, ['--transfer', transfer], repo.root, counts).finally(() => progress.stop());
+    if (!run.exchanged) {
       if (run.planCode !== 0) {
         summary.errors++;
         process.stderr.write(`hoard ${direction}: ${run.stderr.trim().split('\n').pop()}\n`);
         return finish();
       }
-      summary.skipped = run.onlyLinks;
-      if (summary.errors === 0) repo.setMeta(settled, run.onlyLinks ? `${inputs}\n${run.onlyLinks}` : inputs);
+      // Every line of the plan, counted by the tally, was a symlink skipped for a mirror (or there was none).
+      if (summary.errors === 0) repo.setMeta(settled, summary.skipped ? `${inputs}\n${summary.skipped}` : inputs);
       say('nothing to exchange');
       return finish();
     }
-    const failedItems = run.tally.finish();
+    const failedItems = counts.finish();
     if ((run.planCode !== 0 || run.chainCode !== 0) && failedItems === 0) {
       // A step stopped short (not an item that failed): say what it said.
       summary.errors++;
@@ -140,10 +141,10 @@ const REASON = Buffer.from('"reason"');
  * as its actions come, and their results tallied as they arrive: written to a file first,
  * the plan of a first push kept the chain from starting for ~1.1 s (the plan made, then read
  * back), and the results, read after the chain ended, took ~0.5 s more. The plan passes through
- * here: its first line says whether there is anything to exchange (a plan is empty, or holds
- * only symlinks a mirror cannot take, only when its first line is not an action of another
- * kind: the plan puts those skips last), and its lines with a reason say which paths conflict.
- * Memory: a chunk of each stream and one partial line.
+ * here: the chain starts at its first action that is not a symlink skipped for a mirror (a plan
+ * of nothing else has nothing to exchange; the plan puts those skips last, so this is its first
+ * line), and its lines with a reason say which paths conflict. Memory: what is held before that
+ * first action, then a chunk of each stream and one partial line.
  */
 async function planAndExchange(direction, remote, transferArgs, cwd, counts) {
   const planner = spawn(HOARD[0], [...HOARD.slice(1), 'plan', `--${direction}`, remote], { cwd, env: $.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -151,14 +152,12 @@ async function planAndExchange(direction, remote, transferArgs, cwd, counts) {
   const planExit = exitOf(planner);
   let chain;
   let feed;
-  let links = 0;
   const held = [];
   const plan = new LineCarry();
   const decide = async (whole) => {
     for (const line of linesOf(whole)) {
       const a = JSON.parse(line);
-      if (a.op === 'skip' && a.reason === 'symlink-on-mirror') links++;
-      else {
+      if (a.op !== 'skip' || a.reason !== 'symlink-on-mirror') {
         chain = startChain(transferArgs, cwd, counts);
         feed = feeder(chain.child.stdin);
         for (const h of held) await feed(h);
@@ -180,11 +179,11 @@ async function planAndExchange(direction, remote, transferArgs, cwd, counts) {
   counts.planLines(last);
   if (!chain) await decide(last);
   const planCode = await planExit;
-  if (!chain) return { planCode, chainCode: 0, onlyLinks: links, stderr: await planErr };
+  if (!chain) return { exchanged: false, planCode, chainCode: 0, stderr: await planErr };
   chain.child.stdin.end();
   const chainCode = await chain.exit;
   await chain.tallied;
-  return { planCode, chainCode, tally: counts, stderr: planCode !== 0 ? await planErr : await chain.stderr };
+  return { exchanged: true, planCode, chainCode, stderr: planCode !== 0 ? await planErr : await chain.stderr };
 }
 
 function startChain(transferArgs, cwd, counts) {
