@@ -149,11 +149,16 @@ function runOnce(cmd, { env = ENV, capture = false, stdinFile, cwd = WORK } = {}
   return new Promise((resolve, reject) => {
     const stdinFd = stdinFile ? fs.openSync(stdinFile, 'r') : 'ignore';
     const t0 = process.hrtime.bigint();
-    const child = spawn('bash', ['-o', 'pipefail', '-c', cmd], { env, cwd, stdio: [stdinFd, capture ? 'pipe' : 'ignore', 'pipe'] });
+    // The command runs in a subshell; bash's `times` then says, on fd 3, the CPU time of every
+    // process it and its descendants waited for (hoard's chain of tools, rclone's threads alike).
+    const script = `(\n${cmd}\n)\n__status=$?; times >&3; exit $__status`;
+    const child = spawn('bash', ['-o', 'pipefail', '-c', script], { env, cwd, stdio: [stdinFd, capture ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     if (typeof stdinFd === 'number') fs.closeSync(stdinFd);
     const out = [];
     let err = '';
     let tail = '';
+    let times = '';
+    child.stdio[3].on('data', (d) => (times += d));
     child.stdout?.on('data', (d) => out.push(d));
     // Keep the start of stderr: the first error says what went wrong; a flood adds nothing.
     child.stderr.on('data', (d) => {
@@ -163,9 +168,15 @@ function runOnce(cmd, { env = ENV, capture = false, stdinFile, cwd = WORK } = {}
     child.on('error', reject);
     child.on('close', (code, signal) => {
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      resolve({ code: code ?? 128, signal, seconds, stdout: capture ? Buffer.concat(out).toString('utf8') : '', stderr: err, stderrTail: tail });
+      resolve({ code: code ?? 128, signal, seconds, cpu: childrenCpu(times), stdout: capture ? Buffer.concat(out).toString('utf8') : '', stderr: err, stderrTail: tail });
     });
   });
+}
+
+/** User and system CPU seconds of the children, from bash's `times` (its second line: `0m1.234s 0m0.567s`). */
+function childrenCpu(times) {
+  const m = times.split('\n')[1]?.match(/^(\d+)m([\d.]+)s (\d+)m([\d.]+)s/);
+  return m ? { user: +m[1] * 60 + +m[2], sys: +m[3] * 60 + +m[4] } : null;
 }
 
 /**
@@ -183,7 +194,7 @@ async function timeCommands(entries, { runs = opts.runs } = {}) {
     log(`  warm-up  ${e.key}: ${e.cmd}`);
     await e.before?.();
     const r = await runOnce(e.cmd, { env: envOf(e), cwd: e.cwd });
-    out[e.key] = { cmd: e.cmd, times: [], warmup: r.seconds, ok: r.code === 0, code: r.code, stderr: head(r.stderr), stderrTail: r.stderrTail };
+    out[e.key] = { cmd: e.cmd, times: [], cpu: [], warmup: r.seconds, ok: r.code === 0, code: r.code, stderr: head(r.stderr), stderrTail: r.stderrTail };
   }
   const live = entries.filter((e) => out[e.key].ok);
   for (let round = 1; round <= runs; round++) {
@@ -193,6 +204,7 @@ async function timeCommands(entries, { runs = opts.runs } = {}) {
       const o = out[e.key];
       if (r.code !== 0) Object.assign(o, { ok: false, code: r.code, stderr: head(r.stderr), stderrTail: r.stderrTail });
       o.times.push(r.seconds);
+      if (r.cpu) o.cpu.push(r.cpu);
     }
     log(`  round ${round}/${runs}: ${live.map((e) => `${e.key} ${out[e.key].times.at(-1).toFixed(3)}s`).join(', ')}`);
   }
@@ -212,7 +224,7 @@ async function timeCommand(cmd, { env, runs } = {}) {
  * kind 'throughput': ratio = peer / hoard (higher is better, target is a min).
  */
 function addComparison({ id, name, hoard, peer, peerName, kind = 'time', target, note = '' }) {
-  const row = { id, name, kind, hoardCmd: hoard?.cmd, hoardSeconds: hoard?.median ?? null, hoardTimes: hoard?.times ?? [], peerName, peerCmd: peer?.cmd, peerSeconds: peer?.median ?? null, peerTimes: peer?.times ?? [], ratio: null, target: target ?? null, status: 'SKIP', note };
+  const row = { id, name, kind, hoardCmd: hoard?.cmd, hoardSeconds: hoard?.median ?? null, hoardTimes: hoard?.times ?? [], hoardCpu: hoard?.cpu ?? [], peerName, peerCmd: peer?.cmd, peerSeconds: peer?.median ?? null, peerTimes: peer?.times ?? [], peerCpu: peer?.cpu ?? [], ratio: null, target: target ?? null, status: 'SKIP', note };
   if (hoard && !hoard.ok) {
     row.status = 'FAIL';
     row.note = `hoard exited ${hoard.code}: ${firstLine(hoard.stderr)}`;
@@ -1499,7 +1511,7 @@ async function p3FirstPush({ id, kind, name, peerName, peerCmd, target, tool }) 
     const setupNote = isRepoKind(kind) ? 'the far repository is made (remote add --init) before the timing' : 'remote added before the timing';
     const row = addComparison({
       id, name, hoard: t.hoard, peer: t.peer, peerName, target,
-      note: `source recorded (hoard init + add) beforehand; fresh destination (the last one renamed aside, not deleted) and sync before every run, ${setupNote}; last push: ${pushFigures(last)}`,
+      note: `source recorded (hoard init + add) beforehand; fresh destination (the last one renamed aside, not deleted) and sync before every run, ${setupNote}; CPU s, median (all processes, user + sys): hoard ${fmtCpuMedian(t.hoard.cpu)}, ${peerName} ${fmtCpuMedian(t.peer.cpu)}; last push: ${pushFigures(last)}`,
     });
     if (!t.hoard.ok) row.note = `hoard exited ${t.hoard.code}: ${lastLine(t.hoard.stderrTail)}${setupFail ? `; setup: ${setupFail}` : ''}`;
     else if (last?.errors) { row.status = 'FAIL'; row.note += `; ${last.errors} errors in the summary`; }
@@ -1910,6 +1922,13 @@ function machine() {
 // ---------- report ----------
 
 const fmtS = (s) => (s == null ? '' : s.toFixed(3));
+const fmtCpuMedian = (cpu) => (cpu?.length ? median(cpu.map((c) => c.user + c.sys)).toFixed(2) : '?');
+/** CPU seconds of each timed run (user + system, all processes): what the wall time is made of on a few cores. */
+const fmtCpu = (cpu) => {
+  if (!cpu?.length) return '';
+  const one = (c) => `${(c.user + c.sys).toFixed(2)} (${c.user.toFixed(2)} + ${c.sys.toFixed(2)})`;
+  return cpu.length <= 5 ? `; CPU s, user + sys: ${cpu.map(one).join(', ')}` : `; CPU s, median of ${cpu.length}: ${fmtCpuMedian(cpu)}`;
+};
 const fmtTarget = (r) => (r.target == null ? '' : typeof r.target === 'string' ? r.target : `${r.kind === 'throughput' ? '>=' : '<='} ${r.target}`);
 const fmtRatio = (r) => (r.ratio != null ? r.ratio.toFixed(2) + (r.kind === 'throughput' ? 'x' : '') : r.value ?? '');
 
@@ -1983,8 +2002,8 @@ function writeReports(meta) {
     md.push('', '## Commands and all timings (seconds)', '');
     for (const r of timed) {
       md.push(`- ${r.name}${r.carriedFrom ? ` *(from ${r.carriedFrom})*` : ''}`);
-      if (r.hoardCmd) md.push(`  - hoard: \`${r.hoardCmd}\`: median ${fmtS(r.hoardSeconds)} (${r.hoardTimes.map(fmtS).join(', ')})`);
-      if (r.peerCmd) md.push(`  - ${r.peerName}: \`${r.peerCmd}\`: median ${fmtS(r.peerSeconds)} (${r.peerTimes.map(fmtS).join(', ')})`);
+      if (r.hoardCmd) md.push(`  - hoard: \`${r.hoardCmd}\`: median ${fmtS(r.hoardSeconds)} (${r.hoardTimes.map(fmtS).join(', ')})${fmtCpu(r.hoardCpu)}`);
+      if (r.peerCmd) md.push(`  - ${r.peerName}: \`${r.peerCmd}\`: median ${fmtS(r.peerSeconds)} (${r.peerTimes.map(fmtS).join(', ')})${fmtCpu(r.peerCpu)}`);
     }
   }
   md.push('');
