@@ -96,7 +96,12 @@ const KINDS: Array<{ kind: string; add: (dir: string) => string[]; firstSent: nu
   { kind: 'rclone blobs', add: (dir) => [`rclone:${dir}`, '--layout', 'blobs'], firstSent: 44 },
 ];
 
-describe.each(KINDS)('push and pull through a $kind', ({ add, firstSent, env: extra }) => {
+/** The files under a folder, by path relative to it. */
+function filesUnder(dir: string): string[] {
+  return fs.readdirSync(dir, { recursive: true }).map(String).filter((n) => fs.lstatSync(path.join(dir, n)).isFile());
+}
+
+describe.each(KINDS)('push and pull through a $kind', ({ kind, add, firstSent, env: extra }) => {
   beforeEach(() => void (kindEnv = extra ?? {}));
   afterEach(() => void (kindEnv = {}));
   it('round-trips a tree with modes and mtimes, then sends only what changed (renames send nothing)', async () => {
@@ -123,6 +128,8 @@ describe.each(KINDS)('push and pull through a $kind', ({ add, firstSent, env: ex
     await ok(dst, 'remote', 'add', 'far', ...add(far).filter((a) => a !== '--init'));
     await summary(dst, 'pull', 'far');
     expect(treeSnapshot(dst)).toEqual(treeSnapshot(src));
+    // Another repository staged what it sent as links to its files; none is left there.
+    if (kind.includes('repository')) expect(filesUnder(path.join(far, '.hoard', 'staging', 'pull-far'))).toEqual([]);
     expect(await summary(dst, 'pull', 'far')).toMatchObject({ filesReceived: 0, errors: 0 });
     expect(settledMarks(dst)).toEqual(['exchange-settled:pull:far']);
 
@@ -607,4 +614,40 @@ describe('an exchange cut short before it settled', () => {
     expect(s).toMatchObject({ conflicts: 0, moved: 1, trashed: 1 }); // private.txt; the edited script's old version goes to trash as it is replaced
     expect(treeSnapshot(far)).toEqual(treeSnapshot(src));
   }, 60_000);
+});
+
+describe('the chain by hand over ssh, in small batches', () => {
+  it('sends several rsyncs at once, each batch whole under staged names, and the far side takes them all', async () => {
+    const src = tempDir();
+    writeTree(src);
+    await ok(src, 'init');
+    const far = path.join(tempDir(), 'far');
+    await ok(src, 'remote', 'add', 'far', `ssh://${sshd.alias}${far}`, '--init');
+    await ok(src, 'add');
+    await ok(src, 'remote', 'fetch', 'far');
+    const t = '--transfer t';
+    const steps = await execa('bash', ['-c', `set -o pipefail; hoard plan --push far | hoard stage ${t} | hoard transfer ${t} --batch 5 | hoard integrate ${t} | hoard reconcile ${t}`], { cwd: src, env: env(), reject: false });
+    expect(steps.exitCode, steps.stderr).toBe(0);
+    const results = jsonl(steps.stdout).filter((r) => r.type === 'result');
+    // 44 contents in batches of 5: nine rsyncs, two at a time; each arrived and verified there once, all well.
+    expect(results.filter((r) => r.tool === 'integrate')).toHaveLength(44);
+    expect(results.filter((r) => r.ok !== true)).toEqual([]);
+    expect(treeSnapshot(far)).toEqual(treeSnapshot(src));
+    // Staged and received under their staged names (`ab/<hex>`), not their keys' two levels of
+    // folders: here nothing is left of the batches sent, there no key folder was ever made.
+    const staging = path.join(src, '.hoard', 'staging');
+    expect(fs.readdirSync(path.join(staging, 't')).filter((n) => !/^[0-9a-f]{2}$/.test(n))).toEqual([]);
+    expect(fs.readdirSync(path.join(far, '.hoard', 'staging', 't')).filter((n) => !/^[0-9a-f]{2}$/.test(n))).toEqual([]);
+    // A pull over ssh into a fresh repository: the far side stages under the same names, and
+    // each staged link is removed there once it arrived (a link left behind would keep the
+    // space of its file after that file is deleted there).
+    const dst = tempDir();
+    await ok(dst, 'init');
+    await ok(dst, 'remote', 'add', 'far', `ssh://${sshd.alias}${far}`);
+    expect(await summary(dst, 'pull', 'far')).toMatchObject({ filesReceived: 44, errors: 0 });
+    expect(treeSnapshot(dst)).toEqual(treeSnapshot(src));
+    const farPullStaging = path.join(far, '.hoard', 'staging', 'pull-far');
+    expect(fs.readdirSync(farPullStaging).filter((n) => !/^[0-9a-f]{2}$/.test(n))).toEqual([]);
+    expect(filesUnder(farPullStaging)).toEqual([]);
+  }, 120_000);
 });

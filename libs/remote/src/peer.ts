@@ -81,18 +81,20 @@ export function where(url: PeerUrl): string {
 }
 
 /**
- * Copy files named by `keys` from `fromDir` to `toDir`, one side possibly across ssh
- * (rsync over the user's ssh: ~/.ssh/config applies). Keys are content ids, never user
- * paths, so nothing hostile travels on a command line. Calls `onDone` for each key sent.
+ * Copy files from `fromDir` to `toDir`, one side possibly across ssh (rsync over the user's
+ * ssh: ~/.ssh/config applies): those named in `list` (written to `listFile` for
+ * --files-from), or, with no list, everything under `fromDir`. Names are content ids, never
+ * user paths, so nothing hostile travels on a command line. Calls `onDone` for each name sent.
+ * `removeSent`: the sender removes each file once it is there whole (staged copies only).
  */
 export async function rsyncFiles(
   from: { peer?: PeerUrl; dir: string },
   to: { peer?: PeerUrl; dir: string },
-  keys: string[],
-  onDone: (key: string) => void,
-  listFile: string,
+  list: { names: string[]; listFile: string } | undefined,
+  onDone: (name: string) => void,
+  options: { removeSent?: boolean } = {},
 ): Promise<void> {
-  fs.writeFileSync(listFile, keys.map((k) => `${k}\n`).join(''));
+  if (list) fs.writeFileSync(list.listFile, list.names.map((k) => `${k}\n`).join(''));
   const spec = (side: { peer?: PeerUrl; dir: string }) => {
     const dir = side.dir.endsWith('/') ? side.dir : `${side.dir}/`;
     if (side.peer?.kind !== 'ssh') return dir;
@@ -100,7 +102,7 @@ export async function rsyncFiles(
   };
   const ssh = from.peer?.kind === 'ssh' ? from.peer : to.peer?.kind === 'ssh' ? to.peer : undefined;
   const rsh = [...sshProgram(), ...(ssh?.port ? ['-p', String(ssh.port)] : [])].map(shellQuote).join(' ');
-  const args = ['-a', '--no-o', '--no-g', '--protect-args', '--partial-dir=.rsync-partial', '--mkpath', `--files-from=${listFile}`, '--out-format=%n', '-e', rsh, '--', spec(from), spec(to)];
+  const args = ['-a', '--no-o', '--no-g', '--protect-args', '--partial-dir=.rsync-partial', '--mkpath', ...(list ? [`--files-from=${list.listFile}`] : []), ...(options.removeSent ? ['--remove-source-files'] : []), '--out-format=%n', '-e', rsh, '--', spec(from), spec(to)];
   const child = execa('rsync', args, { reject: false, stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true } });
   const lines = readline.createInterface({ input: child.stdout!, crlfDelay: Infinity });
   for await (const line of lines) if (line && !line.endsWith('/')) onDone(line);
