@@ -53,12 +53,12 @@ export async function* stageActions(input: AsyncIterable<InputLine[]>, options: 
       const source = action.source === LOCAL ? undefined : options.locate(action.source);
       const target = action.target === LOCAL ? undefined : options.locate(action.target);
       const mirror = target !== undefined && !target.caps.runsHoard && target.caps.layout === 'tree';
-      const named = target !== undefined && !target.caps.runsHoard ? atKey : stagedBlobName;
+      const byStagedName = target === undefined || target.caps.runsHoard;
       if (action.source === LOCAL) {
         // Into a repository or rclone folder on this machine, the copy reads the tree's file
         // itself (no link to make and remove): what lands there is a copy, checked on arrival.
         const direct = target !== undefined && (peerUrl(target)?.kind === 'path' || rcloneLocalRoot(target) !== undefined);
-        const result = stageLocal(repo, local.id, recorded.get(entryKey(action.path, action.pathBytes)), staging, named, action, mirror, direct);
+        const result = stageLocal(repo, local.id, recorded.get(entryKey(action.path, action.pathBytes)), staging, byStagedName, action, mirror, direct);
         if (result.ok) journal.push(`${JSON.stringify({ key: result.key, hash: result.hash, bytes: result.bytes })}\n`);
         out.push(result);
       } else if (source?.location.kind === 'dir' && target && rcloneLocalRoot(target)) {
@@ -71,7 +71,7 @@ export async function* stageActions(input: AsyncIterable<InputLine[]>, options: 
         else out.push({ ...ok(action, blobKey(action.hash), st.size), ...originOf(file) });
       } else if (source?.location.kind === 'dir') {
         // A folder this host backs up: the file at the action's path, as the action describes it.
-        const result = stageFile(source.location.url, { key: entryKey(action.path, action.pathBytes), hash: action.hash, size: action.size ?? -1, mtimeMs: Number(action.mtimeMs ?? NaN), mode: 0, ino: 0 }, staging, named, action, mirror);
+        const result = stageFile(source.location.url, { key: entryKey(action.path, action.pathBytes), hash: action.hash, size: action.size ?? -1, mtimeMs: Number(action.mtimeMs ?? NaN), mode: 0, ino: 0 }, staging, byStagedName, action, mirror);
         if (result.ok) journal.push(`${JSON.stringify({ key: result.key, hash: result.hash, bytes: result.bytes })}\n`);
         out.push(result);
       } else if (!source) out.push(failed(action, 'unknown-location', `no location named "${action.source}"`));
@@ -110,9 +110,6 @@ export async function* stageActions(input: AsyncIterable<InputLine[]>, options: 
 
 const made = new Set<string>();
 
-/** A staged file's name in staging: its key itself. */
-const atKey = (key: string) => key;
-
 /** An rclone location on this machine (its local backend): its folder, else undefined. */
 function rcloneLocalRoot(loc: OpenedLocation): string | undefined {
   return loc.url.kind === 'rclone' && loc.url.remote.startsWith('/') ? loc.url.remote : undefined;
@@ -143,18 +140,18 @@ function failed(action: AnyRecord, code: string, message: string): ResultRecord 
  * the action's path; another file with that content will do). A file changed since it was
  * recorded is not staged (its content is no longer the one planned).
  */
-function stageLocal(repo: Repository, localId: number, wanted: Entry | undefined, staging: string, named: (key: string) => string, action: ActionRecord, mirror: boolean, direct: boolean): ResultRecord {
+function stageLocal(repo: Repository, localId: number, wanted: Entry | undefined, staging: string, byStagedName: boolean, action: ActionRecord, mirror: boolean, direct: boolean): ResultRecord {
   const entry = wanted?.hash === action.hash ? wanted : repo.entryWithContent(localId, action.hash!);
   if (!entry) return failed(action, 'not-here', `no recorded file here holds ${action.hash}`);
-  return stageFile(repo.root, entry, staging, named, action, mirror, direct);
+  return stageFile(repo.root, entry, staging, byStagedName, action, mirror, direct);
 }
 
 /**
- * Hardlink the file of `entry` under `root` into staging (at `named(key)`), if it still is
+ * Hardlink the file of `entry` under `root` into staging (at its key, or `byStagedName`), if it still is
  * what was recorded (size and time); `direct`: name the file for the copy to read instead,
  * with its recorded size and mtime for the copy to check.
  */
-function stageFile(root: string, entry: Entry, staging: string, named: (key: string) => string, action: ActionRecord, mirror: boolean, direct = false): ResultRecord {
+function stageFile(root: string, entry: Entry, staging: string, byStagedName: boolean, action: ActionRecord, mirror: boolean, direct = false): ResultRecord {
   const { path: p, pathBytes } = keyPath(entry.key);
   const file = joinRecordPath(root, p, pathBytes);
   let key: string;
@@ -162,7 +159,7 @@ function stageFile(root: string, entry: Entry, staging: string, named: (key: str
     if (action.pathBytes !== undefined || /[\n\r]/.test(action.path!)) return failed(action, 'unlistable-name', 'rclone cannot list this name in --files-from (line break or non-UTF-8 bytes)');
     key = action.path!;
   } else key = blobKey(action.hash!);
-  const dest = path.join(staging, named(key));
+  const dest = path.join(staging, byStagedName ? stagedBlobName(key) : key);
   // Read directly by the copy, a file is checked there, on the very file opened (size, mtime,
   // a regular file: transfer's copyLocal): a stat here as well was 1.5 s of a first push.
   if (direct && !isSymlinkMode(entry.mode)) return { ...ok(action, key, entry.size), ...originOf(file), originMtimeMs: entry.mtimeMs };

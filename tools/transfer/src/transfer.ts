@@ -161,7 +161,7 @@ async function send(items: Item[], options: TransferOptions, listed: Listings): 
       // finds them there): their key's two levels of folders would be tens of thousands of
       // folders made and removed on each side.
       if (peer.kind === 'path') await copyLocal(items, pushing ? localStaging : farStaging, pushing ? farStaging : localStaging, listed, done, fail, true, true);
-      else await rsyncOver(peer, items, pushing, localStaging, farStaging, byKey, done, fail);
+      else await rsyncOver(peer, items, pushing, localStaging, farStaging, done, fail);
     } else if (rcloneRoot(far).startsWith('/')) {
       // rclone's local backend: a folder on this machine; plain parallel copies do the same, faster.
       const root = rcloneRoot(far);
@@ -316,22 +316,18 @@ const SSH_AT_ONCE = 2;
 
 let rsyncsStarted = 0;
 
-async function rsyncOver(peer: PeerUrl, items: Item[], pushing: boolean, localStaging: string, farStaging: string, byKey: Map<string, Item>, done: (i: Item) => void, fail: (i: Item, code: string, message: string) => void): Promise<void> {
-  const sent = new Set<string>();
-  const onDone = (key: string) => {
-    const item = byKey.get(key);
-    if (item && !sent.has(key)) {
-      sent.add(key);
+async function rsyncOver(peer: PeerUrl, items: Item[], pushing: boolean, localStaging: string, farStaging: string, done: (i: Item) => void, fail: (i: Item, code: string, message: string) => void): Promise<void> {
+  // Sent and received under their staged names (as stage made them and integrate finds them).
+  const itemOf = new Map(items.map((i) => [stagedBlobName(i.key), i]));
+  const names = [...itemOf.keys()].sort();
+  const answered = new Set<string>();
+  /** A name rsync sent, or, once it ended, one it did not name: there whole already. Each answered once. */
+  const arrived = (name: string) => {
+    const item = itemOf.get(name);
+    if (item && !answered.has(name)) {
+      answered.add(name);
       done(item);
     }
-  };
-  // Sent and received under their staged names (as stage made them and integrate finds them).
-  const keyOf = new Map(items.map((i) => [stagedBlobName(i.key), i.key]));
-  const names = [...keyOf.keys()].sort();
-  const onName = (name: string) => onDone(keyOf.get(name) ?? name);
-  // What rsync does not name it did not need to send: it was there whole already.
-  const rest = (of: Iterable<string>) => {
-    for (const name of of) if (!sent.has(keyOf.get(name)!)) onDone(keyOf.get(name)!);
   };
   const n = ++rsyncsStarted;
   if (pushing) {
@@ -354,12 +350,12 @@ async function rsyncOver(peer: PeerUrl, items: Item[], pushing: boolean, localSt
         moved.push(name);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
-        fail(byKey.get(keyOf.get(name)!)!, e.code === 'ENOENT' ? 'not-staged' : (e.code ?? 'transfer'), e.code === 'ENOENT' ? `${name} is not in staging: run hoard stage again` : e.message);
+        fail(itemOf.get(name)!, e.code === 'ENOENT' ? 'not-staged' : (e.code ?? 'transfer'), e.code === 'ENOENT' ? `${name} is not in staging: run hoard stage again` : e.message);
       }
     }
     try {
-      if (moved.length) await rsyncFiles({ dir: batchDir }, { peer, dir: farStaging }, undefined, onName);
-      rest(moved);
+      if (moved.length) await rsyncFiles({ dir: batchDir }, { peer, dir: farStaging }, undefined, arrived);
+      moved.forEach(arrived);
     } finally {
       fs.rmSync(batchDir, { recursive: true, force: true });
     }
@@ -375,9 +371,9 @@ async function rsyncOver(peer: PeerUrl, items: Item[], pushing: boolean, localSt
   try {
     // What arrived is removed from the far side's staging: links to its tree's files left there
     // would keep the space of every file deleted there afterwards.
-    await rsyncFiles({ peer, dir: farStaging }, { dir: localStaging }, { names, listFile }, onName, { removeSent: true });
+    await rsyncFiles({ peer, dir: farStaging }, { dir: localStaging }, { names, listFile }, arrived, { removeSent: true });
   } finally {
     fs.rmSync(listFile, { force: true });
   }
-  rest(names);
+  names.forEach(arrived);
 }
